@@ -1,0 +1,50 @@
+/* read() latency: a log2 histogram of read() durations in ns, per (comm, tgid).
+ *
+ * Entry: when the syscalls pane is on, its raw sys_enter program stamps the
+ * start time (one program on that hook instead of two); otherwise
+ * syscalls:sys_enter_read does.  Exit: syscalls:sys_exit_read.
+ * The start time lives in task-local storage, updated in place. */
+
+struct latency_key {
+    char comm[COMM_LEN];
+    u32 tgid;
+    u32 slot; /* bpf_log2l(ns): slot k holds [2^(k-1), 2^k), slot 0 holds 0 */
+};
+
+BPF_HASH(read_latency_hist, struct latency_key, u64, READ_LATENCY_MAP_SIZE);
+
+static inline void read_latency_enter(void)
+{
+    struct task_scratch *s = scratch_get(1);
+    if (s)
+        s->read_start_ns = bpf_ktime_get_ns();
+}
+
+#ifndef READ_ENTRY_ON_RAW_SYS_ENTER
+TRACEPOINT_PROBE(syscalls, sys_enter_read)
+{
+    read_latency_enter();
+    return 0;
+}
+#endif
+
+TRACEPOINT_PROBE(syscalls, sys_exit_read)
+{
+    struct task_scratch *s = scratch_get(0);
+    if (!s || !s->read_start_ns)
+        return 0; /* the read began before we attached */
+    u64 delta = bpf_ktime_get_ns() - s->read_start_ns;
+    s->read_start_ns = 0;
+
+    struct latency_key key = {};
+    key.slot = bpf_log2l(delta);
+    key.tgid = bpf_get_current_pid_tgid() >> 32;
+    bpf_get_current_comm(key.comm, sizeof(key.comm));
+    u64 zero = 0;
+    u64 *count = read_latency_hist.lookup_or_try_init(&key, &zero);
+    if (count)
+        __sync_fetch_and_add(count, 1);
+    else
+        count_lost(LOST_READ_LATENCY);
+    return 0;
+}

@@ -1,0 +1,3 @@
+from ebpftop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,94 @@
+"""Pure functions from decoded map entries to snapshot rows (no BCC here, so
+they are unit-tested without a kernel)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable
+
+from ebpftop.model import (
+    FileOpenRow,
+    Histogram,
+    PageFaultRow,
+    ProcessLatency,
+    ReadLatency,
+    SyscallRow,
+)
+
+AF_INET = 2
+AF_INET6 = 10
+
+
+def decode_c_string(raw: bytes) -> str:
+    """A NUL-terminated kernel string as text; bytes that are not UTF-8 stay
+    visible as \\xNN escapes rather than being dropped or guessed."""
+    return bytes(raw).split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
+
+
+def format_addr(family: int, raw: bytes) -> str:
+    if family == AF_INET:
+        return str(ipaddress.IPv4Address(bytes(raw[:4])))
+    if family == AF_INET6:
+        return str(ipaddress.IPv6Address(bytes(raw[:16])))
+    return "?"
+
+
+def family_name(family: int) -> str:
+    return {AF_INET: "ipv4", AF_INET6: "ipv6"}.get(family, f"af{family}")
+
+
+def syscall_rows(entries: Iterable[tuple[str, int, int]]) -> tuple[SyscallRow, ...]:
+    """(comm, pid, count) entries -- several per pair are summed -- into one
+    row per comm, largest count first."""
+    per_comm: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for comm, pid, count in entries:
+        per_comm[comm][pid] += count
+    rows = []
+    for comm, pids in per_comm.items():
+        by_pid = tuple(sorted(pids.items(), key=lambda pc: (-pc[1], pc[0])))
+        rows.append(SyscallRow(comm=comm, count=sum(pids.values()), by_pid=by_pid))
+    rows.sort(key=lambda r: (-r.count, r.comm))
+    return tuple(rows)
+
+
+def page_fault_rows(entries: Iterable[tuple[str, int, int]]) -> tuple[PageFaultRow, ...]:
+    totals: dict[tuple[str, int], int] = defaultdict(int)
+    for comm, pid, count in entries:
+        totals[(comm, pid)] += count
+    rows = [PageFaultRow(comm=c, pid=p, count=n) for (c, p), n in totals.items()]
+    rows.sort(key=lambda r: (-r.count, r.comm, r.pid))
+    return tuple(rows)
+
+
+def read_latency(entries: Iterable[tuple[str, int, int, int]]) -> ReadLatency:
+    """(comm, pid, log2 slot, count) entries into per-process histograms."""
+    slots: dict[tuple[str, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for comm, pid, slot, count in entries:
+        slots[(comm, pid)][slot] += count
+    procs = [
+        ProcessLatency(comm=c, pid=p, histogram=Histogram.from_log2_slots(s))
+        for (c, p), s in slots.items()
+    ]
+    procs.sort(key=lambda p: (-p.histogram.count, p.comm, p.pid))
+    return ReadLatency(tuple(procs))
+
+
+def file_open_rows(
+    entries: Iterable[tuple[str, int, str, int, int, int]],
+) -> tuple[FileOpenRow, ...]:
+    """(comm, pid, path, truncated flag, count, errors) entries into rows,
+    most opened first.  Flag 1: the path was cut; 2: it could not be read."""
+    totals: dict[tuple[str, int, str, bool], list[int]] = defaultdict(lambda: [0, 0])
+    for comm, pid, path, flag, count, errors in entries:
+        if flag == 2:
+            path = "<unreadable>"
+        t = totals[(comm, pid, path, flag == 1)]
+        t[0] += count
+        t[1] += errors
+    rows = [
+        FileOpenRow(comm=c, pid=p, path=path, count=n, errors=e, truncated=trunc)
+        for (c, p, path, trunc), (n, e) in totals.items()
+    ]
+    rows.sort(key=lambda r: (-r.count, r.path, r.comm, r.pid))
+    return tuple(rows)

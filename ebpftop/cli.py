@@ -1,0 +1,154 @@
+"""Command line: argparse -> options -> the app, or headless JSON."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from ebpftop import __version__, filters
+from ebpftop.model import PANES
+
+EPILOG = """\
+examples:
+  sudo ebpftop                          the live monitor (keys: ? for help)
+  sudo ebpftop --comm nginx             start filtered on process names containing "nginx"
+  sudo ebpftop --json --count 2         two intervals as JSON lines, then exit
+  sudo ebpftop --json --port 443        only TCP connections on port 443 (other panes as usual)
+  sudo ebpftop --record today.jsonl     watch live, and record every interval
+  ebpftop --replay today.jsonl          replay a recording (no root needed)
+"""
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not v > 0 or v != v or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return v
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {v}")
+    return v
+
+
+def _port(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 < v < 65536:
+        raise argparse.ArgumentTypeError(f"must be 1-65535, not {v}")
+    return v
+
+
+def _comm(text: str) -> str:
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    if len(text.encode()) > 15:
+        raise argparse.ArgumentTypeError(f"longer than a process name can be (15 bytes): {text!r}")
+    return text
+
+
+def _panes(text: str) -> tuple[str, ...]:
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    bad = [p for p in names if p not in PANES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown pane {bad[0] if bad else text!r}; choose from {','.join(PANES)}")
+    return names
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="ebpftop",
+        description="A top-like monitor of what the Linux kernel sees: TCP connections, syscalls, "
+        "read() latency, file opens and page faults, from eBPF tracepoints.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("-i", "--interval", type=_positive_float, default=5.0, metavar="S",
+                   help="seconds between polls of the kernel maps (default 5)")
+    p.add_argument("-c", "--comm", type=_comm, metavar="NAME",
+                   help="only processes whose name contains NAME (case-insensitive)")
+    p.add_argument("-p", "--pid", type=_positive_int, metavar="PID", help="only this process id")
+    p.add_argument("-P", "--port", type=_port, metavar="PORT", help="only TCP connections with this local or remote port")
+    p.add_argument("--json", action="store_true", help="headless: print one JSON object per interval")
+    p.add_argument("-n", "--count", type=_positive_int, metavar="N", help="with --json: exit after N intervals")
+    p.add_argument("--record", metavar="FILE", help="also write every interval to FILE (JSON lines)")
+    p.add_argument("--replay", metavar="FILE", help="play a recording instead of tracing (no root needed)")
+    p.add_argument("--speed", type=_positive_float, default=1.0, metavar="X",
+                   help="replay speed: 2 plays twice as fast (default 1)")
+    p.add_argument("--panes", type=_panes, default=PANES, metavar="LIST",
+                   help=f"comma-separated panes to trace (default all: {','.join(PANES)})")
+    p.add_argument("--version", action="version", version=f"ebpftop {__version__}")
+    return p
+
+
+def _raise_exit(signum, _frame):
+    # SIGTERM/SIGHUP unwind like Ctrl-C, so every finally: detaches the probes.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.count is not None and not args.json:
+        parser.error("--count needs --json")
+    if args.replay and args.record:
+        parser.error("--record and --replay cannot be combined")
+    flt = filters.Filter(comm=args.comm or "", pid=args.pid, port=args.port)
+
+    from ebpftop.recording import Recorder, RecordingError
+
+    try:
+        if args.replay:
+            from ebpftop.sources.replay import ReplaySource
+
+            source = ReplaySource(args.replay, speed=args.speed)
+        else:
+            from ebpftop.preflight import PreflightError, check_live
+
+            try:
+                check_live()
+            except PreflightError as e:
+                print(f"ebpftop: error: {e}", file=sys.stderr)
+                return 2
+            from ebpftop.sources.live import LiveSource
+
+            source = LiveSource(interval_s=args.interval, panes=args.panes)
+    except RecordingError as e:
+        print(f"ebpftop: error: {e}", file=sys.stderr)
+        return 2
+
+    recorder = None
+    if args.record:
+        try:
+            recorder = Recorder(args.record)
+        except OSError as e:
+            print(f"ebpftop: error: cannot write {args.record}: {e.strerror}", file=sys.stderr)
+            return 2
+
+    signal.signal(signal.SIGTERM, _raise_exit)
+    signal.signal(signal.SIGHUP, _raise_exit)
+    try:
+        if args.json:
+            from ebpftop import headless
+
+            return headless.run(source, flt, args.count, recorder, paced=not args.replay)
+        from ebpftop.app import run_app
+
+        return run_app(source, flt, recorder)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        source.close()
+        if recorder:
+            recorder.close()

@@ -1,0 +1,285 @@
+"""The snapshot: everything one poll of the probes produced, frozen.
+
+Data flows one way: BPF maps -> source.poll() -> Snapshot -> filter -> panes.
+A Snapshot is what the UI draws, what --json prints and what --record writes;
+``to_dict``/``from_dict`` are the one JSON form of it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field, replace
+
+PANES = ("tcp", "syscalls", "read_latency", "file_opens", "page_faults")
+
+STATUS_OK = "ok"
+STATUS_STARTING = "starting"
+
+
+@dataclass(frozen=True)
+class TcpConnection:
+    time: float  # wall-clock seconds since the epoch
+    pid: int  # 0 when the owner is unknown (see bpf/tcp.c)
+    comm: str
+    family: str  # "ipv4" or "ipv6"
+    saddr: str  # local address
+    sport: int
+    daddr: str  # remote address
+    dport: int
+    direction: str  # "connect" or "accept"
+
+    def to_dict(self) -> dict:
+        return {
+            "pid": self.pid,
+            "comm": self.comm,
+            "family": self.family,
+            "saddr": self.saddr,
+            "sport": self.sport,
+            "daddr": self.daddr,
+            "dport": self.dport,
+            "direction": self.direction,
+            "time": iso_time(self.time),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TcpConnection:
+        return cls(
+            time=parse_iso_time(d["time"]),
+            pid=int(d["pid"]),
+            comm=str(d["comm"]),
+            family=str(d["family"]),
+            saddr=str(d["saddr"]),
+            sport=int(d["sport"]),
+            daddr=str(d["daddr"]),
+            dport=int(d["dport"]),
+            direction=str(d["direction"]),
+        )
+
+
+@dataclass(frozen=True)
+class SyscallRow:
+    comm: str
+    count: int
+    by_pid: tuple[tuple[int, int], ...]  # (pid, count), largest first
+
+    @property
+    def pids(self) -> int:
+        return len(self.by_pid)
+
+    def to_dict(self) -> dict:
+        return {
+            "comm": self.comm,
+            "count": self.count,
+            "pids": self.pids,
+            "by_pid": {str(pid): n for pid, n in self.by_pid},
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> SyscallRow:
+        by_pid = tuple((int(p), int(n)) for p, n in d.get("by_pid", {}).items())
+        return cls(comm=str(d["comm"]), count=int(d["count"]), by_pid=by_pid)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """A log2 bucket: durations d with low_ns <= d < high_ns."""
+
+    low_ns: int
+    high_ns: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Histogram:
+    buckets: tuple[Bucket, ...]  # ascending, only non-empty buckets
+
+    @property
+    def count(self) -> int:
+        return sum(b.count for b in self.buckets)
+
+    def percentile(self, p: float) -> int | None:
+        """The p-th percentile (0 < p < 100), interpolated linearly inside its
+        log2 bucket: exact to within that bucket's width.  None when empty."""
+        total = self.count
+        if total == 0:
+            return None
+        rank = p / 100.0 * total
+        seen = 0
+        for b in self.buckets:
+            if seen + b.count >= rank:
+                frac = (rank - seen) / b.count
+                return int(round(b.low_ns + frac * (b.high_ns - b.low_ns)))
+            seen += b.count
+        return self.buckets[-1].high_ns
+
+    @staticmethod
+    def merge(histograms) -> Histogram:
+        counts: dict[tuple[int, int], int] = {}
+        for h in histograms:
+            for b in h.buckets:
+                counts[(b.low_ns, b.high_ns)] = counts.get((b.low_ns, b.high_ns), 0) + b.count
+        return Histogram(tuple(Bucket(lo, hi, n) for (lo, hi), n in sorted(counts.items()) if n))
+
+    @staticmethod
+    def from_log2_slots(slots: dict[int, int]) -> Histogram:
+        """From BCC's bpf_log2l() slots: slot k >= 1 holds [2^(k-1), 2^k), slot 0 holds 0."""
+        buckets = []
+        for slot in sorted(slots):
+            n = slots[slot]
+            if n <= 0:
+                continue
+            low, high = (0, 1) if slot == 0 else (1 << (slot - 1), 1 << slot)
+            buckets.append(Bucket(low, high, n))
+        return Histogram(tuple(buckets))
+
+    def to_dict(self) -> dict:
+        return {
+            "count": self.count,
+            "p50_ns": self.percentile(50),
+            "p90_ns": self.percentile(90),
+            "p99_ns": self.percentile(99),
+            "buckets": [{"low_ns": b.low_ns, "high_ns": b.high_ns, "count": b.count} for b in self.buckets],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Histogram:
+        return cls(tuple(Bucket(int(b["low_ns"]), int(b["high_ns"]), int(b["count"])) for b in d["buckets"]))
+
+
+EMPTY_HISTOGRAM = Histogram(())
+
+
+@dataclass(frozen=True)
+class ProcessLatency:
+    comm: str
+    pid: int
+    histogram: Histogram
+
+
+@dataclass(frozen=True)
+class ReadLatency:
+    by_process: tuple[ProcessLatency, ...]
+
+    @property
+    def total(self) -> Histogram:
+        return Histogram.merge(p.histogram for p in self.by_process)
+
+    def by_comm(self) -> dict[str, Histogram]:
+        groups: dict[str, list[Histogram]] = {}
+        for p in self.by_process:
+            groups.setdefault(p.comm, []).append(p.histogram)
+        return {comm: Histogram.merge(hs) for comm, hs in sorted(groups.items())}
+
+    def to_dict(self) -> dict:
+        return {
+            "total": self.total.to_dict(),
+            "by_comm": {comm: h.to_dict() for comm, h in self.by_comm().items()},
+            "by_process": [
+                {"comm": p.comm, "pid": p.pid, **p.histogram.to_dict()} for p in self.by_process
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ReadLatency:
+        return cls(
+            tuple(
+                ProcessLatency(str(p["comm"]), int(p["pid"]), Histogram.from_dict(p))
+                for p in d.get("by_process", [])
+            )
+        )
+
+
+@dataclass(frozen=True)
+class FileOpenRow:
+    comm: str
+    pid: int
+    path: str
+    count: int
+    errors: int
+    truncated: bool = False  # the path was longer than the probe reads
+
+    def to_dict(self) -> dict:
+        return {
+            "comm": self.comm,
+            "pid": self.pid,
+            "path": self.path,
+            "count": self.count,
+            "errors": self.errors,
+            "truncated": self.truncated,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FileOpenRow:
+        return cls(
+            comm=str(d["comm"]),
+            pid=int(d["pid"]),
+            path=str(d["path"]),
+            count=int(d["count"]),
+            errors=int(d["errors"]),
+            truncated=bool(d.get("truncated", False)),
+        )
+
+
+@dataclass(frozen=True)
+class PageFaultRow:
+    comm: str
+    pid: int
+    count: int
+
+    def to_dict(self) -> dict:
+        return {"comm": self.comm, "pid": self.pid, "count": self.count}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PageFaultRow:
+        return cls(comm=str(d["comm"]), pid=int(d["pid"]), count=int(d["count"]))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    time: float  # end of the interval, seconds since the epoch
+    interval_s: float
+    tcp: tuple[TcpConnection, ...] = ()
+    syscalls: tuple[SyscallRow, ...] = ()
+    read_latency: ReadLatency = field(default_factory=lambda: ReadLatency(()))
+    file_opens: tuple[FileOpenRow, ...] = ()
+    page_faults: tuple[PageFaultRow, ...] = ()
+    status: dict = field(default_factory=dict)  # pane -> "ok", "starting" or the reason it is not running
+    lost: dict = field(default_factory=dict)  # pane -> events lost in this interval
+
+    def to_dict(self) -> dict:
+        return {
+            "time": iso_time(self.time),
+            "interval_s": self.interval_s,
+            "tcp": [c.to_dict() for c in self.tcp],
+            "syscalls": [r.to_dict() for r in self.syscalls],
+            "read_latency": self.read_latency.to_dict(),
+            "file_opens": [r.to_dict() for r in self.file_opens],
+            "page_faults": [r.to_dict() for r in self.page_faults],
+            "status": dict(self.status),
+            "lost": dict(self.lost),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Snapshot:
+        return cls(
+            time=parse_iso_time(d["time"]),
+            interval_s=float(d["interval_s"]),
+            tcp=tuple(TcpConnection.from_dict(x) for x in d["tcp"]),
+            syscalls=tuple(SyscallRow.from_dict(x) for x in d["syscalls"]),
+            read_latency=ReadLatency.from_dict(d["read_latency"]),
+            file_opens=tuple(FileOpenRow.from_dict(x) for x in d["file_opens"]),
+            page_faults=tuple(PageFaultRow.from_dict(x) for x in d["page_faults"]),
+            status={str(k): str(v) for k, v in d["status"].items()},
+            lost={str(k): int(v) for k, v in d["lost"].items()},
+        )
+
+    def with_status(self, status: dict) -> Snapshot:
+        return replace(self, status=dict(status))
+
+
+def iso_time(t: float) -> str:
+    return _dt.datetime.fromtimestamp(t, _dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def parse_iso_time(s: str) -> float:
+    return _dt.datetime.fromisoformat(s).timestamp()

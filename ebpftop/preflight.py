@@ -1,0 +1,32 @@
+"""What live collection needs, checked before anything starts: each missing
+piece is one line naming it and its fix."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+
+class PreflightError(Exception):
+    pass
+
+
+def check_live() -> None:
+    if os.geteuid() != 0:
+        raise PreflightError("live collection needs root (CAP_BPF, CAP_PERFMON): run it with sudo, or use --replay FILE")
+    try:
+        import bcc  # noqa: F401  - only to see that it is there
+    except ImportError:
+        raise PreflightError(
+            "BCC's Python bindings are missing: apt install python3-bpfcc (or run 'make setup'); "
+            "the PyPI package named bcc is unrelated"
+        ) from None
+    build = f"/lib/modules/{platform.release()}/build"
+    if not os.path.isdir(build):
+        raise PreflightError(
+            f"kernel headers missing at {build}: apt install linux-headers-{platform.release()} (or run 'make setup')"
+        )
+    from ebpftop.sources.live import tracefs_root
+
+    if tracefs_root() is None:
+        raise PreflightError("tracefs is not mounted: mount -t tracefs nodev /sys/kernel/tracing")

@@ -1,0 +1,358 @@
+"""The live source: compiles bpf/*.c with BCC, attaches them, and drains their
+maps into a Snapshot at each poll.  The only module that imports ``bcc``.
+
+Every pane's probe set is concatenated into one BCC module: one clang compile
+at start-up (about a second here) and one program per kernel hook.  If that
+module fails to compile or load, each pane is tried alone to find the culprit;
+it is marked failed with the reason and the rest run without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import tempfile
+import platform
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ebpftop import aggregate
+from ebpftop.model import PANES, STATUS_OK, STATUS_STARTING, Snapshot, TcpConnection
+
+TRACEFS_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+
+# Loss counter slots, as in bpf/ebpftop.h.
+LOST_SLOT = {"syscalls": 0, "read_latency": 1, "file_opens": 2, "page_faults": 3, "tcp": 4}
+
+# Source files per pane, in the order they are concatenated.
+PANE_SOURCES = {
+    "read_latency": "read_latency.c",
+    "syscalls": "syscalls.c",
+    "page_faults": "page_faults.c",
+    "file_opens": "file_opens.c",
+    "tcp": "tcp.c",
+}
+CONCAT_ORDER = ("read_latency", "syscalls", "page_faults", "file_opens", "tcp")
+
+# Tracepoints without which a pane cannot run, and optional ones (enabled by a
+# define when present: open(2) does not exist on arm64, for one).
+REQUIRED_TRACEPOINTS = {
+    "tcp": ["sock/inet_sock_set_state", "syscalls/sys_enter_accept4", "syscalls/sys_exit_accept4"],
+    "syscalls": ["raw_syscalls/sys_enter"],
+    "read_latency": ["syscalls/sys_enter_read", "syscalls/sys_exit_read"],
+    "file_opens": ["syscalls/sys_enter_openat", "syscalls/sys_exit_openat"],
+    "page_faults": ["exceptions/page_fault_user"],
+}
+OPTIONAL_TRACEPOINTS = {
+    "EBPFTOP_HAVE_OPEN": ["syscalls/sys_enter_open", "syscalls/sys_exit_open"],
+    "EBPFTOP_HAVE_OPENAT2": ["syscalls/sys_enter_openat2", "syscalls/sys_exit_openat2"],
+    "EBPFTOP_HAVE_ACCEPT": ["syscalls/sys_enter_accept", "syscalls/sys_exit_accept"],
+    "EBPFTOP_HAVE_TASK_RENAME": ["task/task_rename"],
+    "EBPFTOP_HAVE_EXEC": ["sched/sched_process_exec"],
+    "EBPFTOP_HAVE_EXIT": ["sched/sched_process_exit"],
+}
+
+# read(2)'s syscall number, for the raw sys_enter hook.
+NR_READ = {"x86_64": 0, "aarch64": 63, "riscv64": 63, "ppc64le": 3, "s390x": 3}
+
+
+@dataclass(frozen=True)
+class MapSizes:
+    """Caps on every map: a fork storm or a path scan fills them, it does not
+    grow ebpftop without bound.  What does not fit is counted as lost."""
+
+    syscalls: int = 16384
+    read_latency: int = 16384
+    file_opens: int = 16384
+    page_faults: int = 16384
+    tcp: int = 8192
+    tcp_ringbuf_pages: int = 64  # 256 KiB: about 2,900 connection events
+
+    def defines(self) -> list[str]:
+        return [
+            f"-DSYSCALLS_MAP_SIZE={self.syscalls}",
+            f"-DREAD_LATENCY_MAP_SIZE={self.read_latency}",
+            f"-DFILE_OPENS_MAP_SIZE={self.file_opens}",
+            f"-DPAGE_FAULTS_MAP_SIZE={self.page_faults}",
+            f"-DTCP_MAP_SIZE={self.tcp}",
+            f"-DTCP_RINGBUF_PAGES={self.tcp_ringbuf_pages}",
+        ]
+
+
+# An accepted connection that no accept() claimed within this long is reported
+# with its owner unknown (the server called accept() without an address buffer).
+UNCLAIMED_ACCEPT_AFTER_NS = 2_000_000_000
+
+
+def bpf_dir() -> Path:
+    """The eBPF C sources: packaged inside ebpftop/ when installed, or the
+    repository's bpf/ when run from a checkout (EBPFTOP_BPF_DIR overrides)."""
+    override = os.environ.get("EBPFTOP_BPF_DIR")
+    if override:
+        return Path(override)
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "bpf", here.parent / "bpf"):
+        if (candidate / "ebpftop.h").is_file():
+            return candidate
+    raise FileNotFoundError("ebpftop's eBPF sources (bpf/*.c) are missing from this installation")
+
+
+def tracefs_root() -> str | None:
+    for d in TRACEFS_DIRS:
+        if os.path.isdir(os.path.join(d, "events")):
+            return d
+    return None
+
+
+def tracepoint_exists(root: str, name: str) -> bool:
+    return os.path.isdir(os.path.join(root, "events", name))
+
+
+def first_line(text: str) -> str:
+    """The most useful line of a BCC/clang error: the first 'error:' line."""
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    for ln in lines:
+        if "error:" in ln:
+            return ln[:200]
+    return (lines[0] if lines else "unknown error")[:200]
+
+
+@contextlib.contextmanager
+def _captured_fd2():
+    with tempfile.TemporaryFile() as log:
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield log
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+class LiveSource:
+    def __init__(
+        self,
+        interval_s: float = 5.0,
+        panes: tuple[str, ...] = PANES,
+        sizes: MapSizes = MapSizes(),
+    ):
+        self.interval_s = interval_s
+        self.panes = tuple(p for p in PANES if p in panes)
+        self.sizes = sizes
+        self.status: dict[str, str] = {p: STATUS_STARTING for p in self.panes}
+        self._bpf = None
+        self._lock = threading.Lock()
+        self._lost_seen: dict[str, int] = {}
+        self._tcp_pending: list[TcpConnection] = []
+        self._closed = False
+
+    # -- start-up ---------------------------------------------------------
+
+    def _source_text(self, panes: tuple[str, ...], root: Path) -> tuple[str, list[str]]:
+        cflags = self.sizes.defines()
+        for p in panes:
+            cflags.append(f"-DEBPFTOP_{p.upper()}")
+        cflags.append(f"-DNR_READ={NR_READ.get(platform.machine(), -1)}")
+        tfs = tracefs_root()
+        for define, tps in OPTIONAL_TRACEPOINTS.items():
+            if tfs and all(tracepoint_exists(tfs, tp) for tp in tps):
+                cflags.append(f"-D{define}")
+        parts = [(root / "ebpftop.h").read_text()]
+        for p in CONCAT_ORDER:
+            if p in panes:
+                parts.append(f'#line 1 "{PANE_SOURCES[p]}"\n' + (root / PANE_SOURCES[p]).read_text())
+        if "syscalls" in panes or "page_faults" in panes:
+            parts.append('#line 1 "threads.c"\n' + (root / "threads.c").read_text())
+        return "\n".join(parts), cflags
+
+    def _load(self, panes: tuple[str, ...], root: Path):
+        from bcc import BPF  # the only import of bcc in ebpftop
+
+        text, cflags = self._source_text(panes, root)
+        # clang and libbpf write their diagnostics to fd 2: keep them off the
+        # screen, and keep the first error as the pane's reason.
+        with _captured_fd2() as log:
+            try:
+                return BPF(text=text, cflags=cflags)
+            except Exception as e:  # noqa: BLE001 - BCC raises plain Exception
+                log.seek(0)
+                detail = log.read().decode("utf-8", "replace")
+                raise RuntimeError(first_line(detail) if "error" in detail else first_line(str(e))) from None
+
+    def start(self) -> dict[str, str]:
+        tfs = tracefs_root()
+        runnable = []
+        for p in self.panes:
+            missing = [tp for tp in REQUIRED_TRACEPOINTS[p] if not (tfs and tracepoint_exists(tfs, tp))]
+            if missing:
+                self.status[p] = f"kernel lacks tracepoint {missing[0].replace('/', ':')}"
+            else:
+                runnable.append(p)
+        root = bpf_dir()
+        panes = tuple(runnable)
+        bpf = None
+        if panes:
+            try:
+                bpf = self._load(panes, root)
+            except Exception as combined_error:  # noqa: BLE001 - BCC raises plain Exception
+                # Find which panes fail on their own; keep the others.
+                good = []
+                for p in panes:
+                    try:
+                        self._load((p,), root).cleanup()
+                        good.append(p)
+                    except Exception as e:  # noqa: BLE001
+                        self.status[p] = f"failed to load: {first_line(e)}"
+                panes = tuple(good)
+                if panes and len(good) == len(runnable):
+                    # Each loads alone but not together: report that, run none.
+                    for p in panes:
+                        self.status[p] = f"failed to load: {first_line(combined_error)}"
+                    panes = ()
+                elif panes:
+                    bpf = self._load(panes, root)
+        with self._lock:
+            if self._closed:
+                if bpf is not None:
+                    bpf.cleanup()
+                return dict(self.status)
+            self._bpf = bpf
+            if bpf is not None and "tcp" in panes:
+                bpf["tcp_events"].open_ring_buffer(self._on_tcp_event)
+            for p in panes:
+                self.status[p] = STATUS_OK
+            self._lost_seen = self._read_lost()
+        return dict(self.status)
+
+    # -- polling ----------------------------------------------------------
+
+    def _on_tcp_event(self, _ctx, data, _size):
+        e = self._bpf["tcp_events"].event(data)
+        self._tcp_pending.append(self._tcp_connection(e, e.ts_ns, e.direction, bool(e.owner_known)))
+
+    @staticmethod
+    def _wall_time(ts_ns: int) -> float:
+        # bpf_ktime_get_ns() is CLOCK_MONOTONIC
+        return time.time() - (time.monotonic_ns() - ts_ns) / 1e9
+
+    def _tcp_connection(self, e, ts_ns: int, direction: int, owner_known: bool) -> TcpConnection:
+        return TcpConnection(
+            time=self._wall_time(ts_ns),
+            pid=e.pid if owner_known else 0,
+            comm=aggregate.decode_c_string(e.comm) if owner_known else "",
+            family=aggregate.family_name(e.family),
+            saddr=aggregate.format_addr(e.family, e.saddr),
+            sport=e.sport,
+            daddr=aggregate.format_addr(e.family, e.daddr),
+            dport=e.dport,
+            direction="connect" if direction == 1 else "accept",
+        )
+
+    @staticmethod
+    def _drain(table):
+        """Every (key, value) of a hash map, each deleted as it is read, so
+        nothing is counted twice and nothing between read and delete is lost."""
+        try:
+            return list(table.items_lookup_and_delete_batch())
+        except Exception:  # noqa: BLE001 - kernels before 5.6 lack the batch ops
+            items = []
+            for k, v in list(table.items()):
+                try:
+                    items.append((k, table[k]))
+                    del table[k]
+                except KeyError:
+                    pass
+            return items
+
+    def _read_lost(self) -> dict[str, int]:
+        if self._bpf is None:
+            return {}
+        table = self._bpf["lost"]
+        totals = {}
+        for pane, slot in LOST_SLOT.items():
+            totals[pane] = sum(table[ctypes.c_int(slot)])
+        return totals
+
+    def _unclaimed_accepts(self) -> list[TcpConnection]:
+        table = self._bpf["tcp_pending_accept"]
+        now = time.monotonic_ns()
+        out = []
+        for k, v in list(table.items()):
+            if now - v.ts_ns < UNCLAIMED_ACCEPT_AFTER_NS:
+                continue
+            try:
+                del table[k]  # it may have been claimed meanwhile: then skip it
+            except KeyError:
+                continue
+            out.append(self._tcp_connection(v, v.ts_ns, 2, False))
+        return out
+
+    def poll(self) -> Snapshot:
+        with self._lock:
+            bpf = self._bpf
+            now = time.time()
+            if bpf is None:
+                return Snapshot(time=now, interval_s=self.interval_s, status=dict(self.status))
+            running = {p for p, s in self.status.items() if s == STATUS_OK}
+            kw = {}
+            if "tcp" in running:
+                bpf.ring_buffer_consume()
+                tcp = self._tcp_pending + self._unclaimed_accepts()
+                self._tcp_pending = []
+                tcp.sort(key=lambda c: c.time, reverse=True)
+                kw["tcp"] = tuple(tcp)
+            if "syscalls" in running:
+                kw["syscalls"] = aggregate.syscall_rows(self._thread_counts("syscall_counts", "syscall_folded"))
+            if "page_faults" in running:
+                kw["page_faults"] = aggregate.page_fault_rows(self._thread_counts("fault_counts", "fault_folded"))
+            if "read_latency" in running:
+                kw["read_latency"] = aggregate.read_latency(
+                    (aggregate.decode_c_string(k.comm), k.tgid, k.slot, int(v))
+                    for k, v in self._drain(bpf["read_latency_hist"])
+                )
+            if "file_opens" in running:
+                kw["file_opens"] = aggregate.file_open_rows(
+                    (
+                        aggregate.decode_c_string(k.comm),
+                        k.tgid,
+                        aggregate.decode_c_string(k.path),
+                        k.truncated,
+                        v.count,
+                        v.errors,
+                    )
+                    for k, v in self._drain(bpf["file_opens"])
+                )
+            lost_now = self._read_lost()
+            lost = {p: lost_now[p] - self._lost_seen.get(p, 0) for p in self.panes if p in lost_now}
+            self._lost_seen = lost_now
+            return Snapshot(
+                time=now,
+                interval_s=self.interval_s,
+                status=dict(self.status),
+                lost=lost,
+                **kw,
+            )
+
+    def _thread_counts(self, counts_name: str, folded_name: str):
+        """(comm, tgid, count) from a per-thread map and its folded twin.  The
+        per-thread map is drained first: a fold between the two drains then
+        lands in the folded map before it is read, never in neither."""
+        entries = [
+            (aggregate.decode_c_string(v.comm), v.tgid, v.count)
+            for _k, v in self._drain(self._bpf[counts_name])
+        ]
+        entries += [
+            (aggregate.decode_c_string(k.comm), k.tgid, int(v))
+            for k, v in self._drain(self._bpf[folded_name])
+        ]
+        return entries
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._bpf is not None:
+                self._bpf.cleanup()
+                self._bpf = None
