@@ -176,7 +176,7 @@ class LiveSource:
         # screen, and keep the first error as the pane's reason.
         with _captured_fd2() as log:
             try:
-                return BPF(text=text, cflags=cflags)
+                return BPF(text=text.encode(), cflags=cflags)
             except Exception as e:  # noqa: BLE001 - BCC raises plain Exception
                 log.seek(0)
                 detail = log.read().decode("utf-8", "replace")
@@ -221,7 +221,7 @@ class LiveSource:
                 return dict(self.status)
             self._bpf = bpf
             if bpf is not None and "tcp" in panes:
-                bpf["tcp_events"].open_ring_buffer(self._on_tcp_event)
+                bpf[b"tcp_events"].open_ring_buffer(self._on_tcp_event)
             for p in panes:
                 self.status[p] = STATUS_OK
             self._lost_seen = self._read_lost()
@@ -230,7 +230,7 @@ class LiveSource:
     # -- polling ----------------------------------------------------------
 
     def _on_tcp_event(self, _ctx, data, _size):
-        e = self._bpf["tcp_events"].event(data)
+        e = self._bpf[b"tcp_events"].event(data)
         self._tcp_pending.append(self._tcp_connection(e, e.ts_ns, e.direction, bool(e.owner_known)))
 
     @staticmethod
@@ -270,14 +270,14 @@ class LiveSource:
     def _read_lost(self) -> dict[str, int]:
         if self._bpf is None:
             return {}
-        table = self._bpf["lost"]
+        table = self._bpf[b"lost"]
         totals = {}
         for pane, slot in LOST_SLOT.items():
             totals[pane] = sum(table[ctypes.c_int(slot)])
         return totals
 
     def _unclaimed_accepts(self) -> list[TcpConnection]:
-        table = self._bpf["tcp_pending_accept"]
+        table = self._bpf[b"tcp_pending_accept"]
         now = time.monotonic_ns()
         out = []
         for k, v in list(table.items()):
@@ -311,7 +311,7 @@ class LiveSource:
             if "read_latency" in running:
                 kw["read_latency"] = aggregate.read_latency(
                     (aggregate.decode_c_string(k.comm), k.tgid, k.slot, int(v))
-                    for k, v in self._drain(bpf["read_latency_hist"])
+                    for k, v in self._drain(bpf[b"read_latency_hist"])
                 )
             if "file_opens" in running:
                 kw["file_opens"] = aggregate.file_open_rows(
@@ -323,7 +323,7 @@ class LiveSource:
                         v.count,
                         v.errors,
                     )
-                    for k, v in self._drain(bpf["file_opens"])
+                    for k, v in self._drain(bpf[b"file_opens"])
                 )
             lost_now = self._read_lost()
             lost = {p: lost_now[p] - self._lost_seen.get(p, 0) for p in self.panes if p in lost_now}
@@ -342,11 +342,11 @@ class LiveSource:
         lands in the folded map before it is read, never in neither."""
         entries = [
             (aggregate.decode_c_string(v.comm), v.tgid, v.count)
-            for _k, v in self._drain(self._bpf[counts_name])
+            for _k, v in self._drain(self._bpf[counts_name.encode()])
         ]
         entries += [
             (aggregate.decode_c_string(k.comm), k.tgid, int(v))
-            for k, v in self._drain(self._bpf[folded_name])
+            for k, v in self._drain(self._bpf[folded_name.encode()])
         ]
         return entries
 

@@ -1,0 +1,88 @@
+# ebpftop: set-up, run, test.  Every target is idempotent: a second run skips
+# what is already done.  Run as root (sudo make ...).
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+KREL := $(shell uname -r)
+ARCH := $(shell dpkg --print-architecture 2>/dev/null)
+# BCC and its Python bindings, bpftool, and what the tests and benchmarks use
+# (gcc builds the workloads; bpftrace and strace are the benchmark's peers).
+APT_PACKAGES := python3-bpfcc bpfcc-tools libbpfcc bpftool python3-venv gcc bpftrace strace
+SYSTEM_PYTHON := /usr/bin/python3
+
+.PHONY: setup packages headers tracefs venv run test test-unit test-kernel screenshots snapshots bench clean
+
+setup: packages headers tracefs venv
+
+packages:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "setup: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	else echo "setup: packages already installed"; fi
+
+# BCC compiles against /lib/modules/$(uname -r)/build.  Use the headers of the
+# running kernel when the distribution has them; otherwise link its generic
+# headers there (fine for ebpftop, which reads no kernel struct) and say so.
+headers:
+	@build=/lib/modules/$(KREL)/build; \
+	if [ -e $$build/Makefile ]; then echo "setup: kernel headers present at $$build"; exit 0; fi; \
+	apt-get update -qq; \
+	if apt-cache show linux-headers-$(KREL) >/dev/null 2>&1; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-headers-$(KREL) >/dev/null; \
+	  echo "setup: installed linux-headers-$(KREL)"; exit 0; \
+	fi; \
+	for meta in linux-headers-$(ARCH) linux-headers-generic; do \
+	  apt-cache show $$meta >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$meta >/dev/null && break; \
+	done; \
+	tree=$$(ls -d /usr/src/linux-headers-*-$(ARCH) /usr/src/linux-headers-*-generic 2>/dev/null | sort -V | tail -n 1); \
+	if [ -z "$$tree" ]; then echo "setup: error: no kernel headers package found for $(KREL)" >&2; exit 1; fi; \
+	common=$$(ls -d $${tree%-*}-common 2>/dev/null || true); \
+	mkdir -p /lib/modules/$(KREL); \
+	ln -sfn $$tree $$build; \
+	[ -n "$$common" ] && ln -sfn $$common /lib/modules/$(KREL)/source; \
+	echo "setup: WARNING: no headers package for kernel $(KREL); linked the generic $$tree at $$build." ; \
+	echo "setup: WARNING: ebpftop reads only tracepoint arguments, so this works for it; other BCC tools that read kernel structs may not."
+
+tracefs:
+	@mountpoint -q /sys/kernel/tracing || { mount -t tracefs nodev /sys/kernel/tracing && echo "setup: mounted tracefs"; }
+	@mountpoint -q /sys/kernel/debug || { mount -t debugfs nodev /sys/kernel/debug && echo "setup: mounted debugfs"; }
+	@echo "setup: tracefs and debugfs mounted"
+
+# The system Python (it has BCC) with --system-site-packages, so the venv sees BCC.
+$(VENV)/.installed: pyproject.toml
+	@[ -x $(PY) ] || $(SYSTEM_PYTHON) -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+venv: $(VENV)/.installed
+	@echo "setup: $(VENV) ready"
+
+run: setup
+	$(VENV)/bin/ebpftop $(ARGS)
+
+test: setup
+	$(PY) -m pytest tests
+
+test-unit: venv
+	$(PY) -m pytest tests/unit tests/ui
+
+test-kernel: setup
+	$(PY) -m pytest tests/kernel
+
+# Refresh the UI's SVG snapshots after an intended change (review them first).
+snapshots: venv
+	$(PY) -m pytest tests/ui --snapshot-update
+
+screenshots: venv
+	$(PY) -m tests.ui.export_screenshots screenshots
+	@command -v rsvg-convert >/dev/null && for f in screenshots/*.svg; do rsvg-convert "$$f" -o "$${f%.svg}.png"; done || true
+
+bench: setup
+	$(PY) -m tests.bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache

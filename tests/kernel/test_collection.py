@@ -1,0 +1,154 @@
+"""Known workloads, run under a unique process name, against the real kernel:
+ebpftop must report them exactly where the kernel allows."""
+
+from __future__ import annotations
+
+import os
+
+from tests.kernel.conftest import poll_after
+
+N = 1000
+
+
+def test_file_opens_counted_exactly(fresh, workload, tmp_path):
+    target = tmp_path / f"target-{workload.comm}"
+    target.write_text("x")
+    missing = tmp_path / f"missing-{workload.comm}"
+    done = workload.run("opens", N, target)
+    failed = workload.run("opens", 37, missing)
+    snap = poll_after(fresh)
+    rows = {r.path: r for r in snap.file_opens if r.comm == workload.comm}
+    assert rows[str(target)].count == N
+    assert rows[str(target)].errors == 0
+    assert rows[str(target)].pid == done["pid"]
+    assert rows[str(missing)].count == 37
+    assert rows[str(missing)].errors == 37
+    assert rows[str(missing)].pid == failed["pid"]
+
+
+def test_long_path_is_truncated_and_marked(fresh, workload, tmp_path):
+    # A real path of about 400 bytes (each component under NAME_MAX).
+    d = tmp_path
+    for i in range(4):
+        d = d / (f"{i}" * 90)
+    d.mkdir(parents=True)
+    target = d / "file"
+    target.write_text("x")
+    assert len(str(target)) > 256
+    workload.run("opens", 3, target)
+    snap = poll_after(fresh)
+    rows = [r for r in snap.file_opens if r.comm == workload.comm and r.path.startswith(str(tmp_path))]
+    assert len(rows) == 1
+    assert rows[0].truncated
+    assert rows[0].count == 3
+    assert rows[0].path == str(target)[:255]
+
+
+def test_syscalls_counted_for_the_right_process(fresh, workload):
+    done = workload.run("syscalls", 100_000)
+    snap = poll_after(fresh)
+    rows = [r for r in snap.syscalls if r.comm == workload.comm]
+    assert len(rows) == 1
+    assert rows[0].count >= 100_000
+    # exec, the dynamic loader and exit add a few dozen; nothing near double
+    assert rows[0].count < 100_000 + 500
+    assert rows[0].pids == 1
+    assert rows[0].by_pid[0][0] == done["pid"]
+
+
+def test_syscalls_follow_a_rename(fresh, workload):
+    new_name = "ebr" + workload.comm[3:]
+    workload.run("rename", 5000, new_name)
+    snap = poll_after(fresh)
+    counts = {r.comm: r.count for r in snap.syscalls}
+    assert 5000 <= counts[workload.comm] < 5000 + 500
+    assert 5000 <= counts[new_name] < 5000 + 50
+
+
+def test_read_latency_mass_in_the_right_buckets(fresh, workload):
+    n, delay_us = 40, 3000
+    done = workload.run("pipe", n, delay_us)
+    snap = poll_after(fresh)
+    hist = snap.read_latency.by_comm()[workload.comm]
+    slow = sum(b.count for b in hist.buckets if b.low_ns >= 2**21)  # >= 2.1 ms
+    fast = sum(b.count for b in hist.buckets if b.high_ns <= 2**17)  # < 131 us
+    # Each slow read waits at least 3 ms for the writer: none can be faster.
+    assert slow >= n
+    # A fast read lands among the slow ones only if descheduled for > 2 ms.
+    assert slow <= n + 2
+    assert fast >= n - 2
+    assert hist.percentile(99) >= 2**21
+    procs = [p for p in snap.read_latency.by_process if p.comm == workload.comm]
+    assert [p.pid for p in procs] == [done["pid"]]
+
+
+def test_page_faults_at_least_the_pages_touched(fresh, workload):
+    k = 5000
+    done = workload.run("faults", k)
+    snap = poll_after(fresh)
+    rows = [r for r in snap.page_faults if r.comm == workload.comm]
+    assert [r.pid for r in rows] == [done["pid"]]
+    assert rows[0].count >= k
+    assert rows[0].count < k + 500  # loader and libc: a few dozen
+
+
+def _tcp_rows(snap, comm):
+    return [c for c in snap.tcp if c.comm == comm]
+
+
+def test_tcp_connect_and_accept_ipv4(fresh, workload):
+    done = workload.run("tcp4")
+    rows = _tcp_rows(poll_after(fresh), workload.comm)
+    connect = [c for c in rows if c.direction == "connect"]
+    accept = [c for c in rows if c.direction == "accept"]
+    assert len(connect) == 1 and len(accept) == 1, rows
+    assert connect[0].pid == accept[0].pid == done["pid"]
+    assert connect[0].family == accept[0].family == "ipv4"
+    assert (connect[0].saddr, connect[0].sport) == ("127.0.0.1", done["client_port"])
+    assert (connect[0].daddr, connect[0].dport) == ("127.0.0.1", done["listen_port"])
+    assert (accept[0].saddr, accept[0].sport) == ("127.0.0.1", done["listen_port"])
+    assert (accept[0].daddr, accept[0].dport) == ("127.0.0.1", done["client_port"])
+
+
+def test_tcp_connect_and_accept_ipv6(fresh, workload):
+    done = workload.run("tcp6")
+    rows = _tcp_rows(poll_after(fresh), workload.comm)
+    connect = [c for c in rows if c.direction == "connect"]
+    accept = [c for c in rows if c.direction == "accept"]
+    assert len(connect) == 1 and len(accept) == 1, rows
+    assert connect[0].pid == accept[0].pid == done["pid"]
+    assert connect[0].family == accept[0].family == "ipv6"
+    assert (connect[0].saddr, connect[0].sport, connect[0].daddr, connect[0].dport) == (
+        "::1", done["client_port"], "::1", done["listen_port"])
+    assert (accept[0].saddr, accept[0].sport, accept[0].daddr, accept[0].dport) == (
+        "::1", done["listen_port"], "::1", done["client_port"])
+
+
+def test_tcp_accept_without_address_buffer_is_reported_owner_unknown(fresh, workload):
+    done = workload.run("tcp4null")
+    snap = poll_after(fresh, 2.5)  # unclaimed accepts are reported after 2 s
+    mine = [c for c in snap.tcp if done["listen_port"] in (c.sport, c.dport)]
+    connect = [c for c in mine if c.direction == "connect"]
+    accept = [c for c in mine if c.direction == "accept"]
+    assert len(connect) == 1 and connect[0].comm == workload.comm
+    assert len(accept) == 1
+    assert accept[0].pid == 0 and accept[0].comm == ""
+    assert (accept[0].sport, accept[0].dport) == (done["listen_port"], done["client_port"])
+
+
+def test_nothing_counted_twice_across_polls(fresh, workload, tmp_path):
+    target = tmp_path / "twice"
+    target.write_text("x")
+    workload.run("opens", 10, target)
+    first = poll_after(fresh)
+    second = poll_after(fresh)
+    assert sum(r.count for r in first.file_opens if r.comm == workload.comm and r.path == str(target)) == 10
+    assert not [r for r in second.file_opens if r.comm == workload.comm]
+    assert not [r for r in second.syscalls if r.comm == workload.comm]
+
+
+def test_no_loss_reported_under_normal_load(fresh, workload):
+    workload.run("syscalls", 10_000)
+    snap = poll_after(fresh)
+    assert all(v == 0 for v in snap.lost.values()), snap.lost
+    assert os.geteuid() == 0

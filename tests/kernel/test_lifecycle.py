@@ -1,0 +1,132 @@
+"""Start, fail and stop as a user would: through the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_kernel_support
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def wait_detached(ids: set[int]) -> set[int]:
+    """Which of ids are still loaded after up to 2 s (the kernel frees a
+    program shortly after its last file descriptor closes)."""
+    deadline = time.monotonic() + 2
+    while (left := prog_ids() & ids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+def prog_ids() -> set[int]:
+    out = subprocess.run(["bpftool", "prog", "list", "-j"], check=True, capture_output=True, text=True)
+    return {p["id"] for p in json.loads(out.stdout)}
+
+
+def ebpftop(*args, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ebpftop", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        **kw,
+    )
+
+
+@pytest.fixture(autouse=True)
+def _kernel():
+    require_kernel_support()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGKILL])
+def test_every_exit_leaves_nothing_attached(sig):
+    before = prog_ids()
+    proc = ebpftop("--json", "--interval", "0.3")
+    first = proc.stdout.readline()
+    assert json.loads(first)["status"]["syscalls"] == "ok"
+    ours = prog_ids() - before
+    assert len(ours) >= 10, "the probes should be loaded while it runs"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=20)
+    assert "Traceback" not in err
+    if sig != signal.SIGKILL:
+        assert proc.returncode in (130, 128 + sig), (proc.returncode, err)
+    assert not wait_detached(ours), "programs left attached after exit"
+
+
+def _busy_machine(stop: threading.Event):
+    """Opens files and makes TCP connections until stopped, so every pane has
+    something to show even on an idle machine."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        while not stop.wait(0.05):
+            with open("/etc/hostname"):
+                pass
+            with socket.create_connection(("127.0.0.1", port)):
+                conn, _ = server.accept()
+                conn.close()
+
+
+def test_count_exits_by_itself_with_real_data_from_every_pane():
+    stop = threading.Event()
+    busy = threading.Thread(target=_busy_machine, args=(stop,))
+    busy.start()
+    try:
+        proc = ebpftop("--json", "--interval", "1", "--count", "2")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        stop.set()
+        busy.join()
+    assert proc.returncode == 0, err
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert len(lines) == 2
+    for snap in lines:
+        assert set(snap) >= {"time", "interval_s", "tcp", "syscalls", "read_latency",
+                             "file_opens", "page_faults", "status", "lost"}
+        assert snap["status"] == {p: "ok" for p in snap["status"]} and len(snap["status"]) == 5
+    # ebpftop's own polling makes syscalls, reads, opens and faults every interval
+    assert any(r["count"] > 0 for r in lines[-1]["syscalls"])
+    assert lines[-1]["read_latency"]["total"]["count"] > 0
+    assert lines[-1]["file_opens"] and lines[-1]["page_faults"] and lines[-1]["tcp"]
+
+
+def test_a_pane_that_fails_to_compile_leaves_the_others_running(tmp_path):
+    broken = tmp_path / "bpf"
+    shutil.copytree(REPO / "bpf", broken)
+    tcp = broken / "tcp.c"
+    tcp.write_text(tcp.read_text() + "\nthis is not C;\n")
+    before = prog_ids()
+    proc = ebpftop("--json", "--interval", "0.5", "--count", "1", env={**os.environ, "EBPFTOP_BPF_DIR": str(broken)})
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    snap = json.loads(out)
+    assert snap["status"]["tcp"].startswith("failed to load: tcp.c:")
+    assert "error" in snap["status"]["tcp"]
+    assert all(snap["status"][p] == "ok" for p in ("syscalls", "read_latency", "file_opens", "page_faults"))
+    assert snap["syscalls"]
+    assert err.count("\n") == 1 and err.startswith("ebpftop: tcp: failed to load")
+    assert not wait_detached(prog_ids() - before)
+
+
+def test_not_root_is_one_line_and_exit_2():
+    proc = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+         sys.executable, "-m", "ebpftop", "--json", "--count", "1"],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("ebpftop: error: live collection needs root")

@@ -1,0 +1,133 @@
+/* A workload with known counts for ebpftop's kernel tests.  The tests copy the
+ * binary to a unique name, so its comm identifies it.  Each mode prints one
+ * JSON line describing what it did.
+ *
+ *   opens N PATH        open(PATH) N times (each closed)
+ *   syscalls N          N getppid() syscalls
+ *   rename N NAME       N getppid(), prctl(PR_SET_NAME, NAME), N getppid()
+ *   pipe N DELAY_US     N reads of a pipe whose byte is already there, then N
+ *                       reads that each wait DELAY_US for a writer thread
+ *   faults K            touch K fresh anonymous pages (no huge pages)
+ *   tcp4 | tcp6         connect to and accept from a loopback listener
+ *   tcp4null            the same, accept() without an address buffer
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static void die(const char *what) { perror(what); exit(1); }
+
+static int pipe_fds[2];
+static long pipe_n, pipe_delay_us;
+
+static void *pipe_writer(void *arg)
+{
+    (void)arg;
+    for (long i = 0; i < pipe_n; i++) {
+        usleep(pipe_delay_us);
+        if (write(pipe_fds[1], "x", 1) != 1) die("write");
+    }
+    return NULL;
+}
+
+static void tcp(int family, int with_addr)
+{
+    int ls = socket(family, SOCK_STREAM, 0);
+    if (ls < 0) die("socket");
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    if (family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof(*a);
+    } else {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_addr = in6addr_loopback;
+        len = sizeof(*a);
+    }
+    if (bind(ls, (struct sockaddr *)&ss, len) || listen(ls, 4)) die("bind/listen");
+    if (getsockname(ls, (struct sockaddr *)&ss, &len)) die("getsockname");
+    int cs = socket(family, SOCK_STREAM, 0);
+    if (connect(cs, (struct sockaddr *)&ss, len)) die("connect");
+    struct sockaddr_storage peer;
+    socklen_t plen = sizeof(peer);
+    int as = with_addr ? accept(ls, (struct sockaddr *)&peer, &plen) : accept(ls, NULL, NULL);
+    if (as < 0) die("accept");
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof(local);
+    getsockname(cs, (struct sockaddr *)&local, &llen);
+    int lport = ntohs(family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    int cport = ntohs(family == AF_INET ? ((struct sockaddr_in *)&local)->sin_port : ((struct sockaddr_in6 *)&local)->sin6_port);
+    printf("{\"pid\": %d, \"listen_port\": %d, \"client_port\": %d}\n", getpid(), lport, cport);
+    close(as);
+    close(cs);
+    close(ls);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) { fprintf(stderr, "usage: see the comment in workload.c\n"); return 2; }
+    const char *mode = argv[1];
+    long n = argc > 2 ? atol(argv[2]) : 0;
+    if (!strcmp(mode, "opens")) {
+        int ok = 0, failed = 0;
+        for (long i = 0; i < n; i++) {
+            int fd = open(argv[3], O_RDONLY);
+            if (fd >= 0) { ok++; close(fd); } else failed++;
+        }
+        printf("{\"pid\": %d, \"ok\": %d, \"failed\": %d}\n", getpid(), ok, failed);
+    } else if (!strcmp(mode, "syscalls")) {
+        for (long i = 0; i < n; i++) syscall(SYS_getppid);
+        printf("{\"pid\": %d}\n", getpid());
+    } else if (!strcmp(mode, "rename")) {
+        for (long i = 0; i < n; i++) syscall(SYS_getppid);
+        if (prctl(PR_SET_NAME, argv[3])) die("prctl");
+        for (long i = 0; i < n; i++) syscall(SYS_getppid);
+        printf("{\"pid\": %d}\n", getpid());
+    } else if (!strcmp(mode, "pipe")) {
+        char c;
+        pipe_n = n;
+        pipe_delay_us = atol(argv[3]);
+        if (pipe(pipe_fds)) die("pipe");
+        for (long i = 0; i < n; i++) {  /* data already there: fast reads */
+            if (write(pipe_fds[1], "x", 1) != 1 || read(pipe_fds[0], &c, 1) != 1) die("fast read");
+        }
+        pthread_t t;
+        pthread_create(&t, NULL, pipe_writer, NULL);
+        for (long i = 0; i < n; i++)  /* each waits for the writer */
+            if (read(pipe_fds[0], &c, 1) != 1) die("slow read");
+        pthread_join(t, NULL);
+        printf("{\"pid\": %d}\n", getpid());
+    } else if (!strcmp(mode, "faults")) {
+        long page = sysconf(_SC_PAGESIZE);
+        char *p = mmap(NULL, n * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) die("mmap");
+        madvise(p, n * page, MADV_NOHUGEPAGE); /* one fault per page, not per 2 MiB */
+        for (long i = 0; i < n; i++) p[i * page] = 1;
+        printf("{\"pid\": %d, \"page_size\": %ld}\n", getpid(), page);
+    } else if (!strcmp(mode, "tcp4")) {
+        tcp(AF_INET, 1);
+    } else if (!strcmp(mode, "tcp6")) {
+        tcp(AF_INET6, 1);
+    } else if (!strcmp(mode, "tcp4null")) {
+        tcp(AF_INET, 0);
+    } else {
+        fprintf(stderr, "unknown mode %s\n", mode);
+        return 2;
+    }
+    return 0;
+}

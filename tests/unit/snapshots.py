@@ -1,0 +1,47 @@
+"""Hand-built snapshots for unit and UI tests."""
+
+from __future__ import annotations
+
+from ebpftop.model import (
+    Bucket,
+    FileOpenRow,
+    Histogram,
+    PageFaultRow,
+    ProcessLatency,
+    ReadLatency,
+    Snapshot,
+    SyscallRow,
+    TcpConnection,
+)
+
+T0 = 1_764_000_000.0
+
+
+def sample_snapshot(t: float = T0, scale: int = 1) -> Snapshot:
+    return Snapshot(
+        time=t,
+        interval_s=5.0,
+        tcp=(
+            TcpConnection(t - 1, 4242, "curl", "ipv4", "10.0.0.2", 51000, "93.184.216.34", 443, "connect"),
+            TcpConnection(t - 2, 880, "nginx", "ipv6", "::1", 8080, "::1", 40222, "accept"),
+            TcpConnection(t - 3, 0, "", "ipv4", "127.0.0.1", 22, "127.0.0.1", 50001, "accept"),
+        ),
+        syscalls=(
+            SyscallRow("postgres", 9000 * scale, ((100, 6000 * scale), (101, 3000 * scale))),
+            SyscallRow("nginx", 4000 * scale, ((880, 4000 * scale),)),
+            SyscallRow("curl", 120 * scale, ((4242, 120 * scale),)),
+        ),
+        read_latency=ReadLatency(
+            (
+                ProcessLatency("postgres", 100, Histogram((Bucket(1024, 2048, 50 * scale), Bucket(2048, 4096, 20)))),
+                ProcessLatency("nginx", 880, Histogram((Bucket(4096, 8192, 10), Bucket(1 << 20, 1 << 21, 2)))),
+            )
+        ),
+        file_opens=(
+            FileOpenRow("nginx", 880, "/var/www/index.html", 30 * scale, 0),
+            FileOpenRow("curl", 4242, "/etc/ssl/certs/ca.pem", 2, 1),
+        ),
+        page_faults=(PageFaultRow("postgres", 100, 700 * scale), PageFaultRow("curl", 4242, 90)),
+        status={"tcp": "ok", "syscalls": "ok", "read_latency": "ok", "file_opens": "ok", "page_faults": "ok"},
+        lost={"tcp": 0, "syscalls": 0, "read_latency": 0, "file_opens": 0, "page_faults": 0},
+    )

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from ebpftop.filters import Filter, apply
+from ebpftop.text import visible
+from tests.unit.snapshots import sample_snapshot
+
+
+def test_no_filter_is_identity():
+    snap = sample_snapshot()
+    assert apply(snap, Filter()) is snap
+
+
+def test_comm_filter_is_case_insensitive_substring_on_every_pane():
+    f = apply(sample_snapshot(), Filter(comm="GINX"))
+    assert {c.comm for c in f.tcp} == {"nginx"}
+    assert [r.comm for r in f.syscalls] == ["nginx"]
+    assert [p.comm for p in f.read_latency.by_process] == ["nginx"]
+    assert f.read_latency.total.count == 12
+    assert [r.comm for r in f.file_opens] == ["nginx"]
+    assert f.page_faults == ()
+
+
+def test_pid_filter_narrows_syscall_rows_to_that_pid():
+    f = apply(sample_snapshot(), Filter(pid=101))
+    assert [(r.comm, r.count, r.pids) for r in f.syscalls] == [("postgres", 3000, 1)]
+    assert f.tcp == () and f.file_opens == ()
+
+
+def test_port_filter_matches_either_end_and_leaves_other_panes():
+    snap = sample_snapshot()
+    f = apply(snap, Filter(port=443))
+    assert [c.comm for c in f.tcp] == ["curl"]
+    assert f.syscalls == snap.syscalls
+    assert [c.comm for c in apply(snap, Filter(port=40222)).tcp] == ["nginx"]
+
+
+def test_filters_combine():
+    assert apply(sample_snapshot(), Filter(comm="curl", port=8080)).tcp == ()
+
+
+def test_visible_escapes_control_and_bidi_characters():
+    assert visible("ok name") == "ok name"
+    assert visible("\x1b]52;c;aGk=\x07") == "\\x1b]52;c;aGk=\\x07"
+    assert visible("a\x9bb\x7f") == "a\\x9bb\\x7f"
+    assert visible("evil\u202etxt.exe") == "evil\\u202etxt.exe"
+    assert visible("tab\there\nnl") == "tab\\x09here\\x0anl"
+    assert visible("[bold]x[/]") == "[bold]x[/]"  # markup is not this function's job: the UI never parses it

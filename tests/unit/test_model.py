@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ebpftop import aggregate
+from ebpftop.model import Bucket, Histogram, Snapshot, TcpConnection
+from tests.unit.snapshots import sample_snapshot
+
+
+def test_log2_slots_map_to_bcc_buckets():
+    h = Histogram.from_log2_slots({0: 1, 1: 2, 11: 5})
+    assert h.buckets == (Bucket(0, 1, 1), Bucket(1, 2, 2), Bucket(1024, 2048, 5))
+    assert h.count == 8
+
+
+def test_percentiles_interpolate_inside_the_bucket():
+    h = Histogram((Bucket(1024, 2048, 100),))
+    assert h.percentile(50) == 1536
+    assert h.percentile(90) == 1024 + round(0.9 * 1024)
+    assert h.percentile(100) == 2048
+
+
+def test_percentiles_pick_the_right_bucket():
+    h = Histogram((Bucket(1024, 2048, 90), Bucket(1 << 20, 1 << 21, 10)))
+    assert 1024 <= h.percentile(50) < 2048
+    assert h.percentile(90) == 2048  # the 90th value is the last of the first bucket
+    assert (1 << 20) <= h.percentile(99) < (1 << 21)
+
+
+def test_empty_histogram_has_no_percentiles():
+    assert Histogram(()).percentile(50) is None
+    assert Histogram(()).to_dict()["p99_ns"] is None
+
+
+def test_merge_sums_matching_buckets():
+    a = Histogram((Bucket(2, 4, 1), Bucket(4, 8, 2)))
+    b = Histogram((Bucket(4, 8, 3),))
+    assert Histogram.merge([a, b]).buckets == (Bucket(2, 4, 1), Bucket(4, 8, 5))
+
+
+def test_decode_c_string_stops_at_nul_and_keeps_bad_bytes_visible():
+    assert aggregate.decode_c_string(b"bash\0garbage") == "bash"
+    assert aggregate.decode_c_string(b"a\xffb\0") == "a\\xffb"
+
+
+def test_addresses():
+    assert aggregate.format_addr(2, bytes([127, 0, 0, 1]) + bytes(12)) == "127.0.0.1"
+    assert aggregate.format_addr(10, bytes(15) + b"\x01") == "::1"
+
+
+def test_syscall_rows_group_by_comm_and_count_pids():
+    rows = aggregate.syscall_rows([("a", 1, 5), ("a", 2, 7), ("a", 1, 1), ("b", 3, 100)])
+    assert [(r.comm, r.count, r.pids) for r in rows] == [("b", 100, 1), ("a", 13, 2)]
+    assert rows[1].by_pid == ((2, 7), (1, 6))
+
+
+def test_file_open_rows_mark_truncated_and_unreadable():
+    rows = aggregate.file_open_rows([("c", 1, "/x", 0, 3, 1), ("c", 1, "/long", 1, 1, 0), ("c", 1, "", 2, 1, 1)])
+    by_path = {r.path: r for r in rows}
+    assert by_path["/x"].count == 3 and by_path["/x"].errors == 1
+    assert by_path["/long"].truncated
+    assert by_path["<unreadable>"].errors == 1
+
+
+def test_snapshot_json_round_trip():
+    snap = sample_snapshot()
+    again = Snapshot.from_dict(json.loads(json.dumps(snap.to_dict())))
+    assert again.to_dict() == snap.to_dict()
+
+
+def test_json_keys_are_the_documented_ones():
+    d = sample_snapshot().to_dict()
+    assert set(d) == {"time", "interval_s", "tcp", "syscalls", "read_latency", "file_opens",
+                      "page_faults", "status", "lost"}
+    assert set(d["tcp"][0]) == {"pid", "comm", "family", "saddr", "sport", "daddr", "dport", "direction", "time"}
+    assert {"comm", "count", "pids"} <= set(d["syscalls"][0])
+    assert set(d["read_latency"]) >= {"total", "by_comm"}
+    assert set(d["read_latency"]["total"]) == {"count", "p50_ns", "p90_ns", "p99_ns", "buckets"}
+    assert set(d["read_latency"]["total"]["buckets"][0]) == {"low_ns", "high_ns", "count"}
+    assert {"comm", "pid", "path", "count", "errors"} <= set(d["file_opens"][0])
+    assert set(d["page_faults"][0]) == {"comm", "pid", "count"}
+    assert d["time"].endswith("+00:00")
+
+
+@pytest.mark.parametrize("direction", ["connect", "accept"])
+def test_tcp_round_trip(direction):
+    c = TcpConnection(1_700_000_000.25, 5, "x", "ipv6", "::1", 1, "::1", 2, direction)
+    assert TcpConnection.from_dict(c.to_dict()) == c
