@@ -1,0 +1,317 @@
+"""The Textual app.  It is handed a source (live probes or a recording) and
+never blocks on it: start-up (the BCC compile) and every poll run in a thread
+worker, and their results come back as messages.  Polls never overlap: the
+next one is scheduled when the last has finished."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+
+from ebpftop import filters
+from ebpftop.history import History
+from ebpftop.model import PANES, STATUS_STARTING, Snapshot
+from ebpftop.panes.help import HelpScreen
+from ebpftop.panes.tables import safe
+from ebpftop.panes.views import PANE_CLASSES, Pane, PaneInput
+from ebpftop.recording import Recorder
+from ebpftop.render import count
+
+TAB_TITLES = {
+    "tcp": "1 TCP",
+    "syscalls": "2 Syscalls",
+    "read_latency": "3 read() latency",
+    "file_opens": "4 File opens",
+    "page_faults": "5 Page faults",
+}
+
+
+@dataclass
+class SourceStarted(Message):
+    status: dict
+
+
+@dataclass
+class SnapshotReady(Message):
+    snapshot: Snapshot | None  # None: the recording has ended
+
+
+@dataclass
+class SourceFailed(Message):
+    error: str
+
+
+class EbpftopApp(App):
+    TITLE = "ebpftop"
+    ENABLE_COMMAND_PALETTE = False
+    CSS = """
+    Screen { layout: vertical; }
+    #filter-bar { height: 1; dock: top; display: none; }
+    #filter-bar.visible { display: block; }
+    #filter { height: 1; border: none; padding: 0 1; background: $boost; }
+    TabbedContent { height: 1fr; }
+    TabPane { padding: 0; }
+    Pane { height: 1fr; }
+    .probe-state { height: 1; padding: 0 1; }
+    .summary { height: 1; padding: 0 1; color: $text-muted; }
+    .histogram { height: auto; max-height: 50%; padding: 0 1; }
+    SortableTable { height: 1fr; }
+    #status-line { height: 1; padding: 0 1; background: $panel; }
+    """
+    BINDINGS = [
+        Binding("1", "show_pane('tcp')", "TCP", show=False),
+        Binding("2", "show_pane('syscalls')", "Syscalls", show=False),
+        Binding("3", "show_pane('read_latency')", "Latency", show=False),
+        Binding("4", "show_pane('file_opens')", "Opens", show=False),
+        Binding("5", "show_pane('page_faults')", "Faults", show=False),
+        Binding("tab", "cycle_pane(1)", "Next pane", show=False, priority=True),
+        Binding("shift+tab", "cycle_pane(-1)", "Prev pane", show=False, priority=True),
+        Binding("slash", "open_filter", "Filter"),
+        Binding("s", "next_sort", "Sort"),
+        Binding("S", "reverse_sort", "Reverse", show=False),
+        Binding("p", "toggle_pause", "Pause"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(
+        self,
+        source,
+        flt: filters.Filter = filters.Filter(),
+        recorder: Recorder | None = None,
+        auto_poll: bool = True,
+        clock=time.time,
+    ):
+        super().__init__()
+        self.source = source
+        self.flt = flt
+        self.recorder = recorder
+        self.auto_poll = auto_poll  # tests drive polls themselves
+        self.clock = clock
+        self.history = History()
+        self.status: dict[str, str] = {p: STATUS_STARTING for p in PANES}
+        self.latest: Snapshot | None = None  # the newest snapshot
+        self.shown: Snapshot | None = None  # what the panes show (held while paused)
+        self.paused = False
+        self.ended = False
+        self.started = False
+        self.last_poll_at: float | None = None
+
+    # -- layout -----------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Static(id="filter-bar"):
+            yield Input(placeholder="process name (substring, any case) · Enter keeps · Esc clears", id="filter")
+        with TabbedContent(initial="tcp"):
+            for cls in PANE_CLASSES:
+                with TabPane(TAB_TITLES[cls.PANE], id=cls.PANE):
+                    yield cls(id=f"pane-{cls.PANE}")
+        yield Static(id="status-line")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        filt = self.query_one("#filter", Input)
+        filt.can_focus = False  # only "/" gives keys to the filter
+        if self.flt.comm:
+            filt.value = self.flt.comm
+            self.query_one("#filter-bar").add_class("visible")
+        self.active_pane.table.focus()
+        self.redraw()
+        self.start_source()
+        self.set_interval(1.0, self.update_status_line)
+
+    # -- the source ---------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="source")
+    def start_source(self) -> None:
+        try:
+            status = self.source.start()
+        except Exception as e:  # noqa: BLE001 - shown to the user, not a traceback
+            self.post_message(SourceFailed(f"{type(e).__name__}: {e}"))
+            return
+        self.post_message(SourceStarted(status))
+
+    def on_source_started(self, message: SourceStarted) -> None:
+        self.started = True
+        self.status.update(message.status)
+        self.redraw()
+        if self.auto_poll:
+            self.schedule_poll()
+
+    def on_source_failed(self, message: SourceFailed) -> None:
+        for p in PANES:
+            self.status[p] = message.error
+        self.redraw()
+
+    def schedule_poll(self) -> None:
+        if not self.ended:
+            self.set_timer(self.source.interval_s, self.poll_source)
+
+    @work(thread=True, exclusive=True, group="source")
+    def poll_source(self) -> None:
+        try:
+            snap = self.source.poll()
+        except Exception as e:  # noqa: BLE001
+            self.post_message(SourceFailed(f"poll failed: {type(e).__name__}: {e}"))
+            return
+        self.post_message(SnapshotReady(snap))
+
+    def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        self.accept_snapshot(message.snapshot)
+        if self.auto_poll:
+            self.schedule_poll()
+
+    def accept_snapshot(self, snap: Snapshot | None) -> None:
+        """Take one snapshot in (tests call this directly)."""
+        if snap is None:
+            self.ended = True
+            self.update_status_line()
+            return
+        self.last_poll_at = self.clock()
+        if self.recorder:
+            self.recorder.write(snap)
+        self.latest = snap
+        self.history.add(snap)
+        self.status.update(snap.status)
+        if not self.paused:
+            self.shown = snap
+            self.redraw()
+        else:
+            self.update_status_line()
+
+    # -- drawing ------------------------------------------------------------
+
+    def redraw(self) -> None:
+        filtered = filters.apply(self.shown, self.flt) if self.shown else None
+        with self.batch_update():
+            for pane in self.query(Pane):
+                pane.update_from(PaneInput(filtered, self.history, self.flt, self.status.get(pane.PANE, STATUS_STARTING)))
+            self.update_status_line()
+
+    def update_status_line(self) -> None:
+        line = Text()
+        replay_path = getattr(self.source, "path", None)  # only a recording has one
+        if replay_path is not None:
+            line.append("▶ replay ", style="bold magenta")
+            line.append_text(safe(f"{replay_path.name} "))
+        if not self.started:
+            line.append("starting… ", style="yellow")
+        if self.paused:
+            line.append("⏸ PAUSED ", style="bold reverse yellow")
+        if self.ended:
+            line.append("■ recording ended ", style="bold")
+        line.append(f"interval {self.source.interval_s:g} s")
+        if self.shown is not None:
+            line.append(" · data of " + _dt.datetime.fromtimestamp(self.shown.time).strftime("%H:%M:%S"))
+        if self.last_poll_at is not None and self.auto_poll and not self.ended:
+            left = max(0, round(self.last_poll_at + self.source.interval_s - self.clock()))
+            line.append(f" · next in {left} s")
+        if self.flt.active:
+            line.append(" · filter: ", style="bold")
+            parts = []
+            if self.flt.comm:
+                parts.append(f"name ~ {self.flt.comm}")
+            if self.flt.pid is not None:
+                parts.append(f"pid {self.flt.pid}")
+            if self.flt.port is not None:
+                parts.append(f"port {self.flt.port}")
+            line.append_text(safe(", ".join(parts), style="bold cyan"))
+        lost = {p: n for p, n in self.history.lost_total.items() if n}
+        if lost:
+            line.append(" · lost: " + ", ".join(f"{p} {count(n)}" for p, n in lost.items()), style="bold red")
+        self.query_one("#status-line", Static).update(line)
+
+    # -- actions ------------------------------------------------------------
+
+    @property
+    def active_pane(self) -> Pane:
+        tabs = self.query_one(TabbedContent)
+        return self.query_one(f"#pane-{tabs.active}", Pane)
+
+    def action_show_pane(self, pane: str) -> None:
+        self.query_one(TabbedContent).active = pane
+        self.active_pane.table.focus()
+
+    def action_cycle_pane(self, step: int) -> None:
+        tabs = self.query_one(TabbedContent)
+        i = PANES.index(tabs.active)
+        self.action_show_pane(PANES[(i + step) % len(PANES)])
+
+    def action_open_filter(self) -> None:
+        self.query_one("#filter-bar").add_class("visible")
+        filt = self.query_one("#filter", Input)
+        filt.can_focus = True
+        filt.focus()
+
+    def close_filter(self, clear: bool) -> None:
+        filt = self.query_one("#filter", Input)
+        if clear:
+            filt.value = ""
+        if not filt.value:
+            self.query_one("#filter-bar").remove_class("visible")
+        filt.can_focus = False
+        self.active_pane.table.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        # Each keystroke filters every pane at once, from the snapshot in hand.
+        self.flt = filters.Filter(comm=event.value, pid=self.flt.pid, port=self.flt.port)
+        self.redraw()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.close_filter(clear=False)
+
+    def on_key(self, event) -> None:
+        if event.key == "escape" and self.query_one("#filter", Input).has_focus:
+            event.stop()
+            self.close_filter(clear=True)
+
+    def action_next_sort(self) -> None:
+        self.active_pane.table.next_sort()
+
+    def action_reverse_sort(self) -> None:
+        self.active_pane.table.reverse_sort()
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        if not self.paused and self.latest is not self.shown:
+            self.shown = self.latest
+            self.redraw()
+        else:
+            self.update_status_line()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+
+def run_app(source, flt: filters.Filter, recorder: Recorder | None) -> int:
+    """Run the TUI.  BCC's compiler writes diagnostics straight to fd 2, where
+    Textual draws: give Textual its own copy of the terminal and send fd 2 to
+    a log for as long as the app runs."""
+    app = EbpftopApp(source, flt, recorder)
+    tty = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+    saved_fd2 = os.dup(2)
+    log_path = os.environ.get("EBPFTOP_LOG", "/dev/null")
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    saved_stderr = sys.__stderr__, sys.stderr
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    sys.__stderr__ = sys.stderr = tty  # type: ignore[misc]
+    try:
+        app.run()
+    finally:
+        sys.__stderr__, sys.stderr = saved_stderr  # type: ignore[misc]
+        os.dup2(saved_fd2, 2)
+        os.close(saved_fd2)
+        tty.close()
+    return app.return_code or 0

@@ -1,0 +1,37 @@
+"""What the panes show beyond one interval: the recent TCP connections and the
+totals since start.  Pure; fed one snapshot at a time."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from ebpftop.model import Snapshot, TcpConnection
+
+MAX_CONNECTIONS = 2000  # newest kept for the TCP pane; older ones scroll away
+
+
+@dataclass
+class History:
+    connections: deque = field(default_factory=lambda: deque(maxlen=MAX_CONNECTIONS))
+    connections_total: int = 0
+    faults_total: dict = field(default_factory=dict)  # (comm, pid) -> faults since start
+    syscalls_total: int = 0
+    lost_total: dict = field(default_factory=dict)
+    polls: int = 0
+
+    def add(self, snap: Snapshot) -> None:
+        self.polls += 1
+        # snapshot rows are newest first; keep the deque newest first too
+        for c in reversed(snap.tcp):
+            self.connections.appendleft(c)
+        self.connections_total += len(snap.tcp)
+        for r in snap.page_faults:
+            key = (r.comm, r.pid)
+            self.faults_total[key] = self.faults_total.get(key, 0) + r.count
+        self.syscalls_total += sum(r.count for r in snap.syscalls)
+        for pane, n in snap.lost.items():
+            self.lost_total[pane] = self.lost_total.get(pane, 0) + n
+
+    def recent_connections(self) -> tuple[TcpConnection, ...]:
+        return tuple(self.connections)

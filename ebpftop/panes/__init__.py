@@ -1,0 +1,1 @@
+"""One widget per pane; each is handed the filtered snapshot and draws it."""

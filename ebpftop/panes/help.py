@@ -1,0 +1,50 @@
+"""The help screen: every key, in one place."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+KEYS = (
+    ("1 … 5", "show a pane: TCP, Syscalls, read() latency, File opens, Page faults"),
+    ("Tab / Shift+Tab", "next / previous pane"),
+    ("↑ ↓ PgUp PgDn Home End", "move in the table"),
+    ("/", "filter by process name; every key then goes to the filter"),
+    ("Enter (in the filter)", "keep the filter and return to the table"),
+    ("Esc (in the filter)", "clear the filter"),
+    ("s", "sort by the next column"),
+    ("S", "reverse the sort"),
+    ("click a column header", "sort by it; click again to reverse"),
+    ("p", "pause the display (collection goes on); again to resume with the latest"),
+    ("?", "this help"),
+    ("q / Ctrl+C", "quit (every probe is detached)"),
+)
+
+
+class HelpScreen(ModalScreen):
+    BINDINGS = [
+        Binding("escape,q,question_mark", "dismiss", "Close"),
+    ]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical { width: auto; max-width: 90%; height: auto; border: round $accent; padding: 0 1; background: $surface; }
+    """
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=False, padding=(0, 2))
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        for key, what in KEYS:
+            table.add_row(key, what)
+        with Vertical():
+            yield Static(Text("ebpftop keys", style="bold"))
+            yield Static(table)
+            yield Static(Text("Esc, q or ? closes this help", style="dim"))
+
+    def action_dismiss(self) -> None:
+        self.dismiss()

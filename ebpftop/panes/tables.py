@@ -1,0 +1,199 @@
+"""Sortable tables for the panes.  Every cell that holds a process name or a
+path is a ``rich.text.Text`` made by ``safe()``: DataTable would parse a
+plain ``str`` as markup, so a process named ``[/]`` could crash the app and
+one named ``[@click=app.quit]x`` could run an action."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from ebpftop.model import FileOpenRow, PageFaultRow, SyscallRow, TcpConnection
+from ebpftop.render import count, duration
+from ebpftop.text import visible
+
+
+def safe(s: str, style: str = "") -> Text:
+    """Untrusted text, shown literally with control characters escaped."""
+    return Text(visible(s), style=style, no_wrap=True, overflow="ellipsis")
+
+
+def num(n: int | float | None, text: str | None = None) -> Text:
+    return Text(text if text is not None else ("-" if n is None else count(int(n))), justify="right")
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    sort_key: Callable[[Any], Any]
+    cell: Callable[[Any], Text]
+    numeric: bool = False  # numeric columns sort largest first by default
+
+
+class SortableTable(DataTable):
+    """A DataTable that owns its rows' order: ``s`` picks the next sort column,
+    ``S`` reverses, a click on a header sorts by it (again: reverses)."""
+
+    COLUMNS: tuple[Column, ...] = ()
+    DEFAULT_SORT = 0
+
+    def __init__(self, **kw):
+        super().__init__(cursor_type="row", zebra_stripes=True, **kw)
+        self.sort_index = self.DEFAULT_SORT
+        self.sort_reverse = self.COLUMNS[self.DEFAULT_SORT].numeric
+        self._rows: list = []
+        self._keys: list[str] = []
+
+    def on_mount(self) -> None:
+        for c in self.COLUMNS:
+            self.add_column(c.label, key=c.key)
+        self._relabel()
+
+    def row_key(self, row) -> str:
+        raise NotImplementedError
+
+    def show(self, rows) -> None:
+        self._rows = list(rows)
+        self._render_rows()
+
+    def _sorted(self):
+        col = self.COLUMNS[self.sort_index]
+        return sorted(self._rows, key=col.sort_key, reverse=self.sort_reverse)
+
+    def _render_rows(self) -> None:
+        rows = self._sorted()
+        keys = [self.row_key(r) for r in rows]
+        cells = [[c.cell(r) for c in self.COLUMNS] for r in rows]
+        if keys == self._keys:
+            # Same rows in the same order: update cells in place (cheap, keeps
+            # the cursor and scroll position).
+            for key, row_cells in zip(keys, cells):
+                for c, value in zip(self.COLUMNS, row_cells):
+                    if self.get_cell(key, c.key) != value:
+                        self.update_cell(key, c.key, value)
+            return
+        cursor_key = self._keys[self.cursor_row] if 0 <= self.cursor_row < len(self._keys) else None
+        self.clear()
+        for key, row_cells in zip(keys, cells):
+            self.add_row(*row_cells, key=key)
+        self._keys = keys
+        if cursor_key in keys:
+            self.move_cursor(row=keys.index(cursor_key), animate=False)
+
+    def _relabel(self) -> None:
+        for i, c in enumerate(self.COLUMNS):
+            arrow = (" ▼" if self.sort_reverse else " ▲") if i == self.sort_index else ""
+            self.columns[c.key].label = Text(c.label + arrow)
+        self.refresh()
+
+    def set_sort(self, index: int) -> None:
+        if index == self.sort_index:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_index = index
+            self.sort_reverse = self.COLUMNS[index].numeric
+        self._relabel()
+        self._render_rows()
+
+    def next_sort(self) -> None:
+        self.set_sort((self.sort_index + 1) % len(self.COLUMNS))
+
+    def reverse_sort(self) -> None:
+        self.set_sort(self.sort_index)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        self.set_sort(event.column_index)
+
+    @property
+    def sort_description(self) -> str:
+        c = self.COLUMNS[self.sort_index]
+        return f"{c.label} {'▼' if self.sort_reverse else '▲'}"
+
+
+def _clock(t: float) -> str:
+    return _dt.datetime.fromtimestamp(t).strftime("%H:%M:%S")
+
+
+class TcpTable(SortableTable):
+    COLUMNS = (
+        Column("time", "TIME", lambda c: c.time, lambda c: Text(_clock(c.time)), numeric=True),
+        Column("pid", "PID", lambda c: c.pid, lambda c: num(c.pid, "-" if c.pid == 0 else str(c.pid)), numeric=True),
+        Column("comm", "COMM", lambda c: c.comm, lambda c: safe(c.comm) if c.comm else Text("?", style="dim")),
+        Column("dir", "DIR", lambda c: c.direction, lambda c: Text(c.direction)),
+        Column("family", "IP", lambda c: c.family, lambda c: Text(c.family[-1])),
+        Column("saddr", "SADDR", lambda c: c.saddr, lambda c: Text(c.saddr)),
+        Column("sport", "SPORT", lambda c: c.sport, lambda c: num(c.sport, str(c.sport)), numeric=True),
+        Column("daddr", "DADDR", lambda c: c.daddr, lambda c: Text(c.daddr)),
+        Column("dport", "DPORT", lambda c: c.dport, lambda c: num(c.dport, str(c.dport)), numeric=True),
+    )
+
+    def row_key(self, c: TcpConnection) -> str:
+        return f"{c.time:.9f}/{c.direction}/{c.saddr}/{c.sport}/{c.daddr}/{c.dport}"
+
+
+class SyscallTable(SortableTable):
+    COLUMNS = (
+        Column("comm", "COMM", lambda r: r[0].comm, lambda r: safe(r[0].comm)),
+        Column("count", "SYSCALLS", lambda r: r[0].count, lambda r: num(r[0].count), numeric=True),
+        Column("rate", "PER SEC", lambda r: r[0].count, lambda r: num(r[0].count / r[1]), numeric=True),
+        Column("pids", "PIDS", lambda r: r[0].pids, lambda r: num(r[0].pids), numeric=True),
+        Column("share", "SHARE", lambda r: r[0].count, lambda r: Text(_bar(r[0].count, r[2])), numeric=True),
+    )
+    DEFAULT_SORT = 1
+
+    def row_key(self, r: tuple[SyscallRow, float, int]) -> str:
+        return r[0].comm
+
+
+def _bar(n: int, peak: int, width: int = 20) -> str:
+    filled = round(n * width / peak) if peak else 0
+    return "█" * filled + "·" * (width - filled)
+
+
+class FileOpenTable(SortableTable):
+    COLUMNS = (
+        Column("count", "OPENS", lambda r: r.count, lambda r: num(r.count), numeric=True),
+        Column("errors", "FAILED", lambda r: r.errors, lambda r: num(r.errors), numeric=True),
+        Column("pid", "PID", lambda r: r.pid, lambda r: num(r.pid, str(r.pid)), numeric=True),
+        Column("comm", "COMM", lambda r: r.comm, lambda r: safe(r.comm)),
+        Column("path", "PATH", lambda r: r.path, lambda r: safe(r.path + ("…" if r.truncated else ""))),
+    )
+
+    def row_key(self, r: FileOpenRow) -> str:
+        return f"{r.pid}\0{r.comm}\0{r.truncated}\0{r.path}"
+
+
+class PageFaultTable(SortableTable):
+    COLUMNS = (
+        Column("comm", "COMM", lambda r: r[0].comm, lambda r: safe(r[0].comm)),
+        Column("pid", "PID", lambda r: r[0].pid, lambda r: num(r[0].pid, str(r[0].pid)), numeric=True),
+        Column("count", "FAULTS", lambda r: r[0].count, lambda r: num(r[0].count), numeric=True),
+        Column("rate", "PER SEC", lambda r: r[0].count, lambda r: num(r[0].count / r[1]), numeric=True),
+        Column("total", "SINCE START", lambda r: r[2], lambda r: num(r[2]), numeric=True),
+    )
+    DEFAULT_SORT = 2
+
+    def row_key(self, r: tuple[PageFaultRow, float, int]) -> str:
+        return f"{r[0].pid}\0{r[0].comm}"
+
+
+class LatencyTable(SortableTable):
+    """Per process name: reads and percentiles of read() latency."""
+
+    COLUMNS = (
+        Column("comm", "COMM", lambda r: r[0], lambda r: safe(r[0])),
+        Column("count", "READS", lambda r: r[1].count, lambda r: num(r[1].count), numeric=True),
+        Column("p50", "P50", lambda r: r[1].percentile(50) or 0, lambda r: num(0, duration(r[1].percentile(50))), numeric=True),
+        Column("p90", "P90", lambda r: r[1].percentile(90) or 0, lambda r: num(0, duration(r[1].percentile(90))), numeric=True),
+        Column("p99", "P99", lambda r: r[1].percentile(99) or 0, lambda r: num(0, duration(r[1].percentile(99))), numeric=True),
+    )
+    DEFAULT_SORT = 1
+
+    def row_key(self, r) -> str:
+        return r[0]

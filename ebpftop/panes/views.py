@@ -1,0 +1,173 @@
+"""The five panes.  Each gets a ``PaneInput`` (the filtered snapshot and the
+history) and redraws itself from it; none keeps data of its own."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from ebpftop import filters
+from ebpftop.history import History
+from ebpftop.model import STATUS_OK, STATUS_STARTING, Snapshot
+from ebpftop.panes.tables import (
+    FileOpenTable,
+    LatencyTable,
+    PageFaultTable,
+    SortableTable,
+    SyscallTable,
+    TcpTable,
+    safe,
+)
+from ebpftop.render import count, duration, histogram_lines
+
+
+@dataclass(frozen=True)
+class PaneInput:
+    snapshot: Snapshot | None  # filtered; None before the first poll
+    history: History
+    flt: filters.Filter
+    status: str  # the probe's state: "starting", "ok", or why it is not running
+
+
+class Pane(Vertical):
+    """A probe state line, a table, and a summary line."""
+
+    PANE = ""
+    TITLE = ""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="probe-state", classes="probe-state")
+        yield from self.body()
+        yield Static(id="summary", classes="summary")
+
+    def body(self) -> ComposeResult:
+        yield from ()
+
+    @property
+    def table(self) -> SortableTable:
+        return self.query_one(SortableTable)
+
+    def update_from(self, view: PaneInput) -> None:
+        state = self.query_one("#probe-state", Static)
+        if view.status == STATUS_STARTING:
+            state.update(Text("◌ starting: compiling and attaching the eBPF program…", style="yellow"))
+        elif view.status == STATUS_OK and view.snapshot is None:
+            state.update(Text("● running: the first figures come after one interval", style="green"))
+        elif view.status == STATUS_OK:
+            state.update(Text(f"● running · {self.TITLE} · every {view.snapshot.interval_s:g} s", style="green"))
+        else:
+            state.update(Text("✖ not running: ", style="bold red") + safe(view.status))
+        if view.snapshot is not None:
+            self.draw(view)
+
+    def draw(self, view: PaneInput) -> None:
+        raise NotImplementedError
+
+
+class TcpPane(Pane):
+    PANE = "tcp"
+    TITLE = "new TCP connections (sock:inet_sock_set_state, accept in process context)"
+
+    def body(self) -> ComposeResult:
+        yield TcpTable(id="table")
+
+    def draw(self, view: PaneInput) -> None:
+        recent = filters.apply(
+            Snapshot(time=view.snapshot.time, interval_s=view.snapshot.interval_s, tcp=view.history.recent_connections()),
+            view.flt,
+        ).tcp
+        self.table.show(recent)
+        shown = f" · shown {len(recent)}" if view.flt.active else ""
+        self.query_one("#summary", Static).update(
+            Text(f"[Connections: {len(view.snapshot.tcp)} this interval, {count(view.history.connections_total)} since start{shown}]")
+        )
+
+
+class SyscallPane(Pane):
+    PANE = "syscalls"
+    TITLE = "syscalls by process name (raw_syscalls:sys_enter)"
+
+    def body(self) -> ComposeResult:
+        yield SyscallTable(id="table")
+
+    def draw(self, view: PaneInput) -> None:
+        rows = view.snapshot.syscalls
+        peak = max((r.count for r in rows), default=0)
+        self.table.show([(r, view.snapshot.interval_s, peak) for r in rows])
+        total = sum(r.count for r in rows)
+        self.query_one("#summary", Static).update(
+            Text(f"[Syscalls: {count(total)} in {view.snapshot.interval_s:g} s, "
+                 f"{count(round(total / view.snapshot.interval_s))}/s, {len(rows)} process names]")
+        )
+
+
+class LatencyPane(Pane):
+    PANE = "read_latency"
+    TITLE = "read() latency (syscalls:sys_enter_read / sys_exit_read)"
+
+    def body(self) -> ComposeResult:
+        yield Static(id="histogram", classes="histogram")
+        yield LatencyTable(id="table")
+
+    def draw(self, view: PaneInput) -> None:
+        lat = view.snapshot.read_latency
+        hist = lat.total
+        who = f"processes matching {view.flt.comm!r}" if view.flt.comm else "all processes"
+        if view.flt.pid is not None:
+            who += f", pid {view.flt.pid}"
+        head = Text()
+        head.append("read() latency, ", style="bold")
+        head.append(visible_who(who))
+        head.append(f" · {count(hist.count)} reads · p50 {duration(hist.percentile(50))}"
+                    f" · p90 {duration(hist.percentile(90))} · p99 {duration(hist.percentile(99))}\n")
+        lines = histogram_lines(hist, bar_width=40)
+        head.append("\n".join(lines) if lines else "no read() in this interval", style="" if lines else "dim")
+        self.query_one("#histogram", Static).update(head)
+        self.table.show(list(lat.by_comm().items()))
+        self.query_one("#summary", Static).update(
+            Text("[ns, log2 buckets: [low, high) · percentiles interpolated within a bucket]")
+        )
+
+
+def visible_who(who: str) -> Text:
+    return safe(who)
+
+
+class FileOpenPane(Pane):
+    PANE = "file_opens"
+    TITLE = "file opens (open, openat, openat2)"
+
+    def body(self) -> ComposeResult:
+        yield FileOpenTable(id="table")
+
+    def draw(self, view: PaneInput) -> None:
+        rows = view.snapshot.file_opens
+        self.table.show(rows)
+        self.query_one("#summary", Static).update(
+            Text(f"[Opens: {count(sum(r.count for r in rows))}, failed {count(sum(r.errors for r in rows))}, "
+                 f"{len(rows)} distinct (process, path) · … marks a path longer than 255 bytes]")
+        )
+
+
+class PageFaultPane(Pane):
+    PANE = "page_faults"
+    TITLE = "user page faults (exceptions:page_fault_user)"
+
+    def body(self) -> ComposeResult:
+        yield PageFaultTable(id="table")
+
+    def draw(self, view: PaneInput) -> None:
+        rows = view.snapshot.page_faults
+        totals = view.history.faults_total
+        self.table.show([(r, view.snapshot.interval_s, totals.get((r.comm, r.pid), r.count)) for r in rows])
+        self.query_one("#summary", Static).update(
+            Text(f"[Page faults: {count(sum(r.count for r in rows))} in {view.snapshot.interval_s:g} s, "
+                 f"{len(rows)} processes]")
+        )
+
+
+PANE_CLASSES = (TcpPane, SyscallPane, LatencyPane, FileOpenPane, PageFaultPane)
