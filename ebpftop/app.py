@@ -16,7 +16,8 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.containers import Horizontal
+from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
 
 from ebpftop import filters
 from ebpftop.history import History
@@ -56,7 +57,7 @@ class EbpftopApp(App):
     ENABLE_COMMAND_PALETTE = False
     CSS = """
     Screen { layout: vertical; }
-    #filter-bar { height: 1; dock: top; display: none; }
+    #filter-bar { height: 1; display: none; }
     #filter-bar.visible { display: block; }
     #filter { height: 1; border: none; padding: 0 1; background: $boost; }
     TabbedContent { height: 1fr; }
@@ -64,7 +65,11 @@ class EbpftopApp(App):
     Pane { height: 1fr; }
     .probe-state { height: 1; padding: 0 1; }
     .summary { height: 1; padding: 0 1; color: $text-muted; }
-    .histogram { height: auto; max-height: 50%; padding: 0 1; }
+    .latency-body { height: 1fr; }
+    .histogram-box { width: auto; max-width: 65%; height: 1fr; }
+    .histogram { width: auto; padding: 0 1; }
+    #filter-label { width: auto; padding: 0 0 0 1; background: $boost; color: $accent; text-style: bold; }
+    #filter { width: 1fr; }
     SortableTable { height: 1fr; }
     #status-line { height: 1; padding: 0 1; background: $panel; }
     """
@@ -111,7 +116,8 @@ class EbpftopApp(App):
     # -- layout -----------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        with Static(id="filter-bar"):
+        with Horizontal(id="filter-bar"):
+            yield Label("filter /", id="filter-label")
             yield Input(placeholder="process name (substring, any case) · Enter keeps · Esc clears", id="filter")
         with TabbedContent(initial="tcp"):
             for cls in PANE_CLASSES:

@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS = (
-    ("1 … 5", "show a pane: TCP, Syscalls, read() latency, File opens, Page faults"),
+    ("1 2 3 4 5", "show a pane: TCP, Syscalls, read() latency, File opens, Page faults"),
     ("Tab / Shift+Tab", "next / previous pane"),
     ("↑ ↓ PgUp PgDn Home End", "move in the table"),
     ("/", "filter by process name; every key then goes to the filter"),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from ebpftop import filters
@@ -110,8 +110,12 @@ class LatencyPane(Pane):
     TITLE = "read() latency (syscalls:sys_enter_read / sys_exit_read)"
 
     def body(self) -> ComposeResult:
-        yield Static(id="histogram", classes="histogram")
-        yield LatencyTable(id="table")
+        # Side by side, the histogram scrolling on its own: every bucket stays
+        # reachable on a small terminal, none is cut off.
+        with Horizontal(classes="latency-body"):
+            with VerticalScroll(classes="histogram-box"):
+                yield Static(id="histogram", classes="histogram")
+            yield LatencyTable(id="table")
 
     def draw(self, view: PaneInput) -> None:
         lat = view.snapshot.read_latency
@@ -121,20 +125,16 @@ class LatencyPane(Pane):
             who += f", pid {view.flt.pid}"
         head = Text()
         head.append("read() latency, ", style="bold")
-        head.append(visible_who(who))
-        head.append(f" · {count(hist.count)} reads · p50 {duration(hist.percentile(50))}"
-                    f" · p90 {duration(hist.percentile(90))} · p99 {duration(hist.percentile(99))}\n")
-        lines = histogram_lines(hist, bar_width=40)
+        head.append_text(safe(who))
+        head.append(f"\n{count(hist.count)} reads · p50 {duration(hist.percentile(50))}"
+                    f" · p90 {duration(hist.percentile(90))} · p99 {duration(hist.percentile(99))}\n\n")
+        lines = histogram_lines(hist, bar_width=30 if self.size.width >= 100 else 16)
         head.append("\n".join(lines) if lines else "no read() in this interval", style="" if lines else "dim")
         self.query_one("#histogram", Static).update(head)
         self.table.show(list(lat.by_comm().items()))
         self.query_one("#summary", Static).update(
             Text("[ns, log2 buckets: [low, high) · percentiles interpolated within a bucket]")
         )
-
-
-def visible_who(who: str) -> Text:
-    return safe(who)
 
 
 class FileOpenPane(Pane):

@@ -1,0 +1,47 @@
+"""Writes screenshots/<pane>.svg from the committed real-kernel recording
+(make screenshots; it also makes PNGs when rsvg-convert is there)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ["TZ"] = "UTC"
+time.tzset()
+
+from tests.ui.harness import feed, replay_app  # noqa: E402
+
+SHOTS = {
+    "tcp": ["1"],
+    "syscalls": ["2"],
+    "read_latency": ["3"],
+    "file_opens": ["4"],
+    "page_faults": ["5"],
+    "filtered": ["3", "slash", *"db-", "enter"],
+    "help": ["question_mark"],
+}
+
+
+async def shoot(name: str, keys: list[str], out: Path) -> None:
+    app = replay_app()
+    async with app.run_test(size=(120, 32)) as pilot:
+        await feed(app, pilot, polls=2)
+        await pilot.press(*keys)
+        await pilot.pause()
+        app.save_screenshot(str(out / f"{name}.svg"), )
+
+
+def main(out_dir: str) -> int:
+    out = Path(out_dir)
+    out.mkdir(exist_ok=True)
+    for name, keys in SHOTS.items():
+        asyncio.run(shoot(name, keys, out))
+        print(f"wrote {out / name}.svg")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1] if len(sys.argv) > 1 else "screenshots"))

@@ -1,0 +1,238 @@
+"""Pilot tests: every key, the filter, sorting, pause, help, replay, and
+untrusted names that must stay plain text."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from rich.text import Text
+from textual.widgets import DataTable, Input, Static, TabbedContent
+
+from ebpftop.model import FileOpenRow, SyscallRow
+from ebpftop.panes.help import HelpScreen
+from ebpftop.panes.tables import SortableTable
+from tests.ui.harness import SIZE, ListSource, feed, replay_app
+from tests.unit.snapshots import sample_snapshot
+from ebpftop.app import EbpftopApp
+
+
+def table_of(app, pane: str) -> SortableTable:
+    return app.query_one(f"#pane-{pane}").query_one(SortableTable)
+
+
+def column_values(table: DataTable, col: int) -> list[str]:
+    out = []
+    for r in range(table.row_count):
+        v = table.get_row_at(r)[col]
+        out.append(v.plain if isinstance(v, Text) else str(v))
+    return out
+
+
+async def test_number_keys_and_tab_switch_panes():
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        tabs = app.query_one(TabbedContent)
+        assert tabs.active == "tcp"
+        for key, pane in zip("12345", ("tcp", "syscalls", "read_latency", "file_opens", "page_faults")):
+            await pilot.press(key)
+            assert tabs.active == pane
+        await pilot.press("tab")
+        assert tabs.active == "tcp"
+        await pilot.press("shift+tab")
+        assert tabs.active == "page_faults"
+        assert app.focused is table_of(app, "page_faults")
+
+
+async def test_arrow_keys_move_in_the_table():
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("2")
+        table = table_of(app, "syscalls")
+        assert table.cursor_row == 0
+        await pilot.press("down", "down")
+        assert table.cursor_row == 2
+        await pilot.press("pagedown")
+        assert table.cursor_row > 2
+
+
+async def test_filter_applies_to_every_pane_at_each_keystroke():
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("2")
+        assert table_of(app, "syscalls").row_count > 3
+        await pilot.press("slash", "w", "e", "b")
+        # no poll happened: the filter works on the snapshot in hand
+        assert column_values(table_of(app, "syscalls"), 0) == ["webserver"]
+        assert set(column_values(table_of(app, "tcp"), 2)) == {"webserver"}
+        assert table_of(app, "file_opens").row_count >= 1
+        assert set(column_values(table_of(app, "file_opens"), 3)) == {"webserver"}
+        assert set(column_values(table_of(app, "page_faults"), 0)) == {"webserver"}
+        assert column_values(table_of(app, "read_latency"), 0) == ["webserver"]
+        # case-insensitive, and digits go to the filter, not to the pane keys
+        await pilot.press("backspace", "backspace", "backspace", "D", "B", "-")
+        assert column_values(table_of(app, "syscalls"), 0) == ["db-writer"]
+        await pilot.press("backspace", "backspace", "backspace", "1", "2")
+        assert app.query_one(TabbedContent).active == "syscalls"
+        assert app.query_one("#filter", Input).value == "12"
+
+
+async def test_enter_keeps_the_filter_and_escape_clears_it():
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("2", "slash", "c", "a", "c", "h", "e", "enter")
+        assert app.flt.comm == "cache"
+        assert app.focused is table_of(app, "syscalls")
+        status = app.query_one("#status-line", Static).render()
+        assert "filter: name ~ cache" in str(status)
+        await pilot.press("3")  # keys are pane keys again
+        assert app.query_one(TabbedContent).active == "read_latency"
+        await pilot.press("slash", "escape")
+        assert app.flt.comm == ""
+        assert table_of(app, "syscalls").row_count > 3
+
+
+async def test_sort_key_cycles_columns_and_reverses():
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("2")
+        table = table_of(app, "syscalls")
+        counts = [int(x.replace(",", "")) for x in column_values(table, 1)]
+        assert counts == sorted(counts, reverse=True)
+        await pilot.press("s")  # next column: PER SEC
+        assert table.sort_index == 2
+        await pilot.press("S")
+        rates = [int(x.replace(",", "")) for x in column_values(table, 2)]
+        assert rates == sorted(rates)
+        await pilot.press("s", "s", "s")  # wraps to COMM, ascending
+        assert table.sort_index == 0
+        names = column_values(table, 0)
+        assert names == sorted(names)
+
+
+async def test_clicking_a_header_sorts_by_it_and_again_reverses():
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("5")
+        table = table_of(app, "page_faults")
+        table.post_message(DataTable.HeaderSelected(table, table.ordered_columns[1].key, 1, Text("PID")))
+        await pilot.pause()
+        assert table.sort_index == 1
+        first = column_values(table, 1)
+        table.post_message(DataTable.HeaderSelected(table, table.ordered_columns[1].key, 1, Text("PID")))
+        await pilot.pause()
+        assert column_values(table, 1) == list(reversed(first))
+
+
+async def test_pause_holds_the_display_and_resume_shows_the_latest():
+    snaps = [sample_snapshot(t=1000.0), sample_snapshot(t=1005.0, scale=2)]
+    app = EbpftopApp(ListSource(snaps), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("2", "p")
+        app.accept_snapshot(app.source.poll())
+        await pilot.pause()
+        assert column_values(table_of(app, "syscalls"), 1)[0] == "9,000"
+        assert "PAUSED" in str(app.query_one("#status-line", Static).render())
+        await pilot.press("p")
+        assert column_values(table_of(app, "syscalls"), 1)[0] == "18,000"
+
+
+async def test_help_lists_every_binding_and_closes():
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        from ebpftop.panes.help import KEYS
+
+        documented = " ".join(k for k, _ in KEYS)
+        for b in app.BINDINGS:
+            key = b.key.split(",")[0]
+            shown = {"slash": "/", "question_mark": "?", "ctrl+c": "Ctrl+C", "shift+tab": "Shift+Tab",
+                     "tab": "Tab"}.get(key, key)
+            assert shown in documented, f"key {key} is not on the help screen"
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_q_quits():
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_replay_plays_to_the_end_and_says_so():
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot, polls=4)
+        assert app.ended
+        line = str(app.query_one("#status-line", Static).render())
+        assert "replay" in line and "recording ended" in line
+        assert app.history.polls == 3
+
+
+async def test_replay_with_timers_polls_by_itself(recording):
+    from ebpftop.sources.replay import ReplaySource
+
+    app = EbpftopApp(ReplaySource(recording, speed=40.0))
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(200):
+            if app.ended:
+                break
+            await pilot.pause(0.02)
+        assert app.ended and app.history.polls == 3
+
+
+async def test_resizing_to_80x24_and_back():
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        for size in ((80, 24), (40, 10), (200, 60), (80, 24)):
+            await pilot.resize_terminal(*size)
+            await pilot.press("3")
+            await pilot.pause()
+        assert app.query_one(TabbedContent).active == "read_latency"
+
+
+HOSTILE = ["[/]", "[bold red]x", "[@click=app.quit]x", "\x1b[2J\x1b]52;c;aGk=\x07", "rtl\u202eexe"]
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+async def test_hostile_names_and_paths_are_plain_text(name):
+    snap = sample_snapshot()
+    snap = replace(
+        snap,
+        syscalls=(SyscallRow(name, 10, ((7, 10),)),) + snap.syscalls,
+        file_opens=(FileOpenRow(name, 7, "/tmp/" + name, 1, 0),),
+    )
+    app = EbpftopApp(ListSource([snap]), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("2")
+        cell = table_of(app, "syscalls").get_cell_at((3, 0))
+        from ebpftop.text import visible
+
+        assert isinstance(cell, Text)
+        assert cell.plain == visible(name)
+        assert not cell.spans  # no style came from the name
+        assert "\x1b" not in cell.plain and "\u202e" not in cell.plain
+        # clicking the row must not run an action hidden in the name
+        await pilot.click(table_of(app, "syscalls"), offset=(3, 4))
+        await pilot.press("4")
+        path_cell = table_of(app, "file_opens").get_cell_at((0, 4))
+        assert path_cell.plain == visible("/tmp/" + name)
+        # the filter takes the hostile text too, and shows it escaped
+        await pilot.press("slash")
+        await pilot.press(*[c for c in name if c.isprintable() and c != "\u202e"][:6])
+        await pilot.press("enter")
+        assert app.is_running
+    assert app.return_code in (None, 0)

@@ -1,0 +1,41 @@
+"""SVG snapshots of each pane, unfiltered and filtered, replaying the
+real-kernel recording.  After an intended change: make snapshots, then look
+at tests/ui/__snapshots__/ before committing."""
+
+from __future__ import annotations
+
+import pytest
+
+from ebpftop.filters import Filter
+from tests.ui.harness import SIZE, feed, replay_app
+
+PANE_KEYS = {"tcp": "1", "syscalls": "2", "read_latency": "3", "file_opens": "4", "page_faults": "5"}
+
+
+async def _two_polls(pilot):
+    await feed(pilot.app, pilot, polls=2)
+
+
+@pytest.mark.parametrize("pane", list(PANE_KEYS))
+def test_pane(snap_compare, pane):
+    assert snap_compare(replay_app(), press=[PANE_KEYS[pane]], terminal_size=SIZE, run_before=_two_polls)
+
+
+@pytest.mark.parametrize("pane", list(PANE_KEYS))
+def test_pane_filtered(snap_compare, pane):
+    press = [PANE_KEYS[pane], "slash", *"db-", "enter"]
+    if pane in ("tcp",):
+        press = [PANE_KEYS[pane], "slash", *"web", "enter"]
+    assert snap_compare(replay_app(), press=press, terminal_size=SIZE, run_before=_two_polls)
+
+
+def test_small_terminal(snap_compare):
+    assert snap_compare(replay_app(), press=["3"], terminal_size=(80, 24), run_before=_two_polls)
+
+
+def test_started_filtered_from_the_command_line(snap_compare):
+    assert snap_compare(replay_app(flt=Filter(comm="cache")), press=["5"], terminal_size=SIZE, run_before=_two_polls)
+
+
+def test_help(snap_compare):
+    assert snap_compare(replay_app(), press=["question_mark"], terminal_size=SIZE, run_before=_two_polls)
