@@ -3,11 +3,15 @@
  * string read at exit, when the kernel has just read it (so its page is
  * resident) and the result is known. */
 
+/* Counts are keyed by a 64-bit FNV-1a hash of the path, not the path: a
+ * 32-byte key instead of a 280-byte one that would have to be zeroed and
+ * hashed on every open.  Each path is stored once, in an LRU map that user
+ * space reads when it meets a hash it has not seen. */
 struct open_key {
+    u64 path_hash;
     u32 tgid;
-    u32 truncated; /* 1: the path was longer than PATH_LEN - 1; 2: unreadable */
+    u32 flags; /* 1: the path was longer than PATH_LEN - 1 (cut); 2: unreadable */
     char comm[COMM_LEN];
-    char path[PATH_LEN];
 };
 
 struct open_counts {
@@ -15,9 +19,14 @@ struct open_counts {
     u64 errors;
 };
 
+struct open_path {
+    char path[PATH_LEN];
+};
+
 BPF_HASH(file_opens, struct open_key, struct open_counts, FILE_OPENS_MAP_SIZE);
-/* The key is too big for the 512-byte BPF stack: build it in a per-CPU slot. */
-BPF_PERCPU_ARRAY(open_key_scratch, struct open_key, 1);
+BPF_TABLE("lru_hash", u64, struct open_path, open_paths, FILE_OPENS_MAP_SIZE);
+/* The path is too big for the 512-byte BPF stack: read it into a per-CPU slot. */
+BPF_PERCPU_ARRAY(open_path_scratch, struct open_path, 1);
 
 static inline void opens_enter(const char *filename)
 {
@@ -35,28 +44,46 @@ static inline void opens_exit(long ret)
     s->open_filename = 0;
 
     u32 zero = 0;
-    struct open_key *key = open_key_scratch.lookup(&zero);
-    if (!key)
+    struct open_path *buf = open_path_scratch.lookup(&zero);
+    if (!buf)
         return;
-    /* Hash keys compare every byte: clear what the last path left behind. */
-    __builtin_memset(key, 0, sizeof(*key));
-    key->tgid = bpf_get_current_pid_tgid() >> 32;
-    bpf_get_current_comm(key->comm, sizeof(key->comm));
-    int n = bpf_probe_read_user_str(key->path, sizeof(key->path), filename);
+    struct open_key key = {};
+    key.tgid = bpf_get_current_pid_tgid() >> 32;
+    bpf_get_current_comm(key.comm, sizeof(key.comm));
+    int n = bpf_probe_read_user_str(buf->path, sizeof(buf->path), filename);
     if (n < 0) {
-        key->truncated = 2;
-    } else if (n == sizeof(key->path)) {
-        /* The buffer is full: the path was cut unless it ends exactly here. */
-        char last = 0;
-        bpf_probe_read_user(&last, 1, filename + PATH_LEN - 1);
-        if (last)
-            key->truncated = 1;
+        key.flags = 2;
+        buf->path[0] = 0;
+    } else {
+        if (n == sizeof(buf->path)) {
+            /* The buffer is full: the path was cut unless it ends exactly here. */
+            char last = 0;
+            bpf_probe_read_user(&last, 1, filename + PATH_LEN - 1);
+            if (last)
+                key.flags = 1;
+        }
+        u64 h = 14695981039346656037ULL;
+#pragma clang loop unroll(disable)
+        for (int i = 0; i < PATH_LEN - 1; i++) {
+            if (i >= n - 1)
+                break;
+            /* the mask (PATH_LEN is a power of two) lets the verifier see
+             * the index in bounds whatever clang does to the loop */
+            h ^= (u8)buf->path[i & (PATH_LEN - 1)];
+            h *= 1099511628211ULL;
+        }
+        key.path_hash = h;
     }
-    struct open_counts init = {};
-    struct open_counts *counts = file_opens.lookup_or_try_init(key, &init);
+    struct open_counts *counts = file_opens.lookup(&key);
     if (!counts) {
-        count_lost(LOST_FILE_OPENS);
-        return;
+        /* First open of this (process, path) in the interval. */
+        open_paths.update(&key.path_hash, buf);
+        struct open_counts init = {};
+        counts = file_opens.lookup_or_try_init(&key, &init);
+        if (!counts) {
+            count_lost(LOST_FILE_OPENS);
+            return;
+        }
     }
     __sync_fetch_and_add(&counts->count, 1);
     if (ret < 0)

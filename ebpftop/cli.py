@@ -136,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ebpftop: error: cannot write {args.record}: {e.strerror}", file=sys.stderr)
             return 2
 
+    # A shell starts background jobs with SIGINT ignored, and Python then keeps
+    # it ignored: restore Ctrl-C / kill -INT so they always stop ebpftop.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_exit)
     signal.signal(signal.SIGHUP, _raise_exit)
     try:

@@ -82,6 +82,8 @@ class MapSizes:
         ]
 
 
+PATH_CACHE_SIZE = 65536
+
 # An accepted connection that no accept() claimed within this long is reported
 # with its owner unknown (the server called accept() without an address buffer).
 UNCLAIMED_ACCEPT_AFTER_NS = 2_000_000_000
@@ -147,6 +149,7 @@ class LiveSource:
         self._lock = threading.Lock()
         self._lost_seen: dict[str, int] = {}
         self._tcp_pending: list[TcpConnection] = []
+        self._paths: dict[int, str] = {}  # path hash -> path (see bpf/file_opens.c)
         self._closed = False
 
     # -- start-up ---------------------------------------------------------
@@ -315,14 +318,7 @@ class LiveSource:
                 )
             if "file_opens" in running:
                 kw["file_opens"] = aggregate.file_open_rows(
-                    (
-                        aggregate.decode_c_string(k.comm),
-                        k.tgid,
-                        aggregate.decode_c_string(k.path),
-                        k.truncated,
-                        v.count,
-                        v.errors,
-                    )
+                    (aggregate.decode_c_string(k.comm), k.tgid, self._path(k.path_hash), k.flags, v.count, v.errors)
                     for k, v in self._drain(bpf[b"file_opens"])
                 )
             lost_now = self._read_lost()
@@ -335,6 +331,21 @@ class LiveSource:
                 lost=lost,
                 **kw,
             )
+
+    def _path(self, path_hash: int) -> str:
+        """The path behind a hash, from the kernel's LRU map of paths, cached:
+        a path is read from the kernel once, not at every poll."""
+        path = self._paths.get(path_hash)
+        if path is None:
+            try:
+                raw = self._bpf[b"open_paths"][ctypes.c_ulonglong(path_hash)].path
+            except KeyError:
+                return "<path evicted before it was read>"
+            path = aggregate.decode_c_string(raw)
+            if len(self._paths) >= PATH_CACHE_SIZE:
+                self._paths.clear()
+            self._paths[path_hash] = path
+        return path
 
     def _thread_counts(self, counts_name: str, folded_name: str):
         """(comm, tgid, count) from a per-thread map and its folded twin.  The

@@ -1,0 +1,349 @@
+"""The overhead benchmark (make bench; root).  Not collected by pytest.
+
+1. Each workload alone and beside each monitor (ebpftop headless with every
+   pane on, bpftrace running the course's system_monitor.bt, strace -f -c),
+   interleaved over several rounds in one run: median ns per operation and
+   the ratio to the bare workload of the same run.
+2. ebpftop's own cost: CPU per minute idle and under the read() loop, the time
+   of one poll with 1k/10k/100k map entries, start-up time, peak RSS, and the
+   TUI's repaint time for a filter keystroke with 10k rows.
+
+Results: printed, and written to tests/bench/results/latest.md (and .json).
+The machine is shared and noisy: only ratios from one run mean anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+EBPFTOP = [sys.executable, "-m", "ebpftop"]
+RESULTS = HERE / "results"
+
+# Base operations per run; strace runs 1/20 as many (it is ~100x slower).
+WORKLOADS = {"read": 2_000_000, "getppid": 2_000_000, "open": 200_000, "tcp": 4_000}
+MONITORS = ("none", "ebpftop", "bpftrace", "strace")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def sh(*cmd, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def prog_ids() -> set[int]:
+    return {p["id"] for p in json.loads(sh("bpftool", "prog", "list", "-j").stdout)}
+
+
+def wait_attached(before: set[int], timeout: float = 60.0) -> float:
+    """Seconds until the set of loaded BPF programs grew and then held still."""
+    t0 = time.monotonic()
+    last, stable_since = None, None
+    while time.monotonic() - t0 < timeout:
+        now = prog_ids() - before
+        if now and now == last:
+            if time.monotonic() - stable_since > 0.5:
+                return stable_since - t0
+        else:
+            last, stable_since = now, time.monotonic()
+        time.sleep(0.05)
+    raise RuntimeError("monitor did not attach")
+
+
+def start_monitor(name: str) -> subprocess.Popen | None:
+    if name in ("none", "strace"):
+        return None
+    before = prog_ids()
+    if name == "ebpftop":
+        cmd = [*EBPFTOP, "--json", "--interval", "5"]
+    else:
+        cmd = ["bpftrace", str(HERE / "system_monitor.bt")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
+    wait_attached(before)
+    time.sleep(1.0)
+    return proc
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    if proc is None:
+        return
+    proc.send_signal(2)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def run_workload(binary: Path, mode: str, n: int, monitor: str) -> float:
+    cmd = [str(binary), mode, str(n)]
+    if monitor == "strace":
+        cmd = ["strace", "-f", "-c", "-o", "/dev/null", *cmd]
+    out = sh(*cmd).stdout.split()
+    return float(out[2])
+
+
+def overhead(binary: Path, rounds: int, workloads: dict[str, int]) -> dict:
+    samples: dict[tuple[str, str], list[float]] = {}
+    for r in range(rounds):
+        for monitor in MONITORS:
+            proc = start_monitor(monitor)
+            try:
+                for mode, n in workloads.items():
+                    runs = max(1, n // 20) if monitor == "strace" else n
+                    ns = run_workload(binary, mode, runs, monitor)
+                    samples.setdefault((mode, monitor), []).append(ns)
+                    print(f"  round {r + 1} {monitor:>8} {mode:>8}: {ns:10.1f} ns/op", file=sys.stderr)
+            finally:
+                stop(proc)
+    table = {}
+    for mode in workloads:
+        base = statistics.median(samples[(mode, "none")])
+        table[mode] = {
+            m: {"ns_per_op": statistics.median(samples[(mode, m)]), "ratio": statistics.median(samples[(mode, m)]) / base}
+            for m in MONITORS
+        }
+    return table
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def own_cost(binary: Path, idle_s: float, busy_s: float) -> dict:
+    """ebpftop's CPU (percent of one core) idle and while the read() loop runs."""
+    proc = start_monitor("ebpftop")
+    try:
+        c0, t0 = cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(idle_s)
+        idle = (cpu_seconds(proc.pid) - c0) / (time.monotonic() - t0) * 100
+        c0, t0 = cpu_seconds(proc.pid), time.monotonic()
+        loops = 0
+        while time.monotonic() - t0 < busy_s:
+            run_workload(binary, "read", 2_000_000, "none")
+            loops += 1
+        busy = (cpu_seconds(proc.pid) - c0) / (time.monotonic() - t0) * 100
+        rss = peak_rss_mb(proc.pid)
+    finally:
+        stop(proc)
+    return {"idle_cpu_pct": idle, "idle_s": idle_s, "busy_cpu_pct": busy, "busy_s": busy_s, "peak_rss_mb": rss}
+
+
+def startup() -> dict:
+    """Seconds from exec to the TUI's first frame (seen in tmux) and to every
+    probe attached (seen with bpftool)."""
+    if not shutil.which("tmux"):
+        return {}
+    before = prog_ids()
+    session = f"ebpftop-bench-{os.getpid()}"
+    script = Path(tempfile.mkdtemp()) / "run.sh"
+    script.write_text(f"#!/bin/sh\ncd {REPO}\nexec {' '.join(EBPFTOP)}\n")
+    script.chmod(0o755)
+    t0 = time.monotonic()
+    sh("tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36", str(script))
+    first_frame = attached = None
+    try:
+        while time.monotonic() - t0 < 60 and (first_frame is None or attached is None):
+            if first_frame is None and "1 TCP" in sh("tmux", "capture-pane", "-p", "-t", session).stdout:
+                first_frame = time.monotonic() - t0
+            if attached is None and len(prog_ids() - before) >= 17:
+                attached = time.monotonic() - t0
+            time.sleep(0.02)
+        running = None
+        while time.monotonic() - t0 < 60:
+            if "● running" in sh("tmux", "capture-pane", "-p", "-t", session).stdout:
+                running = time.monotonic() - t0
+                break
+            time.sleep(0.02)
+    finally:
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=False)
+        time.sleep(1)
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False, capture_output=True)
+    return {"first_frame_s": first_frame, "all_attached_s": attached, "panes_running_s": running}
+
+
+def poll_cost(sizes=(1_000, 10_000, 100_000), repeats: int = 3) -> dict:
+    """Time of one poll (drain + decode + snapshot) with N synthetic entries,
+    spread evenly over the four aggregating maps."""
+    from ebpftop.sources.live import LiveSource, MapSizes
+
+    cap = 1 << 17
+    source = LiveSource(interval_s=5.0, sizes=MapSizes(syscalls=cap, read_latency=cap, file_opens=cap, page_faults=cap))
+    source.start()
+    bpf = source._bpf  # the benchmark fills the maps directly
+    out = {}
+    try:
+        for n in sizes:
+            times = []
+            for _ in range(repeats):
+                source.poll()
+                per_map = n // 4
+                for name in (b"syscall_counts", b"fault_counts"):
+                    t = bpf[name]
+                    for i in range(per_map):
+                        leaf = t.Leaf(count=i + 1, tgid=1_000_000 + i, comm=f"comm{i % 5000}".encode())
+                        t[t.Key(4_000_000 + i)] = leaf
+                t = bpf[b"file_opens"]
+                for i in range(per_map):
+                    k = t.Key(tgid=1_000_000 + i, truncated=0, comm=f"comm{i % 5000}".encode(),
+                              path=f"/var/lib/bench/{i}/some/longer/path/file-{i}.dat".encode())
+                    t[k] = t.Leaf(count=i + 1, errors=i % 3)
+                t = bpf[b"read_latency_hist"]
+                for i in range(per_map):
+                    t[t.Key(comm=f"comm{i % 5000}".encode(), tgid=1_000_000 + i // 8, slot=i % 8 + 8)] = ctypes.c_ulonglong(i + 1)
+                t0 = time.perf_counter()
+                snap = source.poll()
+                times.append(time.perf_counter() - t0)
+                assert sum(r.count for r in snap.file_opens) >= sum(range(1, per_map + 1))
+            out[n] = {"median_ms": statistics.median(times) * 1e3, "max_ms": max(times) * 1e3}
+            print(f"  poll with {n} entries: {out[n]['median_ms']:.1f} ms", file=sys.stderr)
+    finally:
+        source.close()
+    return out
+
+
+def ui_keystroke(rows: int = 10_000, keys: str = "comm1") -> dict:
+    """Median time for one filter keystroke to repaint, with ``rows`` rows."""
+    from ebpftop.app import EbpftopApp
+    from ebpftop.model import FileOpenRow, Snapshot, SyscallRow
+    from tests.ui.harness import ListSource
+
+    snap = Snapshot(
+        time=time.time(),
+        interval_s=5.0,
+        syscalls=tuple(SyscallRow(f"comm{i}", 1000 + i, ((i + 1, 1000 + i),)) for i in range(rows)),
+        file_opens=tuple(FileOpenRow(f"comm{i}", i + 1, f"/srv/data/{i}.dat", 1 + i % 7, i % 2) for i in range(rows)),
+        status={p: "ok" for p in ("tcp", "syscalls", "read_latency", "file_opens", "page_faults")},
+    )
+
+    async def measure() -> list[float]:
+        app = EbpftopApp(ListSource([snap]), auto_poll=False)
+        times = []
+        async with app.run_test(size=(120, 36)) as pilot:
+            while not app.started:
+                await pilot.pause(0.01)
+            t0 = time.perf_counter()
+            app.accept_snapshot(app.source.poll())
+            await pilot.pause()
+            first = time.perf_counter() - t0
+            await pilot.press("2", "slash")
+            for k in keys:
+                t0 = time.perf_counter()
+                await pilot.press(k)
+                await pilot.pause()
+                times.append(time.perf_counter() - t0)
+            for _ in keys:
+                t0 = time.perf_counter()
+                await pilot.press("backspace")
+                await pilot.pause()
+                times.append(time.perf_counter() - t0)
+        return [first, *times]
+
+    first, *times = asyncio.run(measure())
+    return {"rows": rows, "first_draw_ms": first * 1e3, "keystroke_median_ms": statistics.median(times) * 1e3,
+            "keystroke_max_ms": max(times) * 1e3}
+
+
+def machine() -> str:
+    model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                  if ln.startswith("model name")), platform.machine())
+    return f"Linux {platform.release()}, {os.cpu_count()} vCPUs ({model}), Python {platform.python_version()}"
+
+
+def markdown(res: dict) -> str:
+    lines = [f"Machine: {res['machine']}; {res['date']}; {res['rounds']} interleaved rounds, medians.", ""]
+    lines.append("| workload | bare ns/op | ebpftop | bpftrace system_monitor.bt | strace -f -c |")
+    lines.append("|---|---|---|---|---|")
+    for mode, row in res["overhead"].items():
+        cells = [f"{row['none']['ns_per_op']:.0f}"]
+        for m in ("ebpftop", "bpftrace", "strace"):
+            cells.append(f"{row[m]['ns_per_op']:.0f} ({row[m]['ratio']:.2f}×)")
+        lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+    oc = res.get("own_cost")
+    if oc:
+        lines += ["", f"ebpftop's own CPU: {oc['idle_cpu_pct']:.2f}% of one core idle ({oc['idle_s']:.0f} s), "
+                      f"{oc['busy_cpu_pct']:.2f}% while the read() loop runs flat out ({oc['busy_s']:.0f} s); "
+                      f"peak RSS {oc['peak_rss_mb']:.0f} MB."]
+    pc = res.get("poll")
+    if pc:
+        lines += ["", "One poll (drain + decode + snapshot): " + ", ".join(
+            f"{int(n):,} entries {v['median_ms']:.1f} ms" for n, v in pc.items()) + "."]
+    st = res.get("startup")
+    if st:
+        lines += ["", f"Start-up (TUI in tmux): first frame {st['first_frame_s']:.2f} s, every probe attached "
+                      f"{st['all_attached_s']:.2f} s, panes say running {st['panes_running_s']:.2f} s."]
+    ui = res.get("ui")
+    if ui:
+        lines += ["", f"TUI with {ui['rows']:,} rows: first draw {ui['first_draw_ms']:.0f} ms; a filter keystroke "
+                      f"repaints in {ui['keystroke_median_ms']:.0f} ms (median; max {ui['keystroke_max_ms']:.0f} ms)."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measurement")
+    ap.add_argument("--busy", type=float, default=30.0, help="seconds of CPU measurement under the read() loop")
+    ap.add_argument("--quick", action="store_true", help="one round, short measurements (a smoke run)")
+    ap.add_argument("--only", choices=("overhead", "own", "poll", "startup", "ui"), action="append")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("bench: needs root", file=sys.stderr)
+        return 2
+    workloads = dict(WORKLOADS)
+    if args.quick:
+        args.rounds, args.idle, args.busy = 1, 10.0, 5.0
+        workloads = {k: v // 4 for k, v in workloads.items()}
+    only = set(args.only or ("overhead", "own", "poll", "startup", "ui"))
+    tmp = Path(tempfile.mkdtemp())
+    binary = tmp / "workload"
+    sh("gcc", "-O2", "-o", str(binary), str(HERE / "workload.c"))
+    res = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rounds": args.rounds}
+    if "overhead" in only:
+        print("overhead:", file=sys.stderr)
+        res["overhead"] = overhead(binary, args.rounds, workloads)
+    if "own" in only:
+        print("own cost:", file=sys.stderr)
+        res["own_cost"] = own_cost(binary, args.idle, args.busy)
+    if "poll" in only:
+        print("poll cost:", file=sys.stderr)
+        res["poll"] = poll_cost()
+    if "startup" in only:
+        print("start-up:", file=sys.stderr)
+        res["startup"] = startup()
+    if "ui" in only:
+        print("ui:", file=sys.stderr)
+        res["ui"] = ui_keystroke()
+    shutil.rmtree(tmp)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(res, indent=2) + "\n")
+    if "overhead" in res:
+        (RESULTS / "latest.md").write_text(markdown(res))
+    print(json.dumps(res, indent=2))
+    if "overhead" in res:
+        print(markdown(res))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
