@@ -7,8 +7,11 @@ PY := $(VENV)/bin/python
 KREL := $(shell uname -r)
 ARCH := $(shell dpkg --print-architecture 2>/dev/null)
 # BCC and its Python bindings, bpftool, and what the tests and benchmarks use
-# (gcc builds the workloads; bpftrace and strace are the benchmark's peers).
-APT_PACKAGES := python3-bpfcc bpfcc-tools libbpfcc bpftool python3-venv gcc bpftrace strace
+# (gcc builds the workloads; bpftrace and strace are the benchmark's peers;
+# the Prometheus server is what the exporter's end-to-end test scrapes with;
+# tmux and rsvg-convert serve the start-up benchmark and the screenshots).
+APT_PACKAGES := python3-bpfcc bpfcc-tools libbpfcc bpftool python3-venv gcc bpftrace strace \
+	prometheus tmux librsvg2-bin
 SYSTEM_PYTHON := /usr/bin/python3
 
 .PHONY: setup packages headers tracefs venv run test test-unit test-kernel screenshots snapshots bench clean

@@ -11,7 +11,13 @@ struct latency_key {
     u32 slot; /* bpf_log2l(ns): slot k holds [2^(k-1), 2^k), slot 0 holds 0 */
 };
 
-BPF_HASH(read_latency_hist, struct latency_key, u64, READ_LATENCY_MAP_SIZE);
+/* count, and the exact sum of the durations (for means and Prometheus' _sum) */
+struct latency_value {
+    u64 count;
+    u64 sum_ns;
+};
+
+BPF_HASH(read_latency_hist, struct latency_key, struct latency_value, READ_LATENCY_MAP_SIZE);
 
 static inline void read_latency_enter(void)
 {
@@ -40,11 +46,13 @@ TRACEPOINT_PROBE(syscalls, sys_exit_read)
     key.slot = bpf_log2l(delta);
     key.tgid = bpf_get_current_pid_tgid() >> 32;
     bpf_get_current_comm(key.comm, sizeof(key.comm));
-    u64 zero = 0;
-    u64 *count = read_latency_hist.lookup_or_try_init(&key, &zero);
-    if (count)
-        __sync_fetch_and_add(count, 1);
-    else
+    struct latency_value zero = {};
+    struct latency_value *v = read_latency_hist.lookup_or_try_init(&key, &zero);
+    if (v) {
+        __sync_fetch_and_add(&v->count, 1);
+        __sync_fetch_and_add(&v->sum_ns, delta);
+    } else {
         count_lost(LOST_READ_LATENCY);
+    }
     return 0;
 }

@@ -3,6 +3,7 @@ they are unit-tested without a kernel)."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable
@@ -20,9 +21,11 @@ AF_INET = 2
 AF_INET6 = 10
 
 
+@functools.lru_cache(maxsize=65536)
 def decode_c_string(raw: bytes) -> str:
     """A NUL-terminated kernel string as text; bytes that are not UTF-8 stay
-    visible as \\xNN escapes rather than being dropped or guessed."""
+    visible as \\xNN escapes rather than being dropped or guessed.  Cached:
+    the same few thousand comms come back at every poll."""
     return bytes(raw).split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
 
 
@@ -61,13 +64,15 @@ def page_fault_rows(entries: Iterable[tuple[str, int, int]]) -> tuple[PageFaultR
     return tuple(rows)
 
 
-def read_latency(entries: Iterable[tuple[str, int, int, int]]) -> ReadLatency:
-    """(comm, pid, log2 slot, count) entries into per-process histograms."""
+def read_latency(entries: Iterable[tuple[str, int, int, int, int]]) -> ReadLatency:
+    """(comm, pid, log2 slot, count, sum of ns) entries into per-process histograms."""
     slots: dict[tuple[str, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for comm, pid, slot, count in entries:
+    sums: dict[tuple[str, int], int] = defaultdict(int)
+    for comm, pid, slot, count, sum_ns in entries:
         slots[(comm, pid)][slot] += count
+        sums[(comm, pid)] += sum_ns
     procs = [
-        ProcessLatency(comm=c, pid=p, histogram=Histogram.from_log2_slots(s))
+        ProcessLatency(comm=c, pid=p, histogram=Histogram.from_log2_slots(s, sums[(c, p)]))
         for (c, p), s in slots.items()
     ]
     procs.sort(key=lambda p: (-p.histogram.count, p.comm, p.pid))

@@ -112,6 +112,8 @@ class EbpftopApp(App):
         self.ended = False
         self.started = False
         self.last_poll_at: float | None = None
+        self._stale: set[str] = set(PANES)  # panes whose drawing is out of date
+        self._filtered: Snapshot | None = None  # self.shown through self.flt, computed on demand
 
     # -- layout -----------------------------------------------------------
 
@@ -199,11 +201,26 @@ class EbpftopApp(App):
     # -- drawing ------------------------------------------------------------
 
     def redraw(self) -> None:
-        filtered = filters.apply(self.shown, self.flt) if self.shown else None
+        """Draw the pane on screen now; the others when they are shown (a
+        keystroke in the filter then costs one pane, not five)."""
+        self._stale = set(PANES)
+        self._filtered = None
         with self.batch_update():
-            for pane in self.query(Pane):
-                pane.update_from(PaneInput(filtered, self.history, self.flt, self.status.get(pane.PANE, STATUS_STARTING)))
+            self.draw_pane(self.query_one(TabbedContent).active)
             self.update_status_line()
+
+    def draw_pane(self, pane_name: str) -> None:
+        if pane_name not in self._stale:
+            return
+        self._stale.discard(pane_name)
+        if self._filtered is None and self.shown is not None:
+            self._filtered = filters.apply(self.shown, self.flt)  # once per redraw, shared by the panes
+        filtered = self._filtered
+        pane = self.query_one(f"#pane-{pane_name}", Pane)
+        pane.update_from(PaneInput(filtered, self.history, self.flt, self.status.get(pane_name, STATUS_STARTING)))
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        self.draw_pane(event.pane.id)
 
     def update_status_line(self) -> None:
         line = Text()
@@ -247,7 +264,8 @@ class EbpftopApp(App):
 
     def action_show_pane(self, pane: str) -> None:
         self.query_one(TabbedContent).active = pane
-        self.active_pane.table.focus()
+        if not self.query_one("#filter", Input).has_focus:  # Tab while typing a filter keeps typing
+            self.active_pane.table.focus()
 
     def action_cycle_pane(self, step: int) -> None:
         tabs = self.query_one(TabbedContent)

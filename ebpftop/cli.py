@@ -17,6 +17,7 @@ examples:
   sudo ebpftop --json --port 443        only TCP connections on port 443 (other panes as usual)
   sudo ebpftop --record today.jsonl     watch live, and record every interval
   ebpftop --replay today.jsonl          replay a recording (no root needed)
+  sudo ebpftop --prometheus 9435        serve metrics on http://127.0.0.1:9435/metrics
 """
 
 
@@ -58,6 +59,15 @@ def _comm(text: str) -> str:
     return text
 
 
+def _listen(text: str) -> tuple[str, int]:
+    from ebpftop.exporter import parse_listen
+
+    try:
+        return parse_listen(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _panes(text: str) -> tuple[str, ...]:
     names = tuple(p.strip() for p in text.split(",") if p.strip())
     bad = [p for p in names if p not in PANES]
@@ -86,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replay", metavar="FILE", help="play a recording instead of tracing (no root needed)")
     p.add_argument("--speed", type=_positive_float, default=1.0, metavar="X",
                    help="replay speed: 2 plays twice as fast (default 1)")
+    p.add_argument("--prometheus", type=_listen, metavar="[ADDR:]PORT",
+                   help="headless: serve Prometheus metrics on /metrics (ADDR defaults to 127.0.0.1)")
+    p.add_argument("--max-label-values", type=_positive_int, default=100, metavar="N",
+                   help="with --prometheus: at most N process names (or ports) per metric; the rest count as 'other'")
     p.add_argument("--panes", type=_panes, default=PANES, metavar="LIST",
                    help=f"comma-separated panes to trace (default all: {','.join(PANES)})")
     p.add_argument("--version", action="version", version=f"ebpftop {__version__}")
@@ -104,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--count needs --json")
     if args.replay and args.record:
         parser.error("--record and --replay cannot be combined")
+    if args.prometheus and (args.json or args.replay or args.record):
+        parser.error("--prometheus cannot be combined with --json, --record or --replay")
     flt = filters.Filter(comm=args.comm or "", pid=args.pid, port=args.port)
 
     from ebpftop.recording import Recorder, RecordingError
@@ -142,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_exit)
     signal.signal(signal.SIGHUP, _raise_exit)
     try:
+        if args.prometheus:
+            from ebpftop import exporter
+
+            return exporter.run(source, args.prometheus, args.max_label_values)
         if args.json:
             from ebpftop import headless
 

@@ -1,5 +1,8 @@
 """The snapshot: everything one poll of the probes produced, frozen.
 
+Rows are NamedTuples (immutable, and several times cheaper to build than
+frozen dataclasses: a poll makes one per map entry).
+
 Data flows one way: BPF maps -> source.poll() -> Snapshot -> filter -> panes.
 A Snapshot is what the UI draws, what --json prints and what --record writes;
 ``to_dict``/``from_dict`` are the one JSON form of it.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 PANES = ("tcp", "syscalls", "read_latency", "file_opens", "page_faults")
 
@@ -16,8 +20,7 @@ STATUS_OK = "ok"
 STATUS_STARTING = "starting"
 
 
-@dataclass(frozen=True)
-class TcpConnection:
+class TcpConnection(NamedTuple):
     time: float  # wall-clock seconds since the epoch
     pid: int  # 0 when the owner is unknown (see bpf/tcp.c)
     comm: str
@@ -56,8 +59,7 @@ class TcpConnection:
         )
 
 
-@dataclass(frozen=True)
-class SyscallRow:
+class SyscallRow(NamedTuple):
     comm: str
     count: int
     by_pid: tuple[tuple[int, int], ...]  # (pid, count), largest first
@@ -80,8 +82,7 @@ class SyscallRow:
         return cls(comm=str(d["comm"]), count=int(d["count"]), by_pid=by_pid)
 
 
-@dataclass(frozen=True)
-class Bucket:
+class Bucket(NamedTuple):
     """A log2 bucket: durations d with low_ns <= d < high_ns."""
 
     low_ns: int
@@ -89,9 +90,14 @@ class Bucket:
     count: int
 
 
-@dataclass(frozen=True)
-class Histogram:
+class Histogram(NamedTuple):
     buckets: tuple[Bucket, ...]  # ascending, only non-empty buckets
+    sum_ns: int = 0  # exact sum of the durations counted
+
+    @property
+    def mean_ns(self) -> int | None:
+        n = self.count
+        return round(self.sum_ns / n) if n else None
 
     @property
     def count(self) -> int:
@@ -115,13 +121,15 @@ class Histogram:
     @staticmethod
     def merge(histograms) -> Histogram:
         counts: dict[tuple[int, int], int] = {}
+        total = 0
         for h in histograms:
+            total += h.sum_ns
             for b in h.buckets:
                 counts[(b.low_ns, b.high_ns)] = counts.get((b.low_ns, b.high_ns), 0) + b.count
-        return Histogram(tuple(Bucket(lo, hi, n) for (lo, hi), n in sorted(counts.items()) if n))
+        return Histogram(tuple(Bucket(lo, hi, n) for (lo, hi), n in sorted(counts.items()) if n), total)
 
     @staticmethod
-    def from_log2_slots(slots: dict[int, int]) -> Histogram:
+    def from_log2_slots(slots: dict[int, int], sum_ns: int = 0) -> Histogram:
         """From BCC's bpf_log2l() slots: slot k >= 1 holds [2^(k-1), 2^k), slot 0 holds 0."""
         buckets = []
         for slot in sorted(slots):
@@ -130,7 +138,7 @@ class Histogram:
                 continue
             low, high = (0, 1) if slot == 0 else (1 << (slot - 1), 1 << slot)
             buckets.append(Bucket(low, high, n))
-        return Histogram(tuple(buckets))
+        return Histogram(tuple(buckets), sum_ns)
 
     def to_dict(self) -> dict:
         return {
@@ -138,19 +146,22 @@ class Histogram:
             "p50_ns": self.percentile(50),
             "p90_ns": self.percentile(90),
             "p99_ns": self.percentile(99),
+            "sum_ns": self.sum_ns,
             "buckets": [{"low_ns": b.low_ns, "high_ns": b.high_ns, "count": b.count} for b in self.buckets],
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> Histogram:
-        return cls(tuple(Bucket(int(b["low_ns"]), int(b["high_ns"]), int(b["count"])) for b in d["buckets"]))
+        return cls(
+            tuple(Bucket(int(b["low_ns"]), int(b["high_ns"]), int(b["count"])) for b in d["buckets"]),
+            int(d.get("sum_ns", 0)),
+        )
 
 
 EMPTY_HISTOGRAM = Histogram(())
 
 
-@dataclass(frozen=True)
-class ProcessLatency:
+class ProcessLatency(NamedTuple):
     comm: str
     pid: int
     histogram: Histogram
@@ -189,8 +200,7 @@ class ReadLatency:
         )
 
 
-@dataclass(frozen=True)
-class FileOpenRow:
+class FileOpenRow(NamedTuple):
     comm: str
     pid: int
     path: str
@@ -220,8 +230,7 @@ class FileOpenRow:
         )
 
 
-@dataclass(frozen=True)
-class PageFaultRow:
+class PageFaultRow(NamedTuple):
     comm: str
     pid: int
     count: int

@@ -35,6 +35,12 @@ class Column:
     numeric: bool = False  # numeric columns sort largest first by default
 
 
+# A table shows at most this many rows, the first in its sort order: a screen
+# shows a few dozen, and DataTable's cost grows with every row it holds.  The
+# summary line says how many there are; filtering or sorting reaches the rest.
+MAX_TABLE_ROWS = 200
+
+
 class SortableTable(DataTable):
     """A DataTable that owns its rows' order: ``s`` picks the next sort column,
     ``S`` reverses, a click on a header sorts by it (again: reverses)."""
@@ -65,8 +71,12 @@ class SortableTable(DataTable):
         col = self.COLUMNS[self.sort_index]
         return sorted(self._rows, key=col.sort_key, reverse=self.sort_reverse)
 
+    @property
+    def hidden_rows(self) -> int:
+        return max(0, len(self._rows) - MAX_TABLE_ROWS)
+
     def _render_rows(self) -> None:
-        rows = self._sorted()
+        rows = self._sorted()[:MAX_TABLE_ROWS]
         keys = [self.row_key(r) for r in rows]
         cells = [[c.cell(r) for c in self.COLUMNS] for r in rows]
         if keys == self._keys:

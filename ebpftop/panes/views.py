@@ -67,6 +67,12 @@ class Pane(Vertical):
     def draw(self, view: PaneInput) -> None:
         raise NotImplementedError
 
+    def set_summary(self, text: str) -> None:
+        hidden = self.table.hidden_rows
+        if hidden:
+            text += f" · showing the first {count(len(self.table._rows) - hidden)} of {count(len(self.table._rows))} rows (filter or sort for the rest)"
+        self.query_one("#summary", Static).update(Text(text))
+
 
 class TcpPane(Pane):
     PANE = "tcp"
@@ -82,9 +88,7 @@ class TcpPane(Pane):
         ).tcp
         self.table.show(recent)
         shown = f" · shown {len(recent)}" if view.flt.active else ""
-        self.query_one("#summary", Static).update(
-            Text(f"[Connections: {len(view.snapshot.tcp)} this interval, {count(view.history.connections_total)} since start{shown}]")
-        )
+        self.set_summary(f"[Connections: {len(view.snapshot.tcp)} this interval, {count(view.history.connections_total)} since start{shown}]")
 
 
 class SyscallPane(Pane):
@@ -99,10 +103,8 @@ class SyscallPane(Pane):
         peak = max((r.count for r in rows), default=0)
         self.table.show([(r, view.snapshot.interval_s, peak) for r in rows])
         total = sum(r.count for r in rows)
-        self.query_one("#summary", Static).update(
-            Text(f"[Syscalls: {count(total)} in {view.snapshot.interval_s:g} s, "
+        self.set_summary(f"[Syscalls: {count(total)} in {view.snapshot.interval_s:g} s, "
                  f"{count(round(total / view.snapshot.interval_s))}/s, {len(rows)} process names]")
-        )
 
 
 class LatencyPane(Pane):
@@ -132,9 +134,7 @@ class LatencyPane(Pane):
         head.append("\n".join(lines) if lines else "no read() in this interval", style="" if lines else "dim")
         self.query_one("#histogram", Static).update(head)
         self.table.show(list(lat.by_comm().items()))
-        self.query_one("#summary", Static).update(
-            Text("[ns, log2 buckets: [low, high) · percentiles interpolated within a bucket]")
-        )
+        self.set_summary("[ns, log2 buckets: [low, high) · percentiles interpolated within a bucket]")
 
 
 class FileOpenPane(Pane):
@@ -147,10 +147,8 @@ class FileOpenPane(Pane):
     def draw(self, view: PaneInput) -> None:
         rows = view.snapshot.file_opens
         self.table.show(rows)
-        self.query_one("#summary", Static).update(
-            Text(f"[Opens: {count(sum(r.count for r in rows))}, failed {count(sum(r.errors for r in rows))}, "
+        self.set_summary(f"[Opens: {count(sum(r.count for r in rows))}, failed {count(sum(r.errors for r in rows))}, "
                  f"{len(rows)} distinct (process, path) · … marks a path longer than 255 bytes]")
-        )
 
 
 class PageFaultPane(Pane):
@@ -164,10 +162,8 @@ class PageFaultPane(Pane):
         rows = view.snapshot.page_faults
         totals = view.history.faults_total
         self.table.show([(r, view.snapshot.interval_s, totals.get((r.comm, r.pid), r.count)) for r in rows])
-        self.query_one("#summary", Static).update(
-            Text(f"[Page faults: {count(sum(r.count for r in rows))} in {view.snapshot.interval_s:g} s, "
+        self.set_summary(f"[Page faults: {count(sum(r.count for r in rows))} in {view.snapshot.interval_s:g} s, "
                  f"{len(rows)} processes]")
-        )
 
 
 PANE_CLASSES = (TcpPane, SyscallPane, LatencyPane, FileOpenPane, PageFaultPane)

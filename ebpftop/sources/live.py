@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import os
 import tempfile
 import platform
@@ -294,6 +295,17 @@ class LiveSource:
         return out
 
     def poll(self) -> Snapshot:
+        # A poll makes one object per map entry; the cyclic GC would otherwise
+        # rescan every object in the process several times while it runs.
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._poll()
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _poll(self) -> Snapshot:
         with self._lock:
             bpf = self._bpf
             now = time.time()
@@ -313,7 +325,7 @@ class LiveSource:
                 kw["page_faults"] = aggregate.page_fault_rows(self._thread_counts("fault_counts", "fault_folded"))
             if "read_latency" in running:
                 kw["read_latency"] = aggregate.read_latency(
-                    (aggregate.decode_c_string(k.comm), k.tgid, k.slot, int(v))
+                    (aggregate.decode_c_string(k.comm), k.tgid, k.slot, v.count, v.sum_ns)
                     for k, v in self._drain(bpf[b"read_latency_hist"])
                 )
             if "file_opens" in running:

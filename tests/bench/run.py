@@ -204,13 +204,16 @@ def poll_cost(sizes=(1_000, 10_000, 100_000), repeats: int = 3) -> dict:
                         leaf = t.Leaf(count=i + 1, tgid=1_000_000 + i, comm=f"comm{i % 5000}".encode())
                         t[t.Key(4_000_000 + i)] = leaf
                 t = bpf[b"file_opens"]
+                paths = bpf[b"open_paths"]
                 for i in range(per_map):
-                    k = t.Key(tgid=1_000_000 + i, truncated=0, comm=f"comm{i % 5000}".encode(),
-                              path=f"/var/lib/bench/{i}/some/longer/path/file-{i}.dat".encode())
+                    h = (n << 32) + i  # a new path hash per size: its path is read from the kernel once
+                    paths[paths.Key(h)] = paths.Leaf(path=f"/var/lib/bench/{i}/some/longer/path/file-{i}.dat".encode())
+                    k = t.Key(path_hash=h, tgid=1_000_000 + i, flags=0, comm=f"comm{i % 5000}".encode())
                     t[k] = t.Leaf(count=i + 1, errors=i % 3)
                 t = bpf[b"read_latency_hist"]
                 for i in range(per_map):
-                    t[t.Key(comm=f"comm{i % 5000}".encode(), tgid=1_000_000 + i // 8, slot=i % 8 + 8)] = ctypes.c_ulonglong(i + 1)
+                    t[t.Key(comm=f"comm{i % 5000}".encode(), tgid=1_000_000 + i // 8, slot=i % 8 + 8)] = t.Leaf(
+                        count=i + 1, sum_ns=(i + 1) * 1000)
                 t0 = time.perf_counter()
                 snap = source.poll()
                 times.append(time.perf_counter() - t0)
@@ -236,8 +239,18 @@ def ui_keystroke(rows: int = 10_000, keys: str = "comm1") -> dict:
         status={p: "ok" for p in ("tcp", "syscalls", "read_latency", "file_opens", "page_faults")},
     )
 
+    handler_times: list[float] = []
+
     async def measure() -> list[float]:
         app = EbpftopApp(ListSource([snap]), auto_poll=False)
+        redraw = app.redraw
+
+        def timed_redraw():
+            t0 = time.perf_counter()
+            redraw()
+            handler_times.append(time.perf_counter() - t0)
+
+        app.redraw = timed_redraw
         times = []
         async with app.run_test(size=(120, 36)) as pilot:
             while not app.started:
@@ -260,8 +273,14 @@ def ui_keystroke(rows: int = 10_000, keys: str = "comm1") -> dict:
         return [first, *times]
 
     first, *times = asyncio.run(measure())
-    return {"rows": rows, "first_draw_ms": first * 1e3, "keystroke_median_ms": statistics.median(times) * 1e3,
-            "keystroke_max_ms": max(times) * 1e3}
+    keystrokes = handler_times[-len(times):]
+    # Two figures: ebpftop's own work for a keystroke (filter, sort, table
+    # update), and the whole round trip through Textual's Pilot, which adds
+    # its own waiting (it is ~130 ms even with 100 rows).
+    return {"rows": rows, "first_draw_ms": first * 1e3,
+            "keystroke_redraw_median_ms": statistics.median(keystrokes) * 1e3,
+            "keystroke_redraw_max_ms": max(keystrokes) * 1e3,
+            "keystroke_pilot_median_ms": statistics.median(times) * 1e3}
 
 
 def machine() -> str:
@@ -295,7 +314,9 @@ def markdown(res: dict) -> str:
     ui = res.get("ui")
     if ui:
         lines += ["", f"TUI with {ui['rows']:,} rows: first draw {ui['first_draw_ms']:.0f} ms; a filter keystroke "
-                      f"repaints in {ui['keystroke_median_ms']:.0f} ms (median; max {ui['keystroke_max_ms']:.0f} ms)."]
+                      f"refilters, re-sorts and updates the table in {ui['keystroke_redraw_median_ms']:.0f} ms "
+                      f"(median; max {ui['keystroke_redraw_max_ms']:.0f} ms); through Textual's Pilot, press to "
+                      f"settled screen, {ui['keystroke_pilot_median_ms']:.0f} ms."]
     return "\n".join(lines) + "\n"
 
 

@@ -67,17 +67,42 @@ async def test_filter_applies_to_every_pane_at_each_keystroke():
         await pilot.press("slash", "w", "e", "b")
         # no poll happened: the filter works on the snapshot in hand
         assert column_values(table_of(app, "syscalls"), 0) == ["webserver"]
-        assert set(column_values(table_of(app, "tcp"), 2)) == {"webserver"}
+        # Tab moves between panes while the filter keeps the keys: each pane
+        # is filtered the moment it is shown
+        await pilot.press("tab")
+        assert column_values(table_of(app, "read_latency"), 0) == ["webserver"]
+        await pilot.press("tab")
         assert table_of(app, "file_opens").row_count >= 1
         assert set(column_values(table_of(app, "file_opens"), 3)) == {"webserver"}
+        await pilot.press("tab")
         assert set(column_values(table_of(app, "page_faults"), 0)) == {"webserver"}
-        assert column_values(table_of(app, "read_latency"), 0) == ["webserver"]
+        await pilot.press("tab")
+        assert set(column_values(table_of(app, "tcp"), 2)) == {"webserver"}
+        await pilot.press("tab")
         # case-insensitive, and digits go to the filter, not to the pane keys
         await pilot.press("backspace", "backspace", "backspace", "D", "B", "-")
         assert column_values(table_of(app, "syscalls"), 0) == ["db-writer"]
         await pilot.press("backspace", "backspace", "backspace", "1", "2")
         assert app.query_one(TabbedContent).active == "syscalls"
         assert app.query_one("#filter", Input).value == "12"
+
+
+async def test_a_huge_pane_shows_the_first_rows_and_says_so():
+    from ebpftop.panes.tables import MAX_TABLE_ROWS
+
+    rows = tuple(SyscallRow(f"p{i}", i + 1, ((i + 1, i + 1),)) for i in range(MAX_TABLE_ROWS + 250))
+    snap = replace(sample_snapshot(), syscalls=rows)
+    app = EbpftopApp(ListSource([snap]), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("2")
+        table = table_of(app, "syscalls")
+        assert table.row_count == MAX_TABLE_ROWS
+        assert column_values(table, 0)[0] == f"p{MAX_TABLE_ROWS + 249}"  # the busiest first
+        summary = str(app.query_one("#pane-syscalls").query_one("#summary", Static).render())
+        assert f"showing the first {MAX_TABLE_ROWS} of {MAX_TABLE_ROWS + 250} rows" in summary
+        await pilot.press("slash", "p", "1", "7")
+        assert set(column_values(table, 0)) >= {"p17", "p170", "p171"}
 
 
 async def test_enter_keeps_the_filter_and_escape_clears_it():
@@ -93,6 +118,7 @@ async def test_enter_keeps_the_filter_and_escape_clears_it():
         assert app.query_one(TabbedContent).active == "read_latency"
         await pilot.press("slash", "escape")
         assert app.flt.comm == ""
+        await pilot.press("2")
         assert table_of(app, "syscalls").row_count > 3
 
 

@@ -77,7 +77,7 @@ def test_json_keys_are_the_documented_ones():
     assert set(d["tcp"][0]) == {"pid", "comm", "family", "saddr", "sport", "daddr", "dport", "direction", "time"}
     assert {"comm", "count", "pids"} <= set(d["syscalls"][0])
     assert set(d["read_latency"]) >= {"total", "by_comm"}
-    assert set(d["read_latency"]["total"]) == {"count", "p50_ns", "p90_ns", "p99_ns", "buckets"}
+    assert set(d["read_latency"]["total"]) == {"count", "p50_ns", "p90_ns", "p99_ns", "sum_ns", "buckets"}
     assert set(d["read_latency"]["total"]["buckets"][0]) == {"low_ns", "high_ns", "count"}
     assert {"comm", "pid", "path", "count", "errors"} <= set(d["file_opens"][0])
     assert set(d["page_faults"][0]) == {"comm", "pid", "count"}

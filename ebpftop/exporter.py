@@ -1,0 +1,122 @@
+"""--prometheus: headless, serving /metrics in the Prometheus text format with
+the official prometheus_client library."""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+import threading
+import time
+
+from ebpftop.metrics import MetricsState
+
+DEFAULT_ADDR = "127.0.0.1"
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """'9435' -> 127.0.0.1:9435 (loopback unless the user names an address);
+    '0.0.0.0:9435', '[::1]:9435'.  ValueError with the reason otherwise."""
+    addr, _, port = text.rpartition(":")
+    if not addr:
+        addr = DEFAULT_ADDR
+    if addr.startswith("[") and addr.endswith("]"):
+        addr = addr[1:-1]
+    try:
+        ipaddress.ip_address(addr)
+    except ValueError:
+        if addr != "localhost":
+            raise ValueError(f"not an IP address: {addr!r}") from None
+    try:
+        n = int(port)
+    except ValueError:
+        raise ValueError(f"not a port number: {port!r}") from None
+    if not 0 < n < 65536:
+        raise ValueError(f"port must be 1-65535, not {n}")
+    return addr, n
+
+
+class SnapshotCollector:
+    """A prometheus_client collector reading a MetricsState under a lock."""
+
+    def __init__(self, state: MetricsState, lock: threading.Lock):
+        self.state = state
+        self.lock = lock
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+
+        with self.lock:
+            s = self.state
+            for name, doc, counter in (
+                ("ebpftop_syscalls", "Syscalls by process name (raw_syscalls:sys_enter).", s.syscalls),
+                ("ebpftop_page_faults", "User page faults by process name.", s.page_faults),
+                ("ebpftop_file_opens", "open/openat/openat2 calls by process name.", s.file_opens),
+                ("ebpftop_file_open_errors", "Failed open/openat/openat2 calls by process name.", s.file_open_errors),
+            ):
+                m = CounterMetricFamily(name, doc, labels=["comm"])
+                for (comm,), v in counter.samples():
+                    m.add_metric([comm], v)
+                yield m
+            m = CounterMetricFamily("ebpftop_tcp_connections", "New TCP connections by direction and service port.",
+                                    labels=["direction", "port"])
+            for (direction, port), v in s.tcp.samples():
+                m.add_metric([direction, port], v)
+            yield m
+            h = HistogramMetricFamily("ebpftop_read_latency_seconds", "read() latency, all processes.")
+            h.add_metric([], s.read_latency.cumulative(), s.read_latency.sum_ns / 1e9)
+            yield h
+            h = HistogramMetricFamily("ebpftop_read_latency_by_comm_seconds", "read() latency by process name.",
+                                      labels=["comm"])
+            for comm, hist in sorted(s.read_latency_by_comm.items()):
+                h.add_metric([comm], hist.cumulative(), hist.sum_ns / 1e9)
+            yield h
+            m = CounterMetricFamily("ebpftop_lost_events", "Events the probes could not record (a map full, "
+                                    "a ring buffer overrun).", labels=["pane"])
+            for pane, v in sorted(s.lost.items()):
+                m.add_metric([pane], v)
+            yield m
+            m = GaugeMetricFamily("ebpftop_probe_up", "1 when the pane's probe runs.", labels=["pane"])
+            for pane, st in sorted(s.status.items()):
+                m.add_metric([pane], 1.0 if st == "ok" else 0.0)
+            yield m
+            m = CounterMetricFamily("ebpftop_label_values_evicted", "Label values dropped to bound cardinality.",
+                                    labels=["metric"])
+            for name, counter in (("syscalls", s.syscalls), ("page_faults", s.page_faults),
+                                  ("file_opens", s.file_opens), ("tcp_connections", s.tcp)):
+                m.add_metric([name], counter.evicted)
+            yield m
+            yield GaugeMetricFamily("ebpftop_polls", "Polls of the kernel maps so far.", value=s.polls)
+
+
+def run(source, listen: tuple[str, int], max_labels: int) -> int:
+    from prometheus_client import start_http_server
+    from prometheus_client.registry import CollectorRegistry
+
+    state = MetricsState(max_labels=max_labels)
+    lock = threading.Lock()
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(state, lock))
+    addr, port = listen
+    try:
+        server, _thread = start_http_server(port, addr=addr, registry=registry)
+    except OSError as e:
+        print(f"ebpftop: error: cannot listen on {addr}:{port}: {e.strerror}", file=sys.stderr)
+        return 2
+    try:
+        status = source.start()
+        for pane, reason in status.items():
+            if reason != "ok":
+                print(f"ebpftop: {pane}: {reason}", file=sys.stderr)
+        with lock:
+            state.status = dict(status)
+        print(f"ebpftop: serving metrics on http://{addr if ':' not in addr else f'[{addr}]'}:{port}/metrics",
+              file=sys.stderr)
+        deadline = time.monotonic() + source.interval_s
+        while True:
+            time.sleep(max(0.0, deadline - time.monotonic()))
+            deadline += source.interval_s
+            snap = source.poll()
+            with lock:
+                state.add(snap)
+    finally:
+        server.shutdown()

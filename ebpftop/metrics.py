@@ -1,0 +1,139 @@
+"""Prometheus counters accumulated from per-interval snapshots.  Pure (no
+prometheus_client here): the exporter turns a ``MetricsState`` into metric
+families.
+
+Counters are monotonic: each poll adds the interval's figures.  Cardinality is
+bounded: each labelled metric tracks at most ``max_labels`` label values; a
+value that does not fit is counted under ``other``.  When the set is full, a
+new value that is busier this interval than the quietest tracked one takes its
+place: the evicted series stops being exported (Prometheus marks it stale) and
+its later counts go to ``other`` -- no exported counter ever goes down.
+File paths are never labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ebpftop.model import Histogram, Snapshot
+
+OTHER = "other"
+
+# Histogram bounds in seconds: powers of 4 of ns from 1.024 us to 1.07 s, each
+# the upper end of a log2 bucket of the kernel's histogram (so no bucket is
+# split), plus +Inf.
+LATENCY_BOUNDS_NS = tuple(1 << k for k in range(10, 31, 2))
+
+
+@dataclass
+class BoundedCounter:
+    """label tuple -> monotonic count, for at most ``max_labels`` label tuples."""
+
+    max_labels: int
+    arity: int = 1  # labels per series
+    values: dict = field(default_factory=dict)
+    other: float = 0
+    evicted: int = 0  # label values dropped to keep the bound
+    evicted_total: float = 0  # what those had counted (no longer exported)
+
+    def add_interval(self, increments: dict) -> None:
+        # busiest first, so the cap keeps the heaviest new values
+        quiet = {k: increments.get(k, 0) for k in self.values}
+        for key, inc in sorted(increments.items(), key=lambda kv: -kv[1]):
+            if inc <= 0:
+                continue
+            if key in self.values:
+                self.values[key] += inc
+            elif len(self.values) < self.max_labels:
+                self.values[key] = inc
+                quiet[key] = inc
+            else:
+                victim = min(quiet, key=lambda k: quiet[k]) if quiet else None
+                if victim is not None and quiet[victim] < inc:
+                    self.evicted_total += self.values.pop(victim)
+                    del quiet[victim]
+                    self.evicted += 1
+                    self.values[key] = inc
+                    quiet[key] = inc
+                else:
+                    self.other += inc
+
+    def samples(self) -> list[tuple[tuple, float]]:
+        out = sorted(self.values.items())
+        if self.other:
+            out.append(((OTHER,) * self.arity, self.other))
+        return out
+
+
+@dataclass
+class LatencyHistogram:
+    """Cumulative Prometheus buckets (le, in ns) and the exact sum."""
+
+    buckets: list = field(default_factory=lambda: [0] * (len(LATENCY_BOUNDS_NS) + 1))
+    sum_ns: int = 0
+
+    def add(self, h: Histogram) -> None:
+        for b in h.buckets:
+            # the first bound at or above the bucket's upper end holds all of it
+            i = next((i for i, bound in enumerate(LATENCY_BOUNDS_NS) if b.high_ns <= bound), len(LATENCY_BOUNDS_NS))
+            self.buckets[i] += b.count
+        self.sum_ns += h.sum_ns
+
+    def cumulative(self) -> list[tuple[str, float]]:
+        out, running = [], 0
+        for bound, n in zip(LATENCY_BOUNDS_NS, self.buckets):
+            running += n
+            out.append((repr(bound / 1e9), running))
+        running += self.buckets[-1]
+        out.append(("+Inf", running))
+        return out
+
+
+@dataclass
+class MetricsState:
+    max_labels: int = 100
+    polls: int = 0
+    syscalls: BoundedCounter = None
+    page_faults: BoundedCounter = None
+    file_opens: BoundedCounter = None
+    file_open_errors: BoundedCounter = None
+    tcp: BoundedCounter = None  # (direction, port)
+    read_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    read_latency_by_comm: dict = field(default_factory=dict)
+    lost: dict = field(default_factory=dict)
+    status: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        for name in ("syscalls", "page_faults", "file_opens", "file_open_errors", "tcp"):
+            if getattr(self, name) is None:
+                setattr(self, name, BoundedCounter(self.max_labels, arity=2 if name == "tcp" else 1))
+
+    def add(self, snap: Snapshot) -> None:
+        self.polls += 1
+        self.syscalls.add_interval(_by_comm((r.comm, r.count) for r in snap.syscalls))
+        self.page_faults.add_interval(_by_comm((r.comm, r.count) for r in snap.page_faults))
+        self.file_opens.add_interval(_by_comm((r.comm, r.count) for r in snap.file_opens))
+        self.file_open_errors.add_interval(_by_comm((r.comm, r.errors) for r in snap.file_opens))
+        tcp: dict = {}
+        for c in snap.tcp:
+            # the service's port: the local one of an accept, the remote one of a connect
+            port = c.sport if c.direction == "accept" else c.dport
+            tcp[(c.direction, str(port))] = tcp.get((c.direction, str(port)), 0) + 1
+        self.tcp.add_interval(tcp)
+        self.read_latency.add(snap.read_latency.total)
+        # per-comm histograms share the syscall counter's bound on names
+        by_comm = snap.read_latency.by_comm()
+        for comm, h in by_comm.items():
+            key = comm if (comm,) in self.syscalls.values else OTHER
+            self.read_latency_by_comm.setdefault(key, LatencyHistogram()).add(h)
+        for comm in [c for c in self.read_latency_by_comm if c != OTHER and (c,) not in self.syscalls.values]:
+            del self.read_latency_by_comm[comm]  # evicted from the bounded set: stop exporting it
+        for pane, n in snap.lost.items():
+            self.lost[pane] = self.lost.get(pane, 0) + n
+        self.status = dict(snap.status)
+
+
+def _by_comm(pairs) -> dict:
+    out: dict = {}
+    for comm, n in pairs:
+        out[(comm,)] = out.get((comm,), 0) + n
+    return out

@@ -1,0 +1,118 @@
+"""End to end: a real Prometheus server (Debian's package, on loopback)
+scrapes ebpftop --prometheus, and its query API shows a known workload."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_kernel_support
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+@pytest.fixture
+def exporter_port():
+    require_kernel_support()
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ebpftop", "--prometheus", f"127.0.0.1:{port}", "--interval", "1"],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        # the HTTP server answers before the probes are attached: wait for them
+        deadline = time.monotonic() + 60
+        while 'ebpftop_probe_up{pane="file_opens"} 1.0' not in wait_http(f"http://127.0.0.1:{port}/metrics"):
+            assert time.monotonic() < deadline, "the probes never came up"
+            time.sleep(0.2)
+        yield port
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+        assert "Traceback" not in err, err
+
+
+@pytest.fixture
+def prometheus(tmp_path, exporter_port):
+    binary = shutil.which("prometheus")
+    if binary is None:
+        import os
+
+        reason = "the Prometheus server is not installed (apt install prometheus, or make setup)"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    web = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n"
+        "scrape_configs:\n  - job_name: ebpftop\n    static_configs:\n"
+        f"      - targets: ['127.0.0.1:{exporter_port}']\n"
+    )
+    proc = subprocess.Popen(
+        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{web}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{web}/-/ready", timeout=60)
+        yield f"http://127.0.0.1:{web}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def query(base: str, promql: str) -> list:
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    with urllib.request.urlopen(url, timeout=5) as r:
+        body = json.load(r)
+    assert body["status"] == "success", body
+    return body["data"]["result"]
+
+
+def test_prometheus_sees_a_known_workload(prometheus, workload, tmp_path):
+    target = tmp_path / "scraped"
+    target.write_text("x")
+    workload.run("opens", 777, target)
+    workload.run("opens", 23, tmp_path / "absent")
+    deadline = time.monotonic() + 40
+    opens = errors = None
+    while time.monotonic() < deadline:
+        opens = query(prometheus, f'ebpftop_file_opens_total{{comm="{workload.comm}"}}')
+        errors = query(prometheus, f'ebpftop_file_open_errors_total{{comm="{workload.comm}"}}')
+        if opens and errors and float(opens[0]["value"][1]) >= 800:
+            break
+        time.sleep(0.5)
+    assert opens and errors, "Prometheus never scraped the workload's counts"
+    # 777 + 23 opens of our paths, plus the loader's few opens of libraries
+    assert 800 <= float(opens[0]["value"][1]) < 800 + 20
+    assert float(errors[0]["value"][1]) == 23
+    up = query(prometheus, "ebpftop_probe_up")
+    assert {r["metric"]["pane"]: r["value"][1] for r in up} == {
+        p: "1" for p in ("tcp", "syscalls", "read_latency", "file_opens", "page_faults")}
+    assert query(prometheus, "sum(ebpftop_read_latency_seconds_count) > 0")

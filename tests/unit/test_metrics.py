@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.registry import CollectorRegistry
+
+from ebpftop import exporter
+from ebpftop.metrics import OTHER, BoundedCounter, LatencyHistogram, MetricsState
+from ebpftop.model import Bucket, Histogram
+from tests.unit.snapshots import sample_snapshot
+
+
+def test_counters_accumulate_and_never_go_down():
+    c = BoundedCounter(max_labels=2)
+    history = []
+    for incs in ({("a",): 5, ("b",): 1}, {("a",): 1, ("c",): 10}, {("d",): 1}, {("b",): 3}):
+        c.add_interval(incs)
+        history.append(dict(c.samples()))
+    for before, after in zip(history, history[1:]):
+        for key, v in after.items():
+            assert v >= before.get(key, 0), (key, before, after)
+    assert len(c.values) <= 2
+
+
+def test_cap_keeps_the_busiest_and_sums_the_rest_as_other():
+    c = BoundedCounter(max_labels=2)
+    c.add_interval({("a",): 100, ("b",): 50, ("c",): 1})
+    assert dict(c.samples()) == {("a",): 100, ("b",): 50, (OTHER,): 1}
+    c.add_interval({("a",): 100, ("b",): 1, ("d",): 70})  # d is busier than b this interval
+    # b is evicted (its series stops); its count of this interval goes to other
+    assert dict(c.samples()) == {("a",): 200, ("d",): 70, (OTHER,): 2}
+    assert c.evicted == 1 and c.evicted_total == 50
+
+
+def test_a_fork_storm_does_not_grow_memory():
+    c = BoundedCounter(max_labels=10)
+    for i in range(200):
+        c.add_interval({(f"worker{i}-{j}",): 1 for j in range(500)})
+    assert len(c.values) <= 10
+    # nothing is lost: what is not exported was counted by evicted series
+    assert sum(v for _, v in c.samples()) + c.evicted_total == 200 * 500
+
+
+def test_latency_buckets_are_cumulative_with_exact_sum():
+    h = LatencyHistogram()
+    h.add(Histogram((Bucket(512, 1024, 3), Bucket(1 << 20, 1 << 21, 2)), sum_ns=4_000_000))
+    cum = dict(h.cumulative())
+    assert cum[repr(1024 / 1e9)] == 3
+    assert cum[repr((1 << 22) / 1e9)] == 5
+    assert cum["+Inf"] == 5
+    assert h.sum_ns == 4_000_000
+
+
+def _exposition(state: MetricsState) -> dict:
+    registry = CollectorRegistry()
+    registry.register(exporter.SnapshotCollector(state, threading.Lock()))
+    text = generate_latest(registry).decode()
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def test_exposition_parses_with_prometheus_client():
+    state = MetricsState(max_labels=100)
+    state.add(sample_snapshot(t=100.0))
+    state.add(sample_snapshot(t=105.0))
+    fams = _exposition(state)
+    syscalls = {s.labels["comm"]: s.value for s in fams["ebpftop_syscalls"].samples if s.name.endswith("_total")}
+    assert syscalls == {"postgres": 18000, "nginx": 8000, "curl": 240}
+    tcp = {(s.labels["direction"], s.labels["port"]): s.value for s in fams["ebpftop_tcp_connections"].samples
+           if s.name.endswith("_total")}
+    assert tcp == {("connect", "443"): 2, ("accept", "8080"): 2, ("accept", "22"): 2}
+    lat = {s.name: s for s in fams["ebpftop_read_latency_seconds"].samples if not s.labels.get("le")}
+    assert lat["ebpftop_read_latency_seconds_count"].value == 2 * 82
+    opens_err = {s.labels["comm"]: s.value for s in fams["ebpftop_file_open_errors"].samples if s.name.endswith("_total")}
+    assert opens_err["curl"] == 2
+    up = {s.labels["pane"]: s.value for s in fams["ebpftop_probe_up"].samples}
+    assert up == {p: 1.0 for p in ("tcp", "syscalls", "read_latency", "file_opens", "page_faults")}
+    assert not any("path" in s.labels for f in fams.values() for s in f.samples)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("9435", ("127.0.0.1", 9435)),
+    ("0.0.0.0:9435", ("0.0.0.0", 9435)),
+    ("[::1]:9435", ("::1", 9435)),
+])
+def test_listen_address(text, expected):
+    assert exporter.parse_listen(text) == expected
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--prometheus", "70000"], "port must be 1-65535"),
+    (["--prometheus", "example.com:80"], "not an IP address"),
+    (["--prometheus", "9435", "--json"], "cannot be combined"),
+])
+def test_bad_prometheus_arguments(argv, message, capsys):
+    from ebpftop import cli
+
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    assert e.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+class _NeverStarted:
+    interval_s = 1.0
+
+    def start(self):
+        raise AssertionError("must not start the probes when the port is taken")
+
+
+def test_port_in_use_is_one_line_and_exit_2(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert exporter.run(_NeverStarted(), ("127.0.0.1", port), 100) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in err
