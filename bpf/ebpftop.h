@@ -16,10 +16,11 @@
 
 #define COMM_LEN 16
 
-/* With the syscalls pane on, read()'s entry is stamped by its raw sys_enter
- * program (NR_READ is read's number on this architecture, -1 if unknown). */
-#if defined(EBPFTOP_SYSCALLS) && defined(EBPFTOP_READ_LATENCY) && NR_READ >= 0
-#define READ_ENTRY_ON_RAW_SYS_ENTER
+/* With the syscalls pane on, read()'s and write()'s entries are stamped by its
+ * raw sys_enter program (NR_READ and NR_WRITE are their numbers on this
+ * architecture, -1 if unknown). */
+#if defined(EBPFTOP_SYSCALLS) && defined(EBPFTOP_READ_LATENCY) && NR_READ >= 0 && NR_WRITE >= 0
+#define LATENCY_ENTRY_ON_RAW_SYS_ENTER
 #endif
 #define PATH_LEN 256 /* longer paths are cut here and flagged as truncated */
 
@@ -60,7 +61,9 @@ struct comm_pid_key {
 /* Per-task scratch space, kept in task-local storage: cheaper than a hash map
  * keyed by tid for state carried from a syscall's entry to its exit. */
 struct task_scratch {
-    u64 read_start_ns;
+    u64 latency_start_ns; /* entry of the read() or write() in progress */
+    u32 latency_op;       /* which of the two */
+    u32 pad;
     u64 open_filename;  /* user pointer to the path being opened */
     u64 accept_sockaddr; /* user pointer to accept()'s peer address buffer */
 };

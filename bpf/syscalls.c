@@ -6,10 +6,13 @@ BPF_HASH(syscall_folded, struct comm_pid_key, u64, SYSCALLS_MAP_SIZE);
 
 RAW_TRACEPOINT_PROBE(sys_enter)
 {
-#ifdef READ_ENTRY_ON_RAW_SYS_ENTER
+#ifdef LATENCY_ENTRY_ON_RAW_SYS_ENTER
     /* args[1] is the syscall number */
-    if (ctx->args[1] == NR_READ)
-        read_latency_enter();
+    u64 nr = ctx->args[1];
+    if (nr == NR_READ)
+        latency_enter(OP_READ);
+    else if (nr == NR_WRITE)
+        latency_enter(OP_WRITE);
 #endif
     u64 pid_tgid = bpf_get_current_pid_tgid();
     u32 tid = (u32)pid_tgid;

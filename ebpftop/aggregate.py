@@ -13,7 +13,7 @@ from ebpftop.model import (
     Histogram,
     PageFaultRow,
     ProcessLatency,
-    ReadLatency,
+    Latency,
     SyscallRow,
 )
 
@@ -64,7 +64,7 @@ def page_fault_rows(entries: Iterable[tuple[str, int, int]]) -> tuple[PageFaultR
     return tuple(rows)
 
 
-def read_latency(entries: Iterable[tuple[str, int, int, int, int]]) -> ReadLatency:
+def latency(entries: Iterable[tuple[str, int, int, int, int]]) -> Latency:
     """(comm, pid, log2 slot, count, sum of ns) entries into per-process histograms."""
     slots: dict[tuple[str, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
     sums: dict[tuple[str, int], int] = defaultdict(int)
@@ -76,7 +76,7 @@ def read_latency(entries: Iterable[tuple[str, int, int, int, int]]) -> ReadLaten
         for (c, p), s in slots.items()
     ]
     procs.sort(key=lambda p: (-p.histogram.count, p.comm, p.pid))
-    return ReadLatency(tuple(procs))
+    return Latency(tuple(procs))
 
 
 def file_open_rows(

@@ -24,14 +24,14 @@ from ebpftop.history import History
 from ebpftop.model import PANES, STATUS_STARTING, Snapshot
 from ebpftop.panes.help import HelpScreen
 from ebpftop.panes.tables import safe
-from ebpftop.panes.views import PANE_CLASSES, Pane, PaneInput
+from ebpftop.panes.views import PANE_CLASSES, LatencyPane, Pane, PaneInput
 from ebpftop.recording import Recorder
 from ebpftop.render import count
 
 TAB_TITLES = {
     "tcp": "1 TCP",
     "syscalls": "2 Syscalls",
-    "read_latency": "3 read() latency",
+    "read_latency": "3 Latency",
     "file_opens": "4 File opens",
     "page_faults": "5 Page faults",
 }
@@ -84,6 +84,7 @@ class EbpftopApp(App):
         Binding("slash", "open_filter", "Filter"),
         Binding("s", "next_sort", "Sort"),
         Binding("S", "reverse_sort", "Reverse", show=False),
+        Binding("w", "toggle_latency_op", "read/write", show=False),
         Binding("p", "toggle_pause", "Pause"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
@@ -114,6 +115,7 @@ class EbpftopApp(App):
         self.last_poll_at: float | None = None
         self._stale: set[str] = set(PANES)  # panes whose drawing is out of date
         self._filtered: Snapshot | None = None  # self.shown through self.flt, computed on demand
+        self._main_screen = None
 
     # -- layout -----------------------------------------------------------
 
@@ -128,12 +130,19 @@ class EbpftopApp(App):
         yield Static(id="status-line")
         yield Footer()
 
+    def _find(self, selector, expect_type=None):
+        """A widget of the main screen, whichever screen is on top (help):
+        App.query_one would search the top screen."""
+        main = self._main_screen or self.screen
+        return main.query_one(selector, expect_type) if expect_type else main.query_one(selector)
+
     def on_mount(self) -> None:
-        filt = self.query_one("#filter", Input)
+        self._main_screen = self.screen
+        filt = self._find("#filter", Input)
         filt.can_focus = False  # only "/" gives keys to the filter
         if self.flt.comm:
             filt.value = self.flt.comm
-            self.query_one("#filter-bar").add_class("visible")
+            self._find("#filter-bar").add_class("visible")
         self.active_pane.table.focus()
         self.redraw()
         self.start_source()
@@ -206,7 +215,7 @@ class EbpftopApp(App):
         self._stale = set(PANES)
         self._filtered = None
         with self.batch_update():
-            self.draw_pane(self.query_one(TabbedContent).active)
+            self.draw_pane(self._find(TabbedContent).active)
             self.update_status_line()
 
     def draw_pane(self, pane_name: str) -> None:
@@ -216,13 +225,15 @@ class EbpftopApp(App):
         if self._filtered is None and self.shown is not None:
             self._filtered = filters.apply(self.shown, self.flt)  # once per redraw, shared by the panes
         filtered = self._filtered
-        pane = self.query_one(f"#pane-{pane_name}", Pane)
+        pane = self._find(f"#pane-{pane_name}", Pane)
         pane.update_from(PaneInput(filtered, self.history, self.flt, self.status.get(pane_name, STATUS_STARTING)))
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.draw_pane(event.pane.id)
 
     def update_status_line(self) -> None:
+        if not self.is_running or not self._main_screen or not self._main_screen.is_attached:
+            return  # a timer tick while the app shuts down
         line = Text()
         replay_path = getattr(self.source, "path", None)  # only a recording has one
         if replay_path is not None:
@@ -253,37 +264,38 @@ class EbpftopApp(App):
         lost = {p: n for p, n in self.history.lost_total.items() if n}
         if lost:
             line.append(" · lost: " + ", ".join(f"{p} {count(n)}" for p, n in lost.items()), style="bold red")
-        self.query_one("#status-line", Static).update(line)
+        self._find("#status-line", Static).update(line)
 
     # -- actions ------------------------------------------------------------
 
     @property
     def active_pane(self) -> Pane:
-        tabs = self.query_one(TabbedContent)
-        return self.query_one(f"#pane-{tabs.active}", Pane)
+        tabs = self._find(TabbedContent)
+        return self._find(f"#pane-{tabs.active}", Pane)
 
     def action_show_pane(self, pane: str) -> None:
-        self.query_one(TabbedContent).active = pane
-        if not self.query_one("#filter", Input).has_focus:  # Tab while typing a filter keeps typing
+        self._find(TabbedContent).active = pane
+        self.draw_pane(pane)  # now, not when TabActivated arrives (that also covers mouse clicks)
+        if not self._find("#filter", Input).has_focus:  # Tab while typing a filter keeps typing
             self.active_pane.table.focus()
 
     def action_cycle_pane(self, step: int) -> None:
-        tabs = self.query_one(TabbedContent)
+        tabs = self._find(TabbedContent)
         i = PANES.index(tabs.active)
         self.action_show_pane(PANES[(i + step) % len(PANES)])
 
     def action_open_filter(self) -> None:
-        self.query_one("#filter-bar").add_class("visible")
-        filt = self.query_one("#filter", Input)
+        self._find("#filter-bar").add_class("visible")
+        filt = self._find("#filter", Input)
         filt.can_focus = True
         filt.focus()
 
     def close_filter(self, clear: bool) -> None:
-        filt = self.query_one("#filter", Input)
+        filt = self._find("#filter", Input)
         if clear:
             filt.value = ""
         if not filt.value:
-            self.query_one("#filter-bar").remove_class("visible")
+            self._find("#filter-bar").remove_class("visible")
         filt.can_focus = False
         self.active_pane.table.focus()
 
@@ -296,7 +308,7 @@ class EbpftopApp(App):
         self.close_filter(clear=False)
 
     def on_key(self, event) -> None:
-        if event.key == "escape" and self.query_one("#filter", Input).has_focus:
+        if event.key == "escape" and self._find("#filter", Input).has_focus:
             event.stop()
             self.close_filter(clear=True)
 
@@ -313,6 +325,12 @@ class EbpftopApp(App):
             self.redraw()
         else:
             self.update_status_line()
+
+    def action_toggle_latency_op(self) -> None:
+        pane = self._find("#pane-read_latency", LatencyPane)
+        pane.op = "write" if pane.op == "read" else "read"
+        self._stale.add("read_latency")
+        self.action_show_pane("read_latency")
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -65,6 +65,9 @@ class SnapshotCollector:
             h = HistogramMetricFamily("ebpftop_read_latency_seconds", "read() latency, all processes.")
             h.add_metric([], s.read_latency.cumulative(), s.read_latency.sum_ns / 1e9)
             yield h
+            h = HistogramMetricFamily("ebpftop_write_latency_seconds", "write() latency, all processes.")
+            h.add_metric([], s.write_latency.cumulative(), s.write_latency.sum_ns / 1e9)
+            yield h
             h = HistogramMetricFamily("ebpftop_read_latency_by_comm_seconds", "read() latency by process name.",
                                       labels=["comm"])
             for comm, hist in sorted(s.read_latency_by_comm.items()):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ebpftop.model import ReadLatency, Snapshot, SyscallRow
+from ebpftop.model import Latency, Snapshot, SyscallRow
 
 
 @dataclass(frozen=True)
@@ -45,20 +45,17 @@ def apply(snapshot: Snapshot, f: Filter) -> Snapshot:
                 continue
             row = SyscallRow(comm=row.comm, count=sum(n for _, n in by_pid), by_pid=by_pid)
         syscalls.append(row)
-    latency = ReadLatency(
-        tuple(
-            p
-            for p in snapshot.read_latency.by_process
-            if f.comm_matches(p.comm) and f.pid_matches(p.pid)
-        )
-    )
+    def latency(lat: Latency) -> Latency:
+        return Latency(tuple(p for p in lat.by_process if f.comm_matches(p.comm) and f.pid_matches(p.pid)))
+
     opens = tuple(r for r in snapshot.file_opens if f.comm_matches(r.comm) and f.pid_matches(r.pid))
     faults = tuple(r for r in snapshot.page_faults if f.comm_matches(r.comm) and f.pid_matches(r.pid))
     return replace(
         snapshot,
         tcp=tcp,
         syscalls=tuple(syscalls),
-        read_latency=latency,
+        read_latency=latency(snapshot.read_latency),
+        write_latency=latency(snapshot.write_latency),
         file_opens=opens,
         page_faults=faults,
     )

@@ -99,6 +99,7 @@ class MetricsState:
     tcp: BoundedCounter = None  # (direction, port)
     read_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     read_latency_by_comm: dict = field(default_factory=dict)
+    write_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     lost: dict = field(default_factory=dict)
     status: dict = field(default_factory=dict)
 
@@ -120,6 +121,7 @@ class MetricsState:
             tcp[(c.direction, str(port))] = tcp.get((c.direction, str(port)), 0) + 1
         self.tcp.add_interval(tcp)
         self.read_latency.add(snap.read_latency.total)
+        self.write_latency.add(snap.write_latency.total)
         # per-comm histograms share the syscall counter's bound on names
         by_comm = snap.read_latency.by_comm()
         for comm, h in by_comm.items():

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 PANES = ("tcp", "syscalls", "read_latency", "file_opens", "page_faults")
+# (the read_latency pane shows write() latency too: one probe set, one status)
 
 STATUS_OK = "ok"
 STATUS_STARTING = "starting"
@@ -168,7 +169,7 @@ class ProcessLatency(NamedTuple):
 
 
 @dataclass(frozen=True)
-class ReadLatency:
+class Latency:
     by_process: tuple[ProcessLatency, ...]
 
     @property
@@ -191,7 +192,7 @@ class ReadLatency:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> ReadLatency:
+    def from_dict(cls, d: dict) -> Latency:
         return cls(
             tuple(
                 ProcessLatency(str(p["comm"]), int(p["pid"]), Histogram.from_dict(p))
@@ -249,7 +250,8 @@ class Snapshot:
     interval_s: float
     tcp: tuple[TcpConnection, ...] = ()
     syscalls: tuple[SyscallRow, ...] = ()
-    read_latency: ReadLatency = field(default_factory=lambda: ReadLatency(()))
+    read_latency: Latency = field(default_factory=lambda: Latency(()))
+    write_latency: Latency = field(default_factory=lambda: Latency(()))
     file_opens: tuple[FileOpenRow, ...] = ()
     page_faults: tuple[PageFaultRow, ...] = ()
     status: dict = field(default_factory=dict)  # pane -> "ok", "starting" or the reason it is not running
@@ -262,6 +264,7 @@ class Snapshot:
             "tcp": [c.to_dict() for c in self.tcp],
             "syscalls": [r.to_dict() for r in self.syscalls],
             "read_latency": self.read_latency.to_dict(),
+            "write_latency": self.write_latency.to_dict(),
             "file_opens": [r.to_dict() for r in self.file_opens],
             "page_faults": [r.to_dict() for r in self.page_faults],
             "status": dict(self.status),
@@ -275,7 +278,8 @@ class Snapshot:
             interval_s=float(d["interval_s"]),
             tcp=tuple(TcpConnection.from_dict(x) for x in d["tcp"]),
             syscalls=tuple(SyscallRow.from_dict(x) for x in d["syscalls"]),
-            read_latency=ReadLatency.from_dict(d["read_latency"]),
+            read_latency=Latency.from_dict(d["read_latency"]),
+            write_latency=Latency.from_dict(d.get("write_latency", {})),  # absent before 0.2
             file_opens=tuple(FileOpenRow.from_dict(x) for x in d["file_opens"]),
             page_faults=tuple(PageFaultRow.from_dict(x) for x in d["page_faults"]),
             status={str(k): str(v) for k, v in d["status"].items()},

@@ -198,7 +198,7 @@ class LatencyTable(SortableTable):
 
     COLUMNS = (
         Column("comm", "COMM", lambda r: r[0], lambda r: safe(r[0])),
-        Column("count", "READS", lambda r: r[1].count, lambda r: num(r[1].count), numeric=True),
+        Column("count", "CALLS", lambda r: r[1].count, lambda r: num(r[1].count), numeric=True),
         Column("p50", "P50", lambda r: r[1].percentile(50) or 0, lambda r: num(0, duration(r[1].percentile(50))), numeric=True),
         Column("p90", "P90", lambda r: r[1].percentile(90) or 0, lambda r: num(0, duration(r[1].percentile(90))), numeric=True),
         Column("p99", "P99", lambda r: r[1].percentile(99) or 0, lambda r: num(0, duration(r[1].percentile(99))), numeric=True),

@@ -109,7 +109,8 @@ class SyscallPane(Pane):
 
 class LatencyPane(Pane):
     PANE = "read_latency"
-    TITLE = "read() latency (syscalls:sys_enter_read / sys_exit_read)"
+    TITLE = "read() and write() latency (syscalls:sys_exit_read / sys_exit_write)"
+    op = "read"  # or "write": the app's w key switches
 
     def body(self) -> ComposeResult:
         # Side by side, the histogram scrolling on its own: every bucket stays
@@ -120,21 +121,22 @@ class LatencyPane(Pane):
             yield LatencyTable(id="table")
 
     def draw(self, view: PaneInput) -> None:
-        lat = view.snapshot.read_latency
+        lat = view.snapshot.read_latency if self.op == "read" else view.snapshot.write_latency
         hist = lat.total
         who = f"processes matching {view.flt.comm!r}" if view.flt.comm else "all processes"
         if view.flt.pid is not None:
             who += f", pid {view.flt.pid}"
         head = Text()
-        head.append("read() latency, ", style="bold")
+        head.append(f"{self.op}() latency, ", style="bold")
         head.append_text(safe(who))
-        head.append(f"\n{count(hist.count)} reads · p50 {duration(hist.percentile(50))}"
+        head.append(f"\n{count(hist.count)} {self.op}s · mean {duration(hist.mean_ns)} · p50 {duration(hist.percentile(50))}"
                     f" · p90 {duration(hist.percentile(90))} · p99 {duration(hist.percentile(99))}\n\n")
         lines = histogram_lines(hist, bar_width=30 if self.size.width >= 100 else 16)
         head.append("\n".join(lines) if lines else "no read() in this interval", style="" if lines else "dim")
         self.query_one("#histogram", Static).update(head)
         self.table.show(list(lat.by_comm().items()))
-        self.set_summary("[ns, log2 buckets: [low, high) · percentiles interpolated within a bucket]")
+        other = "write" if self.op == "read" else "read"
+        self.set_summary(f"[ns, log2 buckets: [low, high) · percentiles interpolated within a bucket · w: show {other}()]")
 
 
 class FileOpenPane(Pane):

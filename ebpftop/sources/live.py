@@ -30,7 +30,7 @@ LOST_SLOT = {"syscalls": 0, "read_latency": 1, "file_opens": 2, "page_faults": 3
 
 # Source files per pane, in the order they are concatenated.
 PANE_SOURCES = {
-    "read_latency": "read_latency.c",
+    "read_latency": "syscall_latency.c",
     "syscalls": "syscalls.c",
     "page_faults": "page_faults.c",
     "file_opens": "file_opens.c",
@@ -43,7 +43,8 @@ CONCAT_ORDER = ("read_latency", "syscalls", "page_faults", "file_opens", "tcp")
 REQUIRED_TRACEPOINTS = {
     "tcp": ["sock/inet_sock_set_state", "syscalls/sys_enter_accept4", "syscalls/sys_exit_accept4"],
     "syscalls": ["raw_syscalls/sys_enter"],
-    "read_latency": ["syscalls/sys_enter_read", "syscalls/sys_exit_read"],
+    "read_latency": ["syscalls/sys_enter_read", "syscalls/sys_exit_read",
+                     "syscalls/sys_enter_write", "syscalls/sys_exit_write"],
     "file_opens": ["syscalls/sys_enter_openat", "syscalls/sys_exit_openat"],
     "page_faults": ["exceptions/page_fault_user"],
 }
@@ -56,8 +57,9 @@ OPTIONAL_TRACEPOINTS = {
     "EBPFTOP_HAVE_EXIT": ["sched/sched_process_exit"],
 }
 
-# read(2)'s syscall number, for the raw sys_enter hook.
+# read(2)'s and write(2)'s syscall numbers, for the raw sys_enter hook.
 NR_READ = {"x86_64": 0, "aarch64": 63, "riscv64": 63, "ppc64le": 3, "s390x": 3}
+NR_WRITE = {"x86_64": 1, "aarch64": 64, "riscv64": 64, "ppc64le": 4, "s390x": 4}
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ class LiveSource:
         for p in panes:
             cflags.append(f"-DEBPFTOP_{p.upper()}")
         cflags.append(f"-DNR_READ={NR_READ.get(platform.machine(), -1)}")
+        cflags.append(f"-DNR_WRITE={NR_WRITE.get(platform.machine(), -1)}")
         tfs = tracefs_root()
         for define, tps in OPTIONAL_TRACEPOINTS.items():
             if tfs and all(tracepoint_exists(tfs, tp) for tp in tps):
@@ -324,10 +327,11 @@ class LiveSource:
             if "page_faults" in running:
                 kw["page_faults"] = aggregate.page_fault_rows(self._thread_counts("fault_counts", "fault_folded"))
             if "read_latency" in running:
-                kw["read_latency"] = aggregate.read_latency(
-                    (aggregate.decode_c_string(k.comm), k.tgid, k.slot, v.count, v.sum_ns)
-                    for k, v in self._drain(bpf[b"read_latency_hist"])
-                )
+                entries = ([], [])  # read, write
+                for k, v in self._drain(bpf[b"latency_hist"]):
+                    entries[k.op].append((aggregate.decode_c_string(k.comm), k.tgid, k.slot, v.count, v.sum_ns))
+                kw["read_latency"] = aggregate.latency(entries[0])
+                kw["write_latency"] = aggregate.latency(entries[1])
             if "file_opens" in running:
                 kw["file_opens"] = aggregate.file_open_rows(
                     (aggregate.decode_c_string(k.comm), k.tgid, self._path(k.path_hash), k.flags, v.count, v.errors)

@@ -82,6 +82,24 @@ def test_read_latency_mass_in_the_right_buckets(fresh, workload):
     assert [p.pid for p in procs] == [done["pid"]]
 
 
+def test_write_latency_mass_in_the_right_buckets(fresh, workload):
+    n, delay_us = 40, 3000
+    done = workload.run("writes", n, delay_us)
+    snap = poll_after(fresh)
+    hist = snap.write_latency.by_comm()[workload.comm]
+    slow = sum(b.count for b in hist.buckets if b.low_ns >= 2**21)  # >= 2.1 ms
+    fast = sum(b.count for b in hist.buckets if b.high_ns <= 2**17)  # < 131 us
+    # each pipe write waits for the reader's 3 ms sleep; /dev/null writes do not
+    assert n - 1 <= slow <= n + 2  # the first may find the reader already mid-sleep
+    assert fast >= n - 2
+    assert hist.mean_ns and hist.sum_ns >= (n - 1) * 2_000_000
+    procs = [p for p in snap.write_latency.by_process if p.comm == workload.comm]
+    assert [p.pid for p in procs] == [done["pid"]]
+    # and none of it is counted as read() latency
+    assert workload.comm not in snap.read_latency.by_comm() or \
+        sum(b.count for b in snap.read_latency.by_comm()[workload.comm].buckets if b.low_ns >= 2**21) == 0
+
+
 def test_page_faults_at_least_the_pages_touched(fresh, workload):
     k = 5000
     done = workload.run("faults", k)

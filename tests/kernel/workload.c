@@ -7,6 +7,8 @@
  *   rename N NAME       N getppid(), prctl(PR_SET_NAME, NAME), N getppid()
  *   pipe N DELAY_US     N reads of a pipe whose byte is already there, then N
  *                       reads that each wait DELAY_US for a writer thread
+ *   writes N DELAY_US   N writes of a page to /dev/null, then N page writes to
+ *                       a one-page pipe that a reader drains every DELAY_US
  *   faults K            touch K fresh anonymous pages (no huge pages)
  *   tcp4 | tcp6         connect to and accept from a loopback listener
  *   tcp4null            the same, accept() without an address buffer
@@ -38,6 +40,20 @@ static void *pipe_writer(void *arg)
     for (long i = 0; i < pipe_n; i++) {
         usleep(pipe_delay_us);
         if (write(pipe_fds[1], "x", 1) != 1) die("write");
+    }
+    return NULL;
+}
+
+static long drain_n, drain_delay_us;
+static int drain_fd;
+
+static void *pipe_drainer(void *arg)
+{
+    (void)arg;
+    char page[4096];
+    for (long i = 0; i < drain_n; i++) {
+        usleep(drain_delay_us);
+        if (read(drain_fd, page, sizeof(page)) != sizeof(page)) die("drain");
     }
     return NULL;
 }
@@ -110,6 +126,23 @@ int main(int argc, char **argv)
         pthread_create(&t, NULL, pipe_writer, NULL);
         for (long i = 0; i < n; i++)  /* each waits for the writer */
             if (read(pipe_fds[0], &c, 1) != 1) die("slow read");
+        pthread_join(t, NULL);
+        printf("{\"pid\": %d}\n", getpid());
+    } else if (!strcmp(mode, "writes")) {
+        char page[4096] = {0};
+        int null = open("/dev/null", O_WRONLY);
+        for (long i = 0; i < n; i++)
+            if (write(null, page, sizeof(page)) != sizeof(page)) die("fast write");
+        int fds[2];
+        if (pipe(fds) || fcntl(fds[1], F_SETPIPE_SZ, 4096) < 0) die("pipe");
+        if (write(fds[1], page, sizeof(page)) != sizeof(page)) die("fill"); /* now full */
+        drain_n = n + 1;
+        drain_delay_us = atol(argv[3]);
+        drain_fd = fds[0];
+        pthread_t t;
+        pthread_create(&t, NULL, pipe_drainer, NULL);
+        for (long i = 0; i < n; i++) /* each waits until the reader empties the pipe */
+            if (write(fds[1], page, sizeof(page)) != sizeof(page)) die("slow write");
         pthread_join(t, NULL);
         printf("{\"pid\": %d}\n", getpid());
     } else if (!strcmp(mode, "faults")) {

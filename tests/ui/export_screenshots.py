@@ -21,6 +21,7 @@ SHOTS = {
     "file_opens": ["4"],
     "page_faults": ["5"],
     "filtered": ["3", "slash", *"db-", "enter"],
+    "write_latency": ["3", "w"],
     "help": ["question_mark"],
 }
 

@@ -41,6 +41,7 @@ def main() -> int:
         (named("webserver"), ["tcp6"]),
         (named("db-writer"), ["pipe", "30", "2000"]),
         (named("db-writer"), ["syscalls", "200000"]),
+        (named("db-writer"), ["writes", "20", "2000"]),
         (named("backup-job"), ["opens", "500", str(data)]),
         (named("backup-job"), ["opens", "40", str(tmp / "missing.conf")]),
         (named("cache-warmer"), ["faults", "20000"]),

@@ -45,6 +45,23 @@ async def test_number_keys_and_tab_switch_panes():
         assert app.focused is table_of(app, "page_faults")
 
 
+async def test_w_switches_the_latency_pane_between_read_and_write():
+    app = EbpftopApp(ListSource([sample_snapshot()]), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("3")
+        hist = app.query_one("#pane-read_latency").query_one("#histogram", Static)
+        assert "read() latency" in str(hist.render())
+        assert column_values(table_of(app, "read_latency"), 0) == ["postgres", "nginx"]
+        await pilot.press("1", "w")
+        assert app.query_one(TabbedContent).active == "read_latency"
+        assert "write() latency" in str(hist.render())
+        assert "8 writes" in str(hist.render())
+        assert column_values(table_of(app, "read_latency"), 0) == ["postgres"]
+        await pilot.press("w")
+        assert "read() latency" in str(hist.render())
+
+
 async def test_arrow_keys_move_in_the_table():
     app = replay_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -186,6 +203,20 @@ async def test_help_lists_every_binding_and_closes():
             assert shown in documented, f"key {key} is not on the help screen"
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_a_poll_while_help_is_open_updates_the_panes_behind_it():
+    snaps = [sample_snapshot(t=1000.0), sample_snapshot(t=1005.0, scale=2)]
+    app = EbpftopApp(ListSource(snaps), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("2", "question_mark")
+        app.accept_snapshot(app.source.poll())
+        app.update_status_line()
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert column_values(table_of(app, "syscalls"), 1)[0] == "18,000"
 
 
 async def test_q_quits():

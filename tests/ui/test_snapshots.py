@@ -37,5 +37,9 @@ def test_started_filtered_from_the_command_line(snap_compare):
     assert snap_compare(replay_app(flt=Filter(comm="cache")), press=["5"], terminal_size=SIZE, run_before=_two_polls)
 
 
+def test_write_latency(snap_compare):
+    assert snap_compare(replay_app(), press=["3", "w"], terminal_size=SIZE, run_before=_two_polls)
+
+
 def test_help(snap_compare):
     assert snap_compare(replay_app(), press=["question_mark"], terminal_size=SIZE, run_before=_two_polls)

@@ -8,7 +8,7 @@ from ebpftop.model import (
     Histogram,
     PageFaultRow,
     ProcessLatency,
-    ReadLatency,
+    Latency,
     Snapshot,
     SyscallRow,
     TcpConnection,
@@ -31,11 +31,14 @@ def sample_snapshot(t: float = T0, scale: int = 1) -> Snapshot:
             SyscallRow("nginx", 4000 * scale, ((880, 4000 * scale),)),
             SyscallRow("curl", 120 * scale, ((4242, 120 * scale),)),
         ),
-        read_latency=ReadLatency(
+        read_latency=Latency(
             (
                 ProcessLatency("postgres", 100, Histogram((Bucket(1024, 2048, 50 * scale), Bucket(2048, 4096, 20)))),
                 ProcessLatency("nginx", 880, Histogram((Bucket(4096, 8192, 10), Bucket(1 << 20, 1 << 21, 2)))),
             )
+        ),
+        write_latency=Latency(
+            (ProcessLatency("postgres", 100, Histogram((Bucket(1 << 14, 1 << 15, 8),), sum_ns=8 * 20000)),)
         ),
         file_opens=(
             FileOpenRow("nginx", 880, "/var/www/index.html", 30 * scale, 0),

@@ -74,6 +74,9 @@ def test_exposition_parses_with_prometheus_client():
     assert tcp == {("connect", "443"): 2, ("accept", "8080"): 2, ("accept", "22"): 2}
     lat = {s.name: s for s in fams["ebpftop_read_latency_seconds"].samples if not s.labels.get("le")}
     assert lat["ebpftop_read_latency_seconds_count"].value == 2 * 82
+    wlat = {s.name: s for s in fams["ebpftop_write_latency_seconds"].samples if not s.labels.get("le")}
+    assert wlat["ebpftop_write_latency_seconds_count"].value == 2 * 8
+    assert wlat["ebpftop_write_latency_seconds_sum"].value == pytest.approx(2 * 8 * 20000 / 1e9)
     opens_err = {s.labels["comm"]: s.value for s in fams["ebpftop_file_open_errors"].samples if s.name.endswith("_total")}
     assert opens_err["curl"] == 2
     up = {s.labels["pane"]: s.value for s in fams["ebpftop_probe_up"].samples}

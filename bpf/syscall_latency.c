@@ -1,0 +1,84 @@
+/* read() and write() latency: log2 histograms of their durations in ns, per
+ * (comm, tgid, syscall).
+ *
+ * Entry: when the syscalls pane is on, its raw sys_enter program stamps the
+ * start (one program on that hook instead of two); otherwise
+ * syscalls:sys_enter_read/write do.  Exit: syscalls:sys_exit_read/write.
+ * The start time lives in task-local storage, updated in place: a thread is
+ * in one syscall at a time. */
+
+#define OP_READ 0
+#define OP_WRITE 1
+
+struct latency_key {
+    char comm[COMM_LEN];
+    u32 tgid;
+    u16 slot; /* bpf_log2l(ns): slot k holds [2^(k-1), 2^k), slot 0 holds 0 */
+    u16 op;   /* OP_READ or OP_WRITE */
+};
+
+/* count, and the exact sum of the durations (for means and Prometheus' _sum) */
+struct latency_value {
+    u64 count;
+    u64 sum_ns;
+};
+
+BPF_HASH(latency_hist, struct latency_key, struct latency_value, READ_LATENCY_MAP_SIZE);
+
+static inline void latency_enter(u32 op)
+{
+    struct task_scratch *s = scratch_get(1);
+    if (s) {
+        s->latency_start_ns = bpf_ktime_get_ns();
+        s->latency_op = op;
+    }
+}
+
+#ifndef LATENCY_ENTRY_ON_RAW_SYS_ENTER
+TRACEPOINT_PROBE(syscalls, sys_enter_read)
+{
+    latency_enter(OP_READ);
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_write)
+{
+    latency_enter(OP_WRITE);
+    return 0;
+}
+#endif
+
+static inline void latency_exit(u32 op)
+{
+    struct task_scratch *s = scratch_get(0);
+    if (!s || !s->latency_start_ns || s->latency_op != op)
+        return; /* the syscall began before we attached */
+    u64 delta = bpf_ktime_get_ns() - s->latency_start_ns;
+    s->latency_start_ns = 0;
+
+    struct latency_key key = {};
+    key.slot = bpf_log2l(delta);
+    key.op = op;
+    key.tgid = bpf_get_current_pid_tgid() >> 32;
+    bpf_get_current_comm(key.comm, sizeof(key.comm));
+    struct latency_value zero = {};
+    struct latency_value *v = latency_hist.lookup_or_try_init(&key, &zero);
+    if (v) {
+        __sync_fetch_and_add(&v->count, 1);
+        __sync_fetch_and_add(&v->sum_ns, delta);
+    } else {
+        count_lost(LOST_READ_LATENCY);
+    }
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_read)
+{
+    latency_exit(OP_READ);
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_write)
+{
+    latency_exit(OP_WRITE);
+    return 0;
+}
