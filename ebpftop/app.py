@@ -9,7 +9,7 @@ import datetime as _dt
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rich.text import Text
 from textual import work
@@ -27,6 +27,7 @@ from ebpftop.panes.tables import safe
 from ebpftop.panes.views import PANE_CLASSES, LatencyPane, Pane, PaneInput
 from ebpftop.recording import Recorder
 from ebpftop.render import count
+from ebpftop.text import visible
 
 TAB_TITLES = {
     "tcp": "1 TCP",
@@ -85,6 +86,7 @@ class EbpftopApp(App):
         Binding("s", "next_sort", "Sort"),
         Binding("S", "reverse_sort", "Reverse", show=False),
         Binding("w", "toggle_latency_op", "read/write", show=False),
+        Binding("backspace", "drill_up", "Back", show=False),
         Binding("p", "toggle_pause", "Pause"),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
@@ -116,6 +118,7 @@ class EbpftopApp(App):
         self._stale: set[str] = set(PANES)  # panes whose drawing is out of date
         self._filtered: Snapshot | None = None  # self.shown through self.flt, computed on demand
         self._main_screen = None
+        self.scopes: list[tuple[filters.Filter, str]] = []  # drill-down: filters to return to, and labels
 
     # -- layout -----------------------------------------------------------
 
@@ -256,10 +259,12 @@ class EbpftopApp(App):
             parts = []
             if self.flt.comm:
                 parts.append(f"name ~ {self.flt.comm}")
-            if self.flt.pid is not None:
+            if self.flt.pid is not None and not self.scopes:
                 parts.append(f"pid {self.flt.pid}")
             if self.flt.port is not None:
                 parts.append(f"port {self.flt.port}")
+            if self.scopes:
+                parts.append("scope " + self.scopes[-1][1] + " (Backspace: back)")
             line.append_text(safe(", ".join(parts), style="bold cyan"))
         lost = {p: n for p, n in self.history.lost_total.items() if n}
         if lost:
@@ -301,8 +306,25 @@ class EbpftopApp(App):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         # Each keystroke filters every pane at once, from the snapshot in hand.
-        self.flt = filters.Filter(comm=event.value, pid=self.flt.pid, port=self.flt.port)
+        self.flt = replace(self.flt, comm=event.value)
         self.redraw()
+
+    def action_drill_down(self) -> None:
+        """Enter on a row naming a process scopes every pane to it."""
+        target = self.active_pane.table.selected_process()
+        if target is None:
+            self.notify("this row names no process", timeout=2)
+            return
+        pid, comm = target
+        label = f"pid {pid} ({visible(comm)})" if pid is not None else f"name {visible(comm)}"
+        self.scopes.append((self.flt, label))
+        self.flt = replace(self.flt, pid=pid) if pid is not None else replace(self.flt, exact_comm=comm)
+        self.redraw()
+
+    def action_drill_up(self) -> None:
+        if self.scopes:
+            self.flt, _ = self.scopes.pop()
+            self.redraw()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.close_filter(clear=False)

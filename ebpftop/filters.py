@@ -13,12 +13,15 @@ class Filter:
     comm: str = ""  # case-insensitive substring of the process name; "" matches all
     pid: int | None = None
     port: int | None = None  # TCP rows whose local or remote port is this
+    exact_comm: str | None = None  # drill-down on a process name: exactly this one
 
     @property
     def active(self) -> bool:
-        return bool(self.comm) or self.pid is not None or self.port is not None
+        return bool(self.comm) or self.pid is not None or self.port is not None or self.exact_comm is not None
 
     def comm_matches(self, comm: str) -> bool:
+        if self.exact_comm is not None and comm != self.exact_comm:
+            return False
         return not self.comm or self.comm.casefold() in comm.casefold()
 
     def pid_matches(self, pid: int) -> bool:

@@ -18,6 +18,8 @@ KEYS = (
     ("/", "filter by process name; every key then goes to the filter"),
     ("Enter (in the filter)", "keep the filter and return to the table"),
     ("Esc (in the filter)", "clear the filter"),
+    ("Enter", "scope every pane to the process on this row (drill down)"),
+    ("Backspace", "back to the previous scope"),
     ("s", "sort by the next column"),
     ("S", "reverse the sort"),
     ("click a column header", "sort by it; click again to reverse"),
@@ -33,7 +35,8 @@ class HelpScreen(ModalScreen):
     ]
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
-    HelpScreen > Vertical { width: auto; max-width: 90%; height: auto; border: round $accent; padding: 0 1; background: $surface; }
+    HelpScreen > Vertical { width: 90; max-width: 100%; height: auto; max-height: 100%; border: round $accent; padding: 0 1; background: $surface; }
+    HelpScreen Static { width: 100%; height: auto; }
     """
 
     def compose(self) -> ComposeResult:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from rich.text import Text
+from textual.binding import Binding
 from textual.widgets import DataTable
 
 from ebpftop.model import FileOpenRow, PageFaultRow, SyscallRow, TcpConnection
@@ -47,6 +48,8 @@ class SortableTable(DataTable):
 
     COLUMNS: tuple[Column, ...] = ()
     DEFAULT_SORT = 0
+    # Enter drills down (DataTable's own Enter only selects); a click moves the cursor.
+    BINDINGS = [Binding("enter", "app.drill_down", "Scope to process")]
 
     def __init__(self, **kw):
         super().__init__(cursor_type="row", zebra_stripes=True, **kw)
@@ -62,6 +65,20 @@ class SortableTable(DataTable):
 
     def row_key(self, row) -> str:
         raise NotImplementedError
+
+    def row_process(self, row) -> tuple[int | None, str] | None:
+        """(pid, comm) of the process a row names, for drill-down; pid None
+        when the row is a process name only."""
+        return None
+
+    def selected_process(self) -> tuple[int | None, str] | None:
+        if not (0 <= self.cursor_row < len(self._keys)):
+            return None
+        key = self._keys[self.cursor_row]
+        for row in self._rows:
+            if self.row_key(row) == key:
+                return self.row_process(row)
+        return None
 
     def show(self, rows) -> None:
         self._rows = list(rows)
@@ -146,6 +163,9 @@ class TcpTable(SortableTable):
     def row_key(self, c: TcpConnection) -> str:
         return f"{c.time:.9f}/{c.direction}/{c.saddr}/{c.sport}/{c.daddr}/{c.dport}"
 
+    def row_process(self, c: TcpConnection):
+        return (c.pid, c.comm) if c.pid else None
+
 
 class SyscallTable(SortableTable):
     COLUMNS = (
@@ -159,6 +179,10 @@ class SyscallTable(SortableTable):
 
     def row_key(self, r: tuple[SyscallRow, float, int]) -> str:
         return r[0].comm
+
+    def row_process(self, r):
+        # one pid: that process; several: every process of that name
+        return (r[0].by_pid[0][0], r[0].comm) if r[0].pids == 1 else (None, r[0].comm)
 
 
 def _bar(n: int, peak: int, width: int = 20) -> str:
@@ -178,6 +202,9 @@ class FileOpenTable(SortableTable):
     def row_key(self, r: FileOpenRow) -> str:
         return f"{r.pid}\0{r.comm}\0{r.truncated}\0{r.path}"
 
+    def row_process(self, r: FileOpenRow):
+        return (r.pid, r.comm)
+
 
 class PageFaultTable(SortableTable):
     COLUMNS = (
@@ -191,6 +218,9 @@ class PageFaultTable(SortableTable):
 
     def row_key(self, r: tuple[PageFaultRow, float, int]) -> str:
         return f"{r[0].pid}\0{r[0].comm}"
+
+    def row_process(self, r):
+        return (r[0].pid, r[0].comm)
 
 
 class LatencyTable(SortableTable):
@@ -207,3 +237,6 @@ class LatencyTable(SortableTable):
 
     def row_key(self, r) -> str:
         return r[0]
+
+    def row_process(self, r):
+        return (None, r[0])

@@ -199,7 +199,7 @@ async def test_help_lists_every_binding_and_closes():
         for b in app.BINDINGS:
             key = b.key.split(",")[0]
             shown = {"slash": "/", "question_mark": "?", "ctrl+c": "Ctrl+C", "shift+tab": "Shift+Tab",
-                     "tab": "Tab"}.get(key, key)
+                     "tab": "Tab", "backspace": "Backspace"}.get(key, key)
             assert shown in documented, f"key {key} is not on the help screen"
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
@@ -217,6 +217,44 @@ async def test_a_poll_while_help_is_open_updates_the_panes_behind_it():
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         assert column_values(table_of(app, "syscalls"), 1)[0] == "18,000"
+
+
+async def test_enter_scopes_every_pane_to_the_process_and_backspace_returns():
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("5")  # page faults: one row per process
+        faults = table_of(app, "page_faults")
+        pid = int(column_values(faults, 1)[0])
+        comm = column_values(faults, 0)[0]
+        await pilot.press("enter")
+        assert app.flt.pid == pid
+        assert set(column_values(faults, 1)) == {str(pid)}
+        assert f"scope pid {pid}" in str(app.query_one("#status-line", Static).render())
+        await pilot.press("4")
+        assert set(column_values(table_of(app, "file_opens"), 2)) <= {str(pid)}
+        await pilot.press("2")
+        # the process's syscalls, under its name (and, before its exec, its parent's)
+        assert comm in column_values(table_of(app, "syscalls"), 0)
+        assert set(column_values(table_of(app, "syscalls"), 3)) == {"1"}  # one pid each
+        await pilot.press("backspace")
+        assert app.flt.pid is None
+        assert table_of(app, "syscalls").row_count > 1
+
+
+async def test_enter_on_a_name_with_many_pids_scopes_to_that_exact_name():
+    app = replay_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("2", "slash", *"er", "enter")  # webserver, db-writer, cache-warmer ...
+        names = column_values(table_of(app, "syscalls"), 0)
+        assert len(names) > 1
+        await pilot.press("enter")
+        assert column_values(table_of(app, "syscalls"), 0) == [names[0]]
+        await pilot.press("3")
+        assert column_values(table_of(app, "read_latency"), 0) in ([names[0]], [])
+        await pilot.press("backspace")
+        assert app.flt.exact_comm is None and app.flt.comm == "er"
 
 
 async def test_q_quits():
