@@ -35,7 +35,9 @@ TAB_TITLES = {
     "read_latency": "3 Latency",
     "file_opens": "4 File opens",
     "page_faults": "5 Page faults",
+    "probes": "6 Probes",
 }
+UI_PANES = (*PANES, "probes")
 
 
 @dataclass
@@ -80,6 +82,8 @@ class EbpftopApp(App):
         Binding("3", "show_pane('read_latency')", "Latency", show=False),
         Binding("4", "show_pane('file_opens')", "Opens", show=False),
         Binding("5", "show_pane('page_faults')", "Faults", show=False),
+        Binding("6", "show_pane('probes')", "Probes", show=False),
+        Binding("c", "toggle_probe_cost", "probe cost", show=False),
         Binding("tab", "cycle_pane(1)", "Next pane", show=False, priority=True),
         Binding("shift+tab", "cycle_pane(-1)", "Prev pane", show=False, priority=True),
         Binding("slash", "open_filter", "Filter"),
@@ -115,9 +119,10 @@ class EbpftopApp(App):
         self.ended = False
         self.started = False
         self.last_poll_at: float | None = None
-        self._stale: set[str] = set(PANES)  # panes whose drawing is out of date
+        self._stale: set[str] = set(UI_PANES)  # panes whose drawing is out of date
         self._filtered: Snapshot | None = None  # self.shown through self.flt, computed on demand
         self._main_screen = None
+        self.probe_stats = getattr(source, "probe_stats", "off")
         self.scopes: list[tuple[filters.Filter, str]] = []  # drill-down: filters to return to, and labels
 
     # -- layout -----------------------------------------------------------
@@ -204,6 +209,7 @@ class EbpftopApp(App):
         self.latest = snap
         self.history.add(snap)
         self.status.update(snap.status)
+        self.probe_stats = snap.probe_stats
         if not self.paused:
             self.shown = snap
             self.redraw()
@@ -215,7 +221,7 @@ class EbpftopApp(App):
     def redraw(self) -> None:
         """Draw the pane on screen now; the others when they are shown (a
         keystroke in the filter then costs one pane, not five)."""
-        self._stale = set(PANES)
+        self._stale = set(UI_PANES)
         self._filtered = None
         with self.batch_update():
             self.draw_pane(self._find(TabbedContent).active)
@@ -229,7 +235,8 @@ class EbpftopApp(App):
             self._filtered = filters.apply(self.shown, self.flt)  # once per redraw, shared by the panes
         filtered = self._filtered
         pane = self._find(f"#pane-{pane_name}", Pane)
-        pane.update_from(PaneInput(filtered, self.history, self.flt, self.status.get(pane_name, STATUS_STARTING)))
+        status = self.probe_stats if pane_name == "probes" else self.status.get(pane_name, STATUS_STARTING)
+        pane.update_from(PaneInput(filtered, self.history, self.flt, status))
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.draw_pane(event.pane.id)
@@ -286,8 +293,8 @@ class EbpftopApp(App):
 
     def action_cycle_pane(self, step: int) -> None:
         tabs = self._find(TabbedContent)
-        i = PANES.index(tabs.active)
-        self.action_show_pane(PANES[(i + step) % len(PANES)])
+        i = UI_PANES.index(tabs.active)
+        self.action_show_pane(UI_PANES[(i + step) % len(UI_PANES)])
 
     def action_open_filter(self) -> None:
         self._find("#filter-bar").add_class("visible")
@@ -347,6 +354,16 @@ class EbpftopApp(App):
             self.redraw()
         else:
             self.update_status_line()
+
+    def action_toggle_probe_cost(self) -> None:
+        if not hasattr(self.source, "set_probe_stats"):
+            self.notify("a recording shows the probe costs it recorded", timeout=3)
+        else:
+            self.probe_stats = self.source.set_probe_stats(self.probe_stats != "ok")
+            if self.probe_stats == "ok":
+                self.notify("measuring from now: figures come with the next poll", timeout=3)
+            self._stale.add("probes")
+        self.action_show_pane("probes")
 
     def action_toggle_latency_op(self) -> None:
         pane = self._find("#pane-read_latency", LatencyPane)

@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="headless: serve Prometheus metrics on /metrics (ADDR defaults to 127.0.0.1)")
     p.add_argument("--max-label-values", type=_positive_int, default=100, metavar="N",
                    help="with --prometheus: at most N process names (or ports) per metric; the rest count as 'other'")
+    p.add_argument("--probe-cost", action="store_true",
+                   help="measure ebpftop's own BPF programs from the start (kernel run-time statistics; "
+                        "in the TUI, c toggles it)")
     p.add_argument("--panes", type=_panes, default=PANES, metavar="LIST",
                    help=f"comma-separated panes to trace (default all: {','.join(PANES)})")
     p.add_argument("--version", action="version", version=f"ebpftop {__version__}")
@@ -139,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             from ebpftop.sources.live import LiveSource
 
-            source = LiveSource(interval_s=args.interval, panes=args.panes)
+            source = LiveSource(interval_s=args.interval, panes=args.panes, probe_cost=args.probe_cost)
     except RecordingError as e:
         print(f"ebpftop: error: {e}", file=sys.stderr)
         return 2

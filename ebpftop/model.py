@@ -244,6 +244,46 @@ class PageFaultRow(NamedTuple):
         return cls(comm=str(d["comm"]), pid=int(d["pid"]), count=int(d["count"]))
 
 
+class ProbeCost(NamedTuple):
+    """One of ebpftop's BPF programs in the interval, from the kernel's
+    run-time statistics (BPF_ENABLE_STATS)."""
+
+    name: str  # the program: tracepoint__<category>__<event>, or the raw tracepoint's name
+    runs: int
+    run_time_ns: int
+
+    @property
+    def hook(self) -> str:
+        if self.name.startswith("tracepoint__"):
+            category, _, event = self.name[len("tracepoint__"):].partition("__")
+            return f"{category}:{event}"
+        if self.name.startswith("raw_tracepoint__"):
+            return f"raw_syscalls:{self.name[len('raw_tracepoint__'):]} (raw)"
+        return self.name
+
+    @property
+    def avg_ns(self) -> float | None:
+        return self.run_time_ns / self.runs if self.runs else None
+
+    def cpu_pct(self, interval_s: float) -> float:
+        """Share of one CPU spent in this program over the interval."""
+        return self.run_time_ns / (interval_s * 1e9) * 100 if interval_s else 0.0
+
+    def to_dict(self, interval_s: float) -> dict:
+        return {
+            "name": self.name,
+            "hook": self.hook,
+            "runs": self.runs,
+            "run_time_ns": self.run_time_ns,
+            "avg_ns": None if self.avg_ns is None else round(self.avg_ns, 1),
+            "cpu_pct": round(self.cpu_pct(interval_s), 4),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ProbeCost:
+        return cls(name=str(d["name"]), runs=int(d["runs"]), run_time_ns=int(d["run_time_ns"]))
+
+
 @dataclass(frozen=True)
 class Snapshot:
     time: float  # end of the interval, seconds since the epoch
@@ -254,6 +294,8 @@ class Snapshot:
     write_latency: Latency = field(default_factory=lambda: Latency(()))
     file_opens: tuple[FileOpenRow, ...] = ()
     page_faults: tuple[PageFaultRow, ...] = ()
+    probes: tuple[ProbeCost, ...] = ()  # ebpftop's own programs, when their statistics are on
+    probe_stats: str = "off"  # "ok", "off", or why the statistics are not available
     status: dict = field(default_factory=dict)  # pane -> "ok", "starting" or the reason it is not running
     lost: dict = field(default_factory=dict)  # pane -> events lost in this interval
 
@@ -267,6 +309,8 @@ class Snapshot:
             "write_latency": self.write_latency.to_dict(),
             "file_opens": [r.to_dict() for r in self.file_opens],
             "page_faults": [r.to_dict() for r in self.page_faults],
+            "probes": [p.to_dict(self.interval_s) for p in self.probes],
+            "probe_stats": self.probe_stats,
             "status": dict(self.status),
             "lost": dict(self.lost),
         }
@@ -282,6 +326,8 @@ class Snapshot:
             write_latency=Latency.from_dict(d.get("write_latency", {})),  # absent before 0.2
             file_opens=tuple(FileOpenRow.from_dict(x) for x in d["file_opens"]),
             page_faults=tuple(PageFaultRow.from_dict(x) for x in d["page_faults"]),
+            probes=tuple(ProbeCost.from_dict(x) for x in d.get("probes", [])),
+            probe_stats=str(d.get("probe_stats", "off")),
             status={str(k): str(v) for k, v in d["status"].items()},
             lost={str(k): int(v) for k, v in d["lost"].items()},
         )

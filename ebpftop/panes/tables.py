@@ -223,6 +223,25 @@ class PageFaultTable(SortableTable):
         return (r[0].pid, r[0].comm)
 
 
+class ProbeTable(SortableTable):
+    """ebpftop's BPF programs: (ProbeCost, interval_s) rows."""
+
+    COLUMNS = (
+        Column("hook", "HOOK", lambda r: r[0].hook, lambda r: Text(r[0].hook)),
+        Column("runs", "RUNS", lambda r: r[0].runs, lambda r: num(r[0].runs), numeric=True),
+        Column("rate", "PER SEC", lambda r: r[0].runs, lambda r: num(r[0].runs / r[1]), numeric=True),
+        Column("avg", "AVG NS", lambda r: r[0].avg_ns or 0,
+               lambda r: num(0, "-" if r[0].avg_ns is None else f"{r[0].avg_ns:,.0f}"), numeric=True),
+        Column("cpu", "% OF A CPU", lambda r: r[0].run_time_ns,
+               lambda r: num(0, f"{r[0].cpu_pct(r[1]):.3f}"), numeric=True),
+        Column("name", "PROGRAM", lambda r: r[0].name, lambda r: Text(r[0].name, style="dim")),
+    )
+    DEFAULT_SORT = 4
+
+    def row_key(self, r) -> str:
+        return r[0].name
+
+
 class LatencyTable(SortableTable):
     """Per process name: reads and percentiles of read() latency."""
 

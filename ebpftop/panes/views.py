@@ -17,6 +17,7 @@ from ebpftop.panes.tables import (
     FileOpenTable,
     LatencyTable,
     PageFaultTable,
+    ProbeTable,
     SortableTable,
     SyscallTable,
     TcpTable,
@@ -168,4 +169,35 @@ class PageFaultPane(Pane):
                  f"{len(rows)} processes]")
 
 
-PANE_CLASSES = (TcpPane, SyscallPane, LatencyPane, FileOpenPane, PageFaultPane)
+class ProbesPane(Pane):
+    """The course's "strace versus eBPF overhead" question, answered live."""
+
+    PANE = "probes"
+    TITLE = "ebpftop's own BPF programs (kernel run-time statistics)"
+
+    def update_from(self, view: PaneInput) -> None:
+        state = self.query_one("#probe-state", Static)
+        if view.status == "off":
+            state.update(Text("○ off: press c to measure each program's cost (while on, every BPF program "
+                              "on this machine reads the clock twice more per run)", style="yellow"))
+        elif view.status == "ok":
+            state.update(Text("● measuring · " + self.TITLE + " · c stops", style="green"))
+        else:
+            state.update(Text("✖ ", style="bold red") + safe(view.status))
+        if view.snapshot is not None:
+            self.draw(view)
+
+    def body(self) -> ComposeResult:
+        yield ProbeTable(id="table")
+
+    def draw(self, view: PaneInput) -> None:
+        probes = view.snapshot.probes
+        self.table.show([(p, view.snapshot.interval_s) for p in probes])
+        total_ns = sum(p.run_time_ns for p in probes)
+        runs = sum(p.runs for p in probes)
+        cpu = total_ns / (view.snapshot.interval_s * 1e9) * 100
+        self.set_summary(f"[{len(probes)} programs · {count(runs)} runs · {cpu:.3f}% of one CPU in the interval, "
+                         "not counting the tracepoints' own dispatch]")
+
+
+PANE_CLASSES = (TcpPane, SyscallPane, LatencyPane, FileOpenPane, PageFaultPane, ProbesPane)

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ebpftop import aggregate
-from ebpftop.model import PANES, STATUS_OK, STATUS_STARTING, Snapshot, TcpConnection
+from ebpftop.model import PANES, STATUS_OK, STATUS_STARTING, ProbeCost, Snapshot, TcpConnection
+from ebpftop.sources import bpf_stats
 
 TRACEFS_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
@@ -143,6 +144,7 @@ class LiveSource:
         interval_s: float = 5.0,
         panes: tuple[str, ...] = PANES,
         sizes: MapSizes = MapSizes(),
+        probe_cost: bool = False,
     ):
         self.interval_s = interval_s
         self.panes = tuple(p for p in PANES if p in panes)
@@ -153,6 +155,10 @@ class LiveSource:
         self._lost_seen: dict[str, int] = {}
         self._tcp_pending: list[TcpConnection] = []
         self._paths: dict[int, str] = {}  # path hash -> path (see bpf/file_opens.c)
+        self._stats_fd: int | None = None  # open while BPF run-time statistics are wanted
+        self._stats_seen: dict[str, tuple[int, int]] = {}
+        self.probe_stats = "off"
+        self._probe_cost_wanted = probe_cost
         self._closed = False
 
     # -- start-up ---------------------------------------------------------
@@ -232,6 +238,8 @@ class LiveSource:
             for p in panes:
                 self.status[p] = STATUS_OK
             self._lost_seen = self._read_lost()
+        if self._probe_cost_wanted and bpf is not None:
+            self.set_probe_stats(True)
         return dict(self.status)
 
     # -- polling ----------------------------------------------------------
@@ -337,6 +345,8 @@ class LiveSource:
                     (aggregate.decode_c_string(k.comm), k.tgid, self._path(k.path_hash), k.flags, v.count, v.errors)
                     for k, v in self._drain(bpf[b"file_opens"])
                 )
+            if self._stats_fd is not None:
+                kw["probes"] = self._probe_costs()
             lost_now = self._read_lost()
             lost = {p: lost_now[p] - self._lost_seen.get(p, 0) for p in self.panes if p in lost_now}
             self._lost_seen = lost_now
@@ -345,8 +355,49 @@ class LiveSource:
                 interval_s=self.interval_s,
                 status=dict(self.status),
                 lost=lost,
+                probe_stats=self.probe_stats,
                 **kw,
             )
+
+    def set_probe_stats(self, on: bool) -> str:
+        """Turn the kernel's run-time statistics of BPF programs on or off
+        (while on, every BPF program on the machine costs two clock reads
+        more per run).  Returns the new state, or why it is unavailable."""
+        with self._lock:
+            if on and self._stats_fd is None:
+                try:
+                    self._stats_fd = bpf_stats.enable_run_time_stats()
+                except OSError as e:
+                    self.probe_stats = f"unavailable: BPF_ENABLE_STATS failed ({e.strerror or e}; needs Linux 5.8)"
+                    return self.probe_stats
+                self._stats_seen = self._read_prog_stats()
+                self.probe_stats = "ok"
+            elif not on and self._stats_fd is not None:
+                os.close(self._stats_fd)
+                self._stats_fd = None
+                self.probe_stats = "off"
+            return self.probe_stats
+
+    def _read_prog_stats(self) -> dict[str, tuple[int, int]]:
+        if self._bpf is None:
+            return {}
+        out = {}
+        for name, fn in self._bpf.funcs.items():
+            try:
+                out[name.decode()] = bpf_stats.prog_run_stats(fn.fd)
+            except OSError:
+                continue
+        return out
+
+    def _probe_costs(self) -> tuple[ProbeCost, ...]:
+        now = self._read_prog_stats()
+        costs = []
+        for name, (run_time, runs) in now.items():
+            t0, r0 = self._stats_seen.get(name, (0, 0))
+            costs.append(ProbeCost(name=name, runs=runs - r0, run_time_ns=run_time - t0))
+        self._stats_seen = now
+        costs.sort(key=lambda c: (-c.run_time_ns, c.name))
+        return tuple(costs)
 
     def _path(self, path_hash: int) -> str:
         """The path behind a hash, from the kernel's LRU map of paths, cached:
@@ -378,6 +429,7 @@ class LiveSource:
         return entries
 
     def close(self) -> None:
+        self.set_probe_stats(False)
         with self._lock:
             self._closed = True
             if self._bpf is not None:

@@ -170,3 +170,23 @@ def test_no_loss_reported_under_normal_load(fresh, workload):
     snap = poll_after(fresh)
     assert all(v == 0 for v in snap.lost.values()), snap.lost
     assert os.geteuid() == 0
+
+
+def test_probe_cost_counts_our_programs_runs(fresh, workload):
+    assert fresh.set_probe_stats(True) == "ok"
+    try:
+        fresh.poll()
+        workload.run("syscalls", 50_000)
+        snap = poll_after(fresh)
+        costs = {p.hook: p for p in snap.probes}
+        sys_enter = costs["raw_syscalls:sys_enter (raw)"]
+        assert sys_enter.runs >= 50_000
+        assert 0 < sys_enter.avg_ns < 100_000
+        assert costs["exceptions:page_fault_user"].runs > 0
+        assert snap.probe_stats == "ok"
+    finally:
+        assert fresh.set_probe_stats(False) == "off"
+    # off again: the statistics stop, and the global sysctl was never touched
+    assert open("/proc/sys/kernel/bpf_stats_enabled").read().strip() == "0"
+    workload.run("syscalls", 10_000)
+    assert poll_after(fresh).probes == ()

@@ -22,6 +22,7 @@ SHOTS = {
     "page_faults": ["5"],
     "filtered": ["3", "slash", *"db-", "enter"],
     "write_latency": ["3", "w"],
+    "probes": ["6"],
     "help": ["question_mark"],
 }
 

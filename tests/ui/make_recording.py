@@ -54,7 +54,7 @@ def main() -> int:
                 subprocess.run([str(path), *args], stdout=subprocess.DEVNULL, check=False)
             stop.wait(0.3)
 
-    source = LiveSource(interval_s=INTERVAL_S)
+    source = LiveSource(interval_s=INTERVAL_S, probe_cost=True)
     print("status:", source.start(), file=sys.stderr)
     worker = threading.Thread(target=run_jobs)
     worker.start()

@@ -35,11 +35,13 @@ async def test_number_keys_and_tab_switch_panes():
         await feed(app, pilot)
         tabs = app.query_one(TabbedContent)
         assert tabs.active == "tcp"
-        for key, pane in zip("12345", ("tcp", "syscalls", "read_latency", "file_opens", "page_faults")):
+        for key, pane in zip("123456", ("tcp", "syscalls", "read_latency", "file_opens", "page_faults", "probes")):
             await pilot.press(key)
             assert tabs.active == pane
         await pilot.press("tab")
         assert tabs.active == "tcp"
+        await pilot.press("shift+tab")
+        assert tabs.active == "probes"
         await pilot.press("shift+tab")
         assert tabs.active == "page_faults"
         assert app.focused is table_of(app, "page_faults")
@@ -93,7 +95,7 @@ async def test_filter_applies_to_every_pane_at_each_keystroke():
         assert set(column_values(table_of(app, "file_opens"), 3)) == {"webserver"}
         await pilot.press("tab")
         assert set(column_values(table_of(app, "page_faults"), 0)) == {"webserver"}
-        await pilot.press("tab")
+        await pilot.press("tab", "tab")  # the probes pane: ebpftop's own programs, not filtered
         assert set(column_values(table_of(app, "tcp"), 2)) == {"webserver"}
         await pilot.press("tab")
         # case-insensitive, and digits go to the filter, not to the pane keys
@@ -255,6 +257,35 @@ async def test_enter_on_a_name_with_many_pids_scopes_to_that_exact_name():
         assert column_values(table_of(app, "read_latency"), 0) in ([names[0]], [])
         await pilot.press("backspace")
         assert app.flt.exact_comm is None and app.flt.comm == "er"
+
+
+class StatsSource(ListSource):
+    probe_stats = "off"
+
+    def set_probe_stats(self, on):
+        self.probe_stats = "ok" if on else "off"
+        return self.probe_stats
+
+
+async def test_probes_pane_and_the_c_key():
+    from ebpftop.model import ProbeCost
+
+    snap = replace(sample_snapshot(), probe_stats="ok", probes=(
+        ProbeCost("raw_tracepoint__sys_enter", 1000, 60_000), ProbeCost("tracepoint__syscalls__sys_exit_read", 10, 900)))
+    app = EbpftopApp(StatsSource([snap]), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("6")
+        state = app.query_one("#pane-probes").query_one("#probe-state", Static)
+        assert "off: press c" in str(state.render())
+        await pilot.press("c")
+        assert app.source.probe_stats == "ok"
+        assert "measuring" in str(state.render())
+        await feed(app, pilot)
+        await pilot.press("6")
+        assert column_values(table_of(app, "probes"), 0) == ["raw_syscalls:sys_enter (raw)", "syscalls:sys_exit_read"]
+        assert column_values(table_of(app, "probes"), 3) == ["60", "90"]
+        await pilot.press("c")
+        assert app.source.probe_stats == "off"
 
 
 async def test_q_quits():

@@ -73,7 +73,7 @@ def test_snapshot_json_round_trip():
 def test_json_keys_are_the_documented_ones():
     d = sample_snapshot().to_dict()
     assert set(d) == {"time", "interval_s", "tcp", "syscalls", "read_latency", "write_latency", "file_opens",
-                      "page_faults", "status", "lost"}
+                      "page_faults", "probes", "probe_stats", "status", "lost"}
     assert set(d["tcp"][0]) == {"pid", "comm", "family", "saddr", "sport", "daddr", "dport", "direction", "time"}
     assert {"comm", "count", "pids"} <= set(d["syscalls"][0])
     assert set(d["read_latency"]) >= {"total", "by_comm"}
@@ -88,3 +88,15 @@ def test_json_keys_are_the_documented_ones():
 def test_tcp_round_trip(direction):
     c = TcpConnection(1_700_000_000.25, 5, "x", "ipv6", "::1", 1, "::1", 2, direction)
     assert TcpConnection.from_dict(c.to_dict()) == c
+
+
+def test_probe_cost_names_and_shares():
+    from ebpftop.model import ProbeCost
+
+    p = ProbeCost("tracepoint__syscalls__sys_exit_read", runs=1000, run_time_ns=50_000)
+    assert p.hook == "syscalls:sys_exit_read"
+    assert p.avg_ns == 50
+    assert p.cpu_pct(5.0) == 50_000 / 5e9 * 100
+    assert ProbeCost("raw_tracepoint__sys_enter", 0, 0).hook == "raw_syscalls:sys_enter (raw)"
+    assert ProbeCost("raw_tracepoint__sys_enter", 0, 0).avg_ns is None
+    assert ProbeCost.from_dict(p.to_dict(5.0)) == p
