@@ -30,6 +30,7 @@
 #define LOST_FILE_OPENS 2
 #define LOST_PAGE_FAULTS 3
 #define LOST_TCP 4
+#define LOST_ALERTS 5
 #define LOST_SLOTS 8
 
 /* Events that could not be recorded (a map was full, the ring buffer overran). */

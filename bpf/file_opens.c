@@ -24,6 +24,37 @@ struct open_path {
 };
 
 BPF_HASH(file_opens, struct open_key, struct open_counts, FILE_OPENS_MAP_SIZE);
+
+/* Sensitive-file alerts: FNV-1a hashes of watched paths, and of watched
+ * directories with their trailing '/' (which match every file directly in
+ * them).  User space fills it.  Each open that matches, successful or not,
+ * becomes an event; a full ring buffer is counted, never silent. */
+BPF_HASH(watched_paths, u64, u8, 4096);
+
+struct alert_event {
+    u64 ts_ns;
+    u32 pid;
+    u32 ppid; /* 0: forked before ebpftop started (user space reads /proc then) */
+    u32 uid;
+    u32 pad;
+    s64 ret; /* the fd, or -errno */
+    char comm[COMM_LEN];
+    char path[PATH_LEN];
+};
+
+BPF_RINGBUF_OUTPUT(alert_events, 16); /* 64 KiB: about 220 alerts between two reads */
+
+/* Each process's parent, recorded when it forks: an alert names the parent
+ * even when the process is gone by the time user space reads the alert. */
+BPF_TABLE("lru_hash", u32, u32, parent_of, 65536);
+
+TRACEPOINT_PROBE(sched, sched_process_fork)
+{
+    u32 child = args->child_pid;
+    u32 parent = bpf_get_current_pid_tgid() >> 32; /* the forking task's process */
+    parent_of.update(&child, &parent);
+    return 0;
+}
 BPF_TABLE("lru_hash", u64, struct open_path, open_paths, FILE_OPENS_MAP_SIZE);
 /* The path is too big for the 512-byte BPF stack: read it into a per-CPU slot. */
 BPF_PERCPU_ARRAY(open_path_scratch, struct open_path, 1);
@@ -63,16 +94,36 @@ static inline void opens_exit(long ret)
                 key.flags = 1;
         }
         u64 h = 14695981039346656037ULL;
+        u64 dir_h = 0; /* the hash of the path up to and including its last '/' */
 #pragma clang loop unroll(disable)
         for (int i = 0; i < PATH_LEN - 1; i++) {
             if (i >= n - 1)
                 break;
             /* the mask (PATH_LEN is a power of two) lets the verifier see
              * the index in bounds whatever clang does to the loop */
-            h ^= (u8)buf->path[i & (PATH_LEN - 1)];
+            u8 c = buf->path[i & (PATH_LEN - 1)];
+            h ^= c;
             h *= 1099511628211ULL;
+            if (c == '/')
+                dir_h = h;
         }
         key.path_hash = h;
+        if (key.flags == 0 && (watched_paths.lookup(&h) || (dir_h && watched_paths.lookup(&dir_h)))) {
+            struct alert_event *a = alert_events.ringbuf_reserve(sizeof(struct alert_event));
+            if (a) {
+                a->ts_ns = bpf_ktime_get_ns();
+                a->pid = key.tgid;
+                u32 *parent = parent_of.lookup(&key.tgid);
+                a->ppid = parent ? *parent : 0;
+                a->uid = (u32)bpf_get_current_uid_gid();
+                a->ret = ret;
+                __builtin_memcpy(a->comm, key.comm, COMM_LEN);
+                bpf_probe_read_kernel_str(a->path, sizeof(a->path), buf->path);
+                alert_events.ringbuf_submit(a, 0);
+            } else {
+                count_lost(LOST_ALERTS);
+            }
+        }
     }
     struct open_counts *counts = file_opens.lookup(&key);
     if (!counts) {

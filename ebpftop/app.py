@@ -36,8 +36,9 @@ TAB_TITLES = {
     "file_opens": "4 File opens",
     "page_faults": "5 Page faults",
     "probes": "6 Probes",
+    "alerts": "7 Alerts",
 }
-UI_PANES = (*PANES, "probes")
+UI_PANES = (*PANES, "probes", "alerts")
 
 
 @dataclass
@@ -48,6 +49,11 @@ class SourceStarted(Message):
 @dataclass
 class SnapshotReady(Message):
     snapshot: Snapshot | None  # None: the recording has ended
+
+
+@dataclass
+class AlertsReady(Message):
+    alerts: list
 
 
 @dataclass
@@ -83,6 +89,7 @@ class EbpftopApp(App):
         Binding("4", "show_pane('file_opens')", "Opens", show=False),
         Binding("5", "show_pane('page_faults')", "Faults", show=False),
         Binding("6", "show_pane('probes')", "Probes", show=False),
+        Binding("7", "show_pane('alerts')", "Alerts", show=False),
         Binding("c", "toggle_probe_cost", "probe cost", show=False),
         Binding("tab", "cycle_pane(1)", "Next pane", show=False, priority=True),
         Binding("shift+tab", "cycle_pane(-1)", "Prev pane", show=False, priority=True),
@@ -123,6 +130,7 @@ class EbpftopApp(App):
         self._filtered: Snapshot | None = None  # self.shown through self.flt, computed on demand
         self._main_screen = None
         self.probe_stats = getattr(source, "probe_stats", "off")
+        self.live_alerts = hasattr(source, "poll_alerts")  # else alerts come with the snapshots
         self.scopes: list[tuple[filters.Filter, str]] = []  # drill-down: filters to return to, and labels
 
     # -- layout -----------------------------------------------------------
@@ -155,6 +163,8 @@ class EbpftopApp(App):
         self.redraw()
         self.start_source()
         self.set_interval(1.0, self.update_status_line)
+        if self.live_alerts and self.auto_poll:
+            self.set_interval(0.5, self.poll_alerts)
 
     # -- the source ---------------------------------------------------------
 
@@ -192,6 +202,34 @@ class EbpftopApp(App):
             return
         self.post_message(SnapshotReady(snap))
 
+    @work(thread=True, exclusive=True, group="alerts")
+    def poll_alerts(self) -> None:
+        if not self.started:
+            return
+        alerts = self.source.poll_alerts()
+        if alerts:
+            self.post_message(AlertsReady(alerts))
+
+    def on_alerts_ready(self, message: AlertsReady) -> None:
+        self.take_alerts(message.alerts)
+
+    def take_alerts(self, alerts) -> None:
+        """Shown at once, whatever pane is open: a notification (plain text,
+        never markup) and the Alerts pane."""
+        self.history.add_alerts(alerts)
+        shown = alerts[-3:]
+        for a in shown:
+            self.notify(
+                f"{visible(a.comm)} (pid {a.pid}, uid {a.uid}) opened {visible(a.path)}: {a.result}",
+                title="watched file opened", severity="error", timeout=10, markup=False,
+            )
+        if len(alerts) > len(shown):
+            self.notify(f"and {len(alerts) - len(shown)} more: see 7 Alerts", severity="error", markup=False)
+        self._stale.add("alerts")
+        if self._find(TabbedContent).active == "alerts":
+            self.draw_pane("alerts")
+        self.update_status_line()
+
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         self.accept_snapshot(message.snapshot)
         if self.auto_poll:
@@ -207,7 +245,9 @@ class EbpftopApp(App):
         if self.recorder:
             self.recorder.write(snap)
         self.latest = snap
-        self.history.add(snap)
+        self.history.add(snap, with_alerts=False)
+        if not self.live_alerts and snap.alerts:
+            self.take_alerts(list(snap.alerts))
         self.status.update(snap.status)
         self.probe_stats = snap.probe_stats
         if not self.paused:
@@ -235,7 +275,10 @@ class EbpftopApp(App):
             self._filtered = filters.apply(self.shown, self.flt)  # once per redraw, shared by the panes
         filtered = self._filtered
         pane = self._find(f"#pane-{pane_name}", Pane)
-        status = self.probe_stats if pane_name == "probes" else self.status.get(pane_name, STATUS_STARTING)
+        if pane_name == "probes":
+            status = self.probe_stats
+        else:
+            status = self.status.get("file_opens" if pane_name == "alerts" else pane_name, STATUS_STARTING)
         pane.update_from(PaneInput(filtered, self.history, self.flt, status))
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -273,6 +316,8 @@ class EbpftopApp(App):
             if self.scopes:
                 parts.append("scope " + self.scopes[-1][1] + " (Backspace: back)")
             line.append_text(safe(", ".join(parts), style="bold cyan"))
+        if self.history.alerts_total:
+            line.append(f" · alerts: {count(self.history.alerts_total)} (7)", style="bold red")
         lost = {p: n for p, n in self.history.lost_total.items() if n}
         if lost:
             line.append(" · lost: " + ", ".join(f"{p} {count(n)}" for p, n in lost.items()), style="bold red")

@@ -103,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--probe-cost", action="store_true",
                    help="measure ebpftop's own BPF programs from the start (kernel run-time statistics; "
                         "in the TUI, c toggles it)")
+    p.add_argument("--watch", action="append", default=[], metavar="PATH",
+                   help="also alert on every open of PATH (DIR/* for the files in DIR); repeatable. "
+                        "Defaults: /etc/shadow, /etc/gshadow, /etc/sudoers, /etc/sudoers.d/*, /root/.ssh/*, "
+                        "every user's ~/.ssh/*, and the lines of $XDG_CONFIG_HOME/ebpftop/watch")
+    p.add_argument("--no-default-watch", action="store_true", help="watch only what --watch and the config file name")
+    p.add_argument("--syslog", action="store_true", help="also write each alert to syslog (authpriv.warning)")
     p.add_argument("--panes", type=_panes, default=PANES, metavar="LIST",
                    help=f"comma-separated panes to trace (default all: {','.join(PANES)})")
     p.add_argument("--version", action="version", version=f"ebpftop {__version__}")
@@ -142,7 +148,15 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             from ebpftop.sources.live import LiveSource
 
-            source = LiveSource(interval_s=args.interval, panes=args.panes, probe_cost=args.probe_cost)
+            from ebpftop import watch
+
+            try:
+                watched = watch.build(args.watch, defaults=not args.no_default_watch)
+            except watch.WatchError as e:
+                print(f"ebpftop: error: {e}", file=sys.stderr)
+                return 2
+            source = LiveSource(interval_s=args.interval, panes=args.panes, probe_cost=args.probe_cost,
+                                watch=watched, syslog=args.syslog)
     except RecordingError as e:
         print(f"ebpftop: error: {e}", file=sys.stderr)
         return 2

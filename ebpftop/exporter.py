@@ -62,6 +62,11 @@ class SnapshotCollector:
             for (direction, port), v in s.tcp.samples():
                 m.add_metric([direction, port], v)
             yield m
+            m = CounterMetricFamily("ebpftop_watched_file_opens", "Opens of watched (sensitive) files, by process "
+                                    "name and result (ok or the errno).", labels=["comm", "result"])
+            for (comm, result), v in s.alerts.samples():
+                m.add_metric([comm, result], v)
+            yield m
             h = HistogramMetricFamily("ebpftop_read_latency_seconds", "read() latency, all processes.")
             h.add_metric([], s.read_latency.cumulative(), s.read_latency.sum_ns / 1e9)
             yield h

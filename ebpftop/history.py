@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from ebpftop.model import Snapshot, TcpConnection
 
 MAX_CONNECTIONS = 2000  # newest kept for the TCP pane; older ones scroll away
+MAX_ALERTS = 1000
 
 
 @dataclass
@@ -19,9 +20,21 @@ class History:
     syscalls_total: int = 0
     lost_total: dict = field(default_factory=dict)
     polls: int = 0
+    alerts: deque = field(default_factory=lambda: deque(maxlen=MAX_ALERTS))  # newest first
+    alerts_total: int = 0
 
-    def add(self, snap: Snapshot) -> None:
+    def add_alerts(self, alerts) -> None:
+        """Alerts, oldest first."""
+        for a in alerts:
+            self.alerts.appendleft(a)
+        self.alerts_total += len(alerts)
+
+    def add(self, snap: Snapshot, with_alerts: bool = True) -> None:
+        """with_alerts=False when the alerts already came through add_alerts
+        (live, they arrive every half second, ahead of the snapshot)."""
         self.polls += 1
+        if with_alerts:
+            self.add_alerts(snap.alerts)
         # snapshot rows are newest first; keep the deque newest first too
         for c in reversed(snap.tcp):
             self.connections.appendleft(c)

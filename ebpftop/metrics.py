@@ -97,6 +97,7 @@ class MetricsState:
     file_opens: BoundedCounter = None
     file_open_errors: BoundedCounter = None
     tcp: BoundedCounter = None  # (direction, port)
+    alerts: BoundedCounter = None  # (comm, result): opens of watched files
     read_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     read_latency_by_comm: dict = field(default_factory=dict)
     write_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
@@ -104,9 +105,9 @@ class MetricsState:
     status: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        for name in ("syscalls", "page_faults", "file_opens", "file_open_errors", "tcp"):
+        for name in ("syscalls", "page_faults", "file_opens", "file_open_errors", "tcp", "alerts"):
             if getattr(self, name) is None:
-                setattr(self, name, BoundedCounter(self.max_labels, arity=2 if name == "tcp" else 1))
+                setattr(self, name, BoundedCounter(self.max_labels, arity=2 if name in ("tcp", "alerts") else 1))
 
     def add(self, snap: Snapshot) -> None:
         self.polls += 1
@@ -120,6 +121,10 @@ class MetricsState:
             port = c.sport if c.direction == "accept" else c.dport
             tcp[(c.direction, str(port))] = tcp.get((c.direction, str(port)), 0) + 1
         self.tcp.add_interval(tcp)
+        alerts: dict = {}
+        for a in snap.alerts:
+            alerts[(a.comm, a.result)] = alerts.get((a.comm, a.result), 0) + 1
+        self.alerts.add_interval(alerts)
         self.read_latency.add(snap.read_latency.total)
         self.write_latency.add(snap.write_latency.total)
         # per-comm histograms share the syscall counter's bound on names

@@ -244,6 +244,50 @@ class PageFaultRow(NamedTuple):
         return cls(comm=str(d["comm"]), pid=int(d["pid"]), count=int(d["count"]))
 
 
+class Alert(NamedTuple):
+    """An open of a watched path, successful or not."""
+
+    time: float
+    pid: int
+    ppid: int  # 0 when the process was gone before it could be read
+    uid: int
+    comm: str
+    path: str
+    ret: int  # the fd, or -errno
+
+    @property
+    def result(self) -> str:
+        if self.ret >= 0:
+            return "ok"
+        import errno
+
+        return errno.errorcode.get(-self.ret, str(self.ret))
+
+    def to_dict(self) -> dict:
+        return {
+            "time": iso_time(self.time),
+            "pid": self.pid,
+            "ppid": self.ppid,
+            "uid": self.uid,
+            "comm": self.comm,
+            "path": self.path,
+            "result": self.result,
+            "ret": self.ret,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Alert:
+        return cls(
+            time=parse_iso_time(d["time"]),
+            pid=int(d["pid"]),
+            ppid=int(d["ppid"]),
+            uid=int(d["uid"]),
+            comm=str(d["comm"]),
+            path=str(d["path"]),
+            ret=int(d["ret"]),
+        )
+
+
 class ProbeCost(NamedTuple):
     """One of ebpftop's BPF programs in the interval, from the kernel's
     run-time statistics (BPF_ENABLE_STATS)."""
@@ -294,6 +338,7 @@ class Snapshot:
     write_latency: Latency = field(default_factory=lambda: Latency(()))
     file_opens: tuple[FileOpenRow, ...] = ()
     page_faults: tuple[PageFaultRow, ...] = ()
+    alerts: tuple[Alert, ...] = ()  # opens of watched paths in the interval, oldest first
     probes: tuple[ProbeCost, ...] = ()  # ebpftop's own programs, when their statistics are on
     probe_stats: str = "off"  # "ok", "off", or why the statistics are not available
     status: dict = field(default_factory=dict)  # pane -> "ok", "starting" or the reason it is not running
@@ -309,6 +354,7 @@ class Snapshot:
             "write_latency": self.write_latency.to_dict(),
             "file_opens": [r.to_dict() for r in self.file_opens],
             "page_faults": [r.to_dict() for r in self.page_faults],
+            "alerts": [a.to_dict() for a in self.alerts],
             "probes": [p.to_dict(self.interval_s) for p in self.probes],
             "probe_stats": self.probe_stats,
             "status": dict(self.status),
@@ -326,6 +372,7 @@ class Snapshot:
             write_latency=Latency.from_dict(d.get("write_latency", {})),  # absent before 0.2
             file_opens=tuple(FileOpenRow.from_dict(x) for x in d["file_opens"]),
             page_faults=tuple(PageFaultRow.from_dict(x) for x in d["page_faults"]),
+            alerts=tuple(Alert.from_dict(x) for x in d.get("alerts", [])),
             probes=tuple(ProbeCost.from_dict(x) for x in d.get("probes", [])),
             probe_stats=str(d.get("probe_stats", "off")),
             status={str(k): str(v) for k, v in d["status"].items()},

@@ -223,6 +223,25 @@ class PageFaultTable(SortableTable):
         return (r[0].pid, r[0].comm)
 
 
+class AlertTable(SortableTable):
+    COLUMNS = (
+        Column("time", "TIME", lambda a: a.time, lambda a: Text(_clock(a.time)), numeric=True),
+        Column("pid", "PID", lambda a: a.pid, lambda a: num(a.pid, str(a.pid)), numeric=True),
+        Column("ppid", "PPID", lambda a: a.ppid, lambda a: num(a.ppid, str(a.ppid) if a.ppid else "?"), numeric=True),
+        Column("uid", "UID", lambda a: a.uid, lambda a: num(a.uid, str(a.uid)), numeric=True),
+        Column("comm", "COMM", lambda a: a.comm, lambda a: safe(a.comm)),
+        Column("result", "RESULT", lambda a: a.result,
+               lambda a: Text(a.result, style="bold red" if a.ret >= 0 else "yellow")),
+        Column("path", "PATH", lambda a: a.path, lambda a: safe(a.path)),
+    )
+
+    def row_key(self, a) -> str:
+        return f"{a.time:.9f}/{a.pid}/{a.ret}/{a.path}"
+
+    def row_process(self, a):
+        return (a.pid, a.comm)
+
+
 class ProbeTable(SortableTable):
     """ebpftop's BPF programs: (ProbeCost, interval_s) rows."""
 

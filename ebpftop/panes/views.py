@@ -14,6 +14,7 @@ from ebpftop import filters
 from ebpftop.history import History
 from ebpftop.model import STATUS_OK, STATUS_STARTING, Snapshot
 from ebpftop.panes.tables import (
+    AlertTable,
     FileOpenTable,
     LatencyTable,
     PageFaultTable,
@@ -200,4 +201,28 @@ class ProbesPane(Pane):
                          "not counting the tracepoints' own dispatch]")
 
 
-PANE_CLASSES = (TcpPane, SyscallPane, LatencyPane, FileOpenPane, PageFaultPane, ProbesPane)
+class AlertsPane(Pane):
+    PANE = "alerts"
+    TITLE = "opens of watched files (successful or not), newest first"
+
+    def update_from(self, view: PaneInput) -> None:
+        state = self.query_one("#probe-state", Static)
+        if view.status in ("ok", "starting"):
+            Pane.update_from(self, view)
+            if view.snapshot is None:
+                self.draw(view)  # alerts can come before the first poll
+        else:
+            state.update(Text("✖ not running (it rides on the file opens probe): ", style="bold red") + safe(view.status))
+
+    def body(self) -> ComposeResult:
+        yield AlertTable(id="table")
+
+    def draw(self, view: PaneInput) -> None:
+        self.table.show(list(view.history.alerts))
+        lost = view.history.lost_total.get("alerts", 0)
+        self.set_summary(f"[Alerts: {count(view.history.alerts_total)} since start"
+                         + (f" · {count(lost)} LOST in bursts" if lost else "")
+                         + " · never hidden by the name filter]")
+
+
+PANE_CLASSES = (TcpPane, SyscallPane, LatencyPane, FileOpenPane, PageFaultPane, ProbesPane, AlertsPane)

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ebpftop import aggregate
-from ebpftop.model import PANES, STATUS_OK, STATUS_STARTING, ProbeCost, Snapshot, TcpConnection
+from ebpftop import watch as watchlist
+from ebpftop.model import PANES, STATUS_OK, STATUS_STARTING, Alert, ProbeCost, Snapshot, TcpConnection
 from ebpftop.sources import bpf_stats
 
 TRACEFS_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
 # Loss counter slots, as in bpf/ebpftop.h.
-LOST_SLOT = {"syscalls": 0, "read_latency": 1, "file_opens": 2, "page_faults": 3, "tcp": 4}
+LOST_SLOT = {"syscalls": 0, "read_latency": 1, "file_opens": 2, "page_faults": 3, "tcp": 4, "alerts": 5}
 
 # Source files per pane, in the order they are concatenated.
 PANE_SOURCES = {
@@ -46,7 +47,7 @@ REQUIRED_TRACEPOINTS = {
     "syscalls": ["raw_syscalls/sys_enter"],
     "read_latency": ["syscalls/sys_enter_read", "syscalls/sys_exit_read",
                      "syscalls/sys_enter_write", "syscalls/sys_exit_write"],
-    "file_opens": ["syscalls/sys_enter_openat", "syscalls/sys_exit_openat"],
+    "file_opens": ["syscalls/sys_enter_openat", "syscalls/sys_exit_openat", "sched/sched_process_fork"],
     "page_faults": ["exceptions/page_fault_user"],
 }
 OPTIONAL_TRACEPOINTS = {
@@ -126,6 +127,27 @@ def first_line(text: str) -> str:
     return (lines[0] if lines else "unknown error")[:200]
 
 
+def _ppid(pid: int) -> int:
+    """The parent of pid, read at once (0 if it is already gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _to_syslog(alert: Alert) -> None:
+    import syslog
+
+    from ebpftop.text import visible
+
+    syslog.syslog(
+        syslog.LOG_AUTHPRIV | syslog.LOG_WARNING,
+        f"ebpftop: watched file opened: path={visible(alert.path)} result={alert.result} pid={alert.pid} "
+        f"ppid={alert.ppid} uid={alert.uid} comm={visible(alert.comm)}",
+    )
+
+
 @contextlib.contextmanager
 def _captured_fd2():
     with tempfile.TemporaryFile() as log:
@@ -145,6 +167,8 @@ class LiveSource:
         panes: tuple[str, ...] = PANES,
         sizes: MapSizes = MapSizes(),
         probe_cost: bool = False,
+        watch: list[str] | None = None,
+        syslog: bool = False,
     ):
         self.interval_s = interval_s
         self.panes = tuple(p for p in PANES if p in panes)
@@ -159,6 +183,10 @@ class LiveSource:
         self._stats_seen: dict[str, tuple[int, int]] = {}
         self.probe_stats = "off"
         self._probe_cost_wanted = probe_cost
+        self.watch = list(watch) if watch is not None else list(watchlist.DEFAULT_WATCH)
+        self._syslog = syslog
+        self._alerts_new: list[Alert] = []  # not yet handed to poll_alerts()
+        self._alerts_interval: list[Alert] = []  # not yet in a snapshot
         self._closed = False
 
     # -- start-up ---------------------------------------------------------
@@ -235,6 +263,11 @@ class LiveSource:
             self._bpf = bpf
             if bpf is not None and "tcp" in panes:
                 bpf[b"tcp_events"].open_ring_buffer(self._on_tcp_event)
+            if bpf is not None and "file_opens" in panes:
+                watched = bpf[b"watched_paths"]
+                for h in watchlist.hashes(self.watch):
+                    watched[ctypes.c_ulonglong(h)] = ctypes.c_ubyte(1)
+                bpf[b"alert_events"].open_ring_buffer(self._on_alert)
             for p in panes:
                 self.status[p] = STATUS_OK
             self._lost_seen = self._read_lost()
@@ -247,6 +280,32 @@ class LiveSource:
     def _on_tcp_event(self, _ctx, data, _size):
         e = self._bpf[b"tcp_events"].event(data)
         self._tcp_pending.append(self._tcp_connection(e, e.ts_ns, e.direction, bool(e.owner_known)))
+
+    def _on_alert(self, _ctx, data, _size):
+        e = self._bpf[b"alert_events"].event(data)
+        alert = Alert(
+            time=self._wall_time(e.ts_ns),
+            pid=e.pid,
+            ppid=e.ppid or _ppid(e.pid),
+            uid=e.uid,
+            comm=aggregate.decode_c_string(e.comm),
+            path=aggregate.decode_c_string(e.path),
+            ret=e.ret,
+        )
+        self._alerts_new.append(alert)
+        self._alerts_interval.append(alert)
+        if self._syslog:
+            _to_syslog(alert)
+
+    def poll_alerts(self) -> list[Alert]:
+        """Alerts since the last call: the UI asks every half second, so an
+        alert shows at once rather than at the next interval."""
+        with self._lock:
+            if self._bpf is None or self.status.get("file_opens") != STATUS_OK:
+                return []
+            self._bpf.ring_buffer_consume()
+            new, self._alerts_new = self._alerts_new, []
+            return new
 
     @staticmethod
     def _wall_time(ts_ns: int) -> float:
@@ -324,8 +383,13 @@ class LiveSource:
                 return Snapshot(time=now, interval_s=self.interval_s, status=dict(self.status))
             running = {p for p, s in self.status.items() if s == STATUS_OK}
             kw = {}
-            if "tcp" in running:
+            if "tcp" in running or "file_opens" in running:
                 bpf.ring_buffer_consume()
+            if "file_opens" in running:
+                kw["alerts"] = tuple(self._alerts_interval)
+                self._alerts_interval = []
+                self._alerts_new = []
+            if "tcp" in running:
                 tcp = self._tcp_pending + self._unclaimed_accepts()
                 self._tcp_pending = []
                 tcp.sort(key=lambda c: c.time, reverse=True)
@@ -348,7 +412,8 @@ class LiveSource:
             if self._stats_fd is not None:
                 kw["probes"] = self._probe_costs()
             lost_now = self._read_lost()
-            lost = {p: lost_now[p] - self._lost_seen.get(p, 0) for p in self.panes if p in lost_now}
+            counted = [*self.panes, "alerts"] if "file_opens" in self.panes else list(self.panes)
+            lost = {p: lost_now[p] - self._lost_seen.get(p, 0) for p in counted if p in lost_now}
             self._lost_seen = lost_now
             return Snapshot(
                 time=now,

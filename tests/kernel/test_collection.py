@@ -190,3 +190,50 @@ def test_probe_cost_counts_our_programs_runs(fresh, workload):
     assert open("/proc/sys/kernel/bpf_stats_enabled").read().strip() == "0"
     workload.run("syscalls", 10_000)
     assert poll_after(fresh).probes == ()
+
+
+def test_opening_a_watched_file_raises_one_alert_with_pid_and_uid(fresh, workload):
+    import subprocess
+
+    done = workload.run("opens", 1, "/etc/shadow")
+    denied = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat", "/etc/shadow"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    denied.wait()
+    alerts = fresh.poll_alerts()  # what the UI reads every half second
+    mine = [a for a in alerts if a.comm == workload.comm]
+    assert len(mine) == 1
+    assert (mine[0].pid, mine[0].uid, mine[0].path, mine[0].result) == (done["pid"], 0, "/etc/shadow", "ok")
+    assert mine[0].ppid == os.getpid()  # forked by this test
+    theirs = [a for a in alerts if a.pid == denied.pid]
+    assert len(theirs) == 1
+    assert (theirs[0].uid, theirs[0].comm, theirs[0].result) == (65534, "cat", "EACCES")
+    # the interval's snapshot carries them too, for --json and recordings
+    snap = poll_after(fresh)
+    assert [a.pid for a in snap.alerts if a.path == "/etc/shadow"] == [done["pid"], denied.pid]
+
+
+def test_a_burst_of_alerts_is_counted_never_silently_dropped(fresh, workload):
+    n = 2000
+    workload.run("opens", n, "/etc/shadow")
+    snap = poll_after(fresh)
+    got = len([a for a in snap.alerts if a.comm == workload.comm])
+    assert got < n  # the 64 KiB ring buffer cannot hold them all between two reads...
+    assert got + snap.lost["alerts"] == n  # ...and every one it could not hold is counted
+
+
+def test_a_watched_directory_covers_the_files_in_it(fresh, workload, tmp_path):
+    from ebpftop import watch
+
+    table = fresh._bpf[b"watched_paths"]
+    import ctypes
+
+    for h in watch.hashes([f"{tmp_path}/keys/*"]):
+        table[ctypes.c_ulonglong(h)] = ctypes.c_ubyte(1)
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "id_ed25519").write_text("x")
+    workload.run("opens", 2, tmp_path / "keys" / "id_ed25519")
+    workload.run("opens", 1, tmp_path / "keys" / "not-yet-there")
+    workload.run("opens", 1, tmp_path / "elsewhere")
+    alerts = [a for a in fresh.poll_alerts() if a.comm == workload.comm]
+    assert sorted((a.path.rsplit("/", 1)[1], a.result) for a in alerts) == [
+        ("id_ed25519", "ok"), ("id_ed25519", "ok"), ("not-yet-there", "ENOENT")]

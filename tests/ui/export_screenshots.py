@@ -23,6 +23,7 @@ SHOTS = {
     "filtered": ["3", "slash", *"db-", "enter"],
     "write_latency": ["3", "w"],
     "probes": ["6"],
+    "alerts": ["7"],
     "help": ["question_mark"],
 }
 

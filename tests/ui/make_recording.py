@@ -45,6 +45,7 @@ def main() -> int:
         (named("backup-job"), ["opens", "500", str(data)]),
         (named("backup-job"), ["opens", "40", str(tmp / "missing.conf")]),
         (named("cache-warmer"), ["faults", "20000"]),
+        (named("backup-job"), ["opens", "1", "/etc/shadow"]),  # a watched file: an alert
     ]
     stop = threading.Event()
 

@@ -288,6 +288,56 @@ async def test_probes_pane_and_the_c_key():
         assert app.source.probe_stats == "off"
 
 
+async def test_alerts_show_at_once_whatever_pane_is_open():
+    from ebpftop.model import Alert
+
+    hostile = Alert(1000.0, 66, 1, 1000, "[@click=app.quit]x", "/root/.ssh/\x1b[2Jid_rsa", 3)
+    snap = replace(sample_snapshot(), alerts=(Alert(999.0, 42, 1, 0, "cat", "/etc/shadow", -13), hostile))
+    app = EbpftopApp(ListSource([snap]), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        await feed(app, pilot)
+        assert app.query_one(TabbedContent).active == "syscalls"  # no pane switch needed...
+        messages = [n.message for n in app._notifications]
+        assert any("opened /etc/shadow: EACCES" in m for m in messages)  # ...a notification says it
+        assert any("\\x1b[2Jid_rsa" in m for m in messages)  # escaped, and markup=False: no action ran
+        assert "alerts: 2 (7)" in str(app.query_one("#status-line", Static).render())
+        await pilot.press("7")
+        table = table_of(app, "alerts")
+        assert column_values(table, 6) == ["/root/.ssh/\\x1b[2Jid_rsa", "/etc/shadow"]
+        assert column_values(table, 5) == ["ok", "EACCES"]
+        await pilot.press("slash", "z", "z", "z", "enter")  # the name filter never hides an alert
+        await pilot.press("7")
+        assert table.row_count == 2
+        assert app.is_running
+
+
+class LiveAlertsSource(ListSource):
+    def __init__(self, snapshots, alerts):
+        super().__init__(snapshots)
+        self.alerts = list(alerts)
+
+    def poll_alerts(self):
+        out, self.alerts = self.alerts, []
+        return out
+
+
+async def test_live_alerts_arrive_between_polls_and_are_not_counted_twice():
+    from ebpftop.model import Alert
+
+    a = Alert(999.0, 42, 1, 0, "cat", "/etc/shadow", 3)
+    snap = replace(sample_snapshot(), alerts=(a,))
+    app = EbpftopApp(LiveAlertsSource([snap], [a]), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot, polls=0)
+        app.take_alerts(app.source.poll_alerts())
+        await pilot.pause()
+        assert app.history.alerts_total == 1
+        app.accept_snapshot(app.source.poll())  # the interval's snapshot holds the same alert
+        await pilot.pause()
+        assert app.history.alerts_total == 1
+
+
 async def test_q_quits():
     app = replay_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -9,7 +9,7 @@ import pytest
 from ebpftop.filters import Filter
 from tests.ui.harness import SIZE, feed, replay_app
 
-PANE_KEYS = {"tcp": "1", "syscalls": "2", "read_latency": "3", "file_opens": "4", "page_faults": "5", "probes": "6"}
+PANE_KEYS = {"tcp": "1", "syscalls": "2", "read_latency": "3", "file_opens": "4", "page_faults": "5", "probes": "6", "alerts": "7"}
 
 
 async def _two_polls(pilot):

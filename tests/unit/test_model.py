@@ -73,7 +73,7 @@ def test_snapshot_json_round_trip():
 def test_json_keys_are_the_documented_ones():
     d = sample_snapshot().to_dict()
     assert set(d) == {"time", "interval_s", "tcp", "syscalls", "read_latency", "write_latency", "file_opens",
-                      "page_faults", "probes", "probe_stats", "status", "lost"}
+                      "page_faults", "alerts", "probes", "probe_stats", "status", "lost"}
     assert set(d["tcp"][0]) == {"pid", "comm", "family", "saddr", "sport", "daddr", "dport", "direction", "time"}
     assert {"comm", "count", "pids"} <= set(d["syscalls"][0])
     assert set(d["read_latency"]) >= {"total", "by_comm"}
@@ -100,3 +100,12 @@ def test_probe_cost_names_and_shares():
     assert ProbeCost("raw_tracepoint__sys_enter", 0, 0).hook == "raw_syscalls:sys_enter (raw)"
     assert ProbeCost("raw_tracepoint__sys_enter", 0, 0).avg_ns is None
     assert ProbeCost.from_dict(p.to_dict(5.0)) == p
+
+
+def test_alert_round_trip_and_result_names():
+    from ebpftop.model import Alert
+
+    a = Alert(1_764_000_000.5, 42, 1, 1000, "cat", "/etc/shadow", -13)
+    assert a.result == "EACCES"
+    assert Alert.from_dict(a.to_dict()) == a
+    assert a._replace(ret=3).result == "ok"
