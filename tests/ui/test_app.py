@@ -35,14 +35,15 @@ async def test_number_keys_and_tab_switch_panes():
         await feed(app, pilot)
         tabs = app.query_one(TabbedContent)
         assert tabs.active == "tcp"
-        for key, pane in zip("123456", ("tcp", "syscalls", "read_latency", "file_opens", "page_faults", "probes")):
+        for key, pane in zip("1234567", ("tcp", "syscalls", "read_latency", "file_opens", "page_faults", "probes",
+                                          "alerts")):
             await pilot.press(key)
             assert tabs.active == pane
         await pilot.press("tab")
         assert tabs.active == "tcp"
         await pilot.press("shift+tab")
-        assert tabs.active == "probes"
-        await pilot.press("shift+tab")
+        assert tabs.active == "alerts"
+        await pilot.press("shift+tab", "shift+tab")
         assert tabs.active == "page_faults"
         assert app.focused is table_of(app, "page_faults")
 
@@ -95,7 +96,7 @@ async def test_filter_applies_to_every_pane_at_each_keystroke():
         assert set(column_values(table_of(app, "file_opens"), 3)) == {"webserver"}
         await pilot.press("tab")
         assert set(column_values(table_of(app, "page_faults"), 0)) == {"webserver"}
-        await pilot.press("tab", "tab")  # the probes pane: ebpftop's own programs, not filtered
+        await pilot.press("tab", "tab", "tab")  # probes and alerts: never filtered by name
         assert set(column_values(table_of(app, "tcp"), 2)) == {"webserver"}
         await pilot.press("tab")
         # case-insensitive, and digits go to the filter, not to the pane keys
