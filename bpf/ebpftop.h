@@ -21,6 +21,7 @@
  * architecture, -1 if unknown). */
 #if defined(EBPFTOP_SYSCALLS) && defined(EBPFTOP_READ_LATENCY) && NR_READ >= 0 && NR_WRITE >= 0
 #define LATENCY_ENTRY_ON_RAW_SYS_ENTER
+
 #endif
 #define PATH_LEN 256 /* longer paths are cut here and flagged as truncated */
 
@@ -31,6 +32,7 @@
 #define LOST_PAGE_FAULTS 3
 #define LOST_TCP 4
 #define LOST_ALERTS 5
+#define LOST_PROCESSES 6
 #define LOST_SLOTS 8
 
 /* Events that could not be recorded (a map was full, the ring buffer overran). */
@@ -76,5 +78,13 @@ static inline struct task_scratch *scratch_get(int create)
     return task_scratch.task_storage_get(bpf_get_current_task_btf(), 0,
                                          create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
+
+
+#if defined(EBPFTOP_FILE_OPENS) || defined(EBPFTOP_PROCESSES)
+/* Each process's parent, recorded when it forks (lifecycle.c): alerts and
+ * exec rows name the parent even when the process is gone by the time user
+ * space reads them. */
+BPF_TABLE("lru_hash", u32, u32, parent_of, 65536);
+#endif
 
 #endif

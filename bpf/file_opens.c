@@ -44,17 +44,6 @@ struct alert_event {
 
 BPF_RINGBUF_OUTPUT(alert_events, 16); /* 64 KiB: about 220 alerts between two reads */
 
-/* Each process's parent, recorded when it forks: an alert names the parent
- * even when the process is gone by the time user space reads the alert. */
-BPF_TABLE("lru_hash", u32, u32, parent_of, 65536);
-
-TRACEPOINT_PROBE(sched, sched_process_fork)
-{
-    u32 child = args->child_pid;
-    u32 parent = bpf_get_current_pid_tgid() >> 32; /* the forking task's process */
-    parent_of.update(&child, &parent);
-    return 0;
-}
 BPF_TABLE("lru_hash", u64, struct open_path, open_paths, FILE_OPENS_MAP_SIZE);
 /* The path is too big for the 512-byte BPF stack: read it into a per-CPU slot. */
 BPF_PERCPU_ARRAY(open_path_scratch, struct open_path, 1);

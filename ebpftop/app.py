@@ -35,8 +35,9 @@ TAB_TITLES = {
     "read_latency": "3 Latency",
     "file_opens": "4 File opens",
     "page_faults": "5 Page faults",
-    "probes": "6 Probes",
-    "alerts": "7 Alerts",
+    "processes": "6 Processes",
+    "probes": "7 Probes",
+    "alerts": "8 Alerts",
 }
 UI_PANES = (*PANES, "probes", "alerts")
 
@@ -88,8 +89,9 @@ class EbpftopApp(App):
         Binding("3", "show_pane('read_latency')", "Latency", show=False),
         Binding("4", "show_pane('file_opens')", "Opens", show=False),
         Binding("5", "show_pane('page_faults')", "Faults", show=False),
-        Binding("6", "show_pane('probes')", "Probes", show=False),
-        Binding("7", "show_pane('alerts')", "Alerts", show=False),
+        Binding("6", "show_pane('processes')", "Processes", show=False),
+        Binding("7", "show_pane('probes')", "Probes", show=False),
+        Binding("8", "show_pane('alerts')", "Alerts", show=False),
         Binding("c", "toggle_probe_cost", "probe cost", show=False),
         Binding("tab", "cycle_pane(1)", "Next pane", show=False, priority=True),
         Binding("shift+tab", "cycle_pane(-1)", "Prev pane", show=False, priority=True),
@@ -224,7 +226,7 @@ class EbpftopApp(App):
                 title="watched file opened", severity="error", timeout=10, markup=False,
             )
         if len(alerts) > len(shown):
-            self.notify(f"and {len(alerts) - len(shown)} more: see 7 Alerts", severity="error", markup=False)
+            self.notify(f"and {len(alerts) - len(shown)} more: see 8 Alerts", severity="error", markup=False)
         self._stale.add("alerts")
         if self._find(TabbedContent).active == "alerts":
             self.draw_pane("alerts")
@@ -317,7 +319,7 @@ class EbpftopApp(App):
                 parts.append("scope " + self.scopes[-1][1] + " (Backspace: back)")
             line.append_text(safe(", ".join(parts), style="bold cyan"))
         if self.history.alerts_total:
-            line.append(f" · alerts: {count(self.history.alerts_total)} (7)", style="bold red")
+            line.append(f" · alerts: {count(self.history.alerts_total)} (8)", style="bold red")
         lost = {p: n for p, n in self.history.lost_total.items() if n}
         if lost:
             line.append(" · lost: " + ", ".join(f"{p} {count(n)}" for p, n in lost.items()), style="bold red")

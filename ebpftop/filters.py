@@ -52,6 +52,11 @@ def apply(snapshot: Snapshot, f: Filter) -> Snapshot:
         return Latency(tuple(p for p in lat.by_process if f.comm_matches(p.comm) and f.pid_matches(p.pid)))
 
     opens = tuple(r for r in snapshot.file_opens if f.comm_matches(r.comm) and f.pid_matches(r.pid))
+    # a process's fork row names its parent: a pid scope keeps the rows of its children's births too
+    processes = tuple(
+        e for e in snapshot.processes
+        if f.comm_matches(e.comm) and (f.pid is None or f.pid in (e.pid, e.ppid))
+    )
     faults = tuple(r for r in snapshot.page_faults if f.comm_matches(r.comm) and f.pid_matches(r.pid))
     return replace(
         snapshot,
@@ -60,5 +65,6 @@ def apply(snapshot: Snapshot, f: Filter) -> Snapshot:
         read_latency=latency(snapshot.read_latency),
         write_latency=latency(snapshot.write_latency),
         file_opens=opens,
+        processes=processes,
         page_faults=faults,
     )

@@ -10,6 +10,7 @@ from ebpftop.model import Snapshot, TcpConnection
 
 MAX_CONNECTIONS = 2000  # newest kept for the TCP pane; older ones scroll away
 MAX_ALERTS = 1000
+MAX_PROCESS_EVENTS = 2000
 
 
 @dataclass
@@ -21,6 +22,7 @@ class History:
     lost_total: dict = field(default_factory=dict)
     polls: int = 0
     alerts: deque = field(default_factory=lambda: deque(maxlen=MAX_ALERTS))  # newest first
+    processes: deque = field(default_factory=lambda: deque(maxlen=MAX_PROCESS_EVENTS))  # newest first
     alerts_total: int = 0
 
     def add_alerts(self, alerts) -> None:
@@ -39,6 +41,8 @@ class History:
         for c in reversed(snap.tcp):
             self.connections.appendleft(c)
         self.connections_total += len(snap.tcp)
+        for e in reversed(snap.processes):
+            self.processes.appendleft(e)
         for r in snap.page_faults:
             key = (r.comm, r.pid)
             self.faults_total[key] = self.faults_total.get(key, 0) + r.count

@@ -14,7 +14,7 @@ import datetime as _dt
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-PANES = ("tcp", "syscalls", "read_latency", "file_opens", "page_faults")
+PANES = ("tcp", "syscalls", "read_latency", "file_opens", "page_faults", "processes")
 # (the read_latency pane shows write() latency too: one probe set, one status)
 
 STATUS_OK = "ok"
@@ -244,6 +244,47 @@ class PageFaultRow(NamedTuple):
         return cls(comm=str(d["comm"]), pid=int(d["pid"]), count=int(d["count"]))
 
 
+class ProcessEvent(NamedTuple):
+    """A process was forked, exec'd a program, or exited."""
+
+    time: float
+    kind: str  # "fork", "exec" or "exit"
+    pid: int
+    ppid: int  # fork: the parent; exec: the parent if ebpftop saw the fork, else 0; exit: 0
+    comm: str
+    filename: str = ""  # exec: the program
+    args: tuple = ()  # exec: the first arguments (argv[0] first), each cut at 47 bytes
+    exit_code: int | None = None  # exit: the code given to exit_group(); None if killed by a signal
+    lifetime_s: float | None = None  # exit: since the fork, when ebpftop saw it
+
+    def to_dict(self) -> dict:
+        return {
+            "time": iso_time(self.time),
+            "kind": self.kind,
+            "pid": self.pid,
+            "ppid": self.ppid,
+            "comm": self.comm,
+            "filename": self.filename,
+            "args": list(self.args),
+            "exit_code": self.exit_code,
+            "lifetime_s": self.lifetime_s,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ProcessEvent:
+        return cls(
+            time=parse_iso_time(d["time"]),
+            kind=str(d["kind"]),
+            pid=int(d["pid"]),
+            ppid=int(d["ppid"]),
+            comm=str(d["comm"]),
+            filename=str(d.get("filename", "")),
+            args=tuple(str(a) for a in d.get("args", [])),
+            exit_code=None if d.get("exit_code") is None else int(d["exit_code"]),
+            lifetime_s=None if d.get("lifetime_s") is None else float(d["lifetime_s"]),
+        )
+
+
 class Alert(NamedTuple):
     """An open of a watched path, successful or not."""
 
@@ -338,6 +379,7 @@ class Snapshot:
     write_latency: Latency = field(default_factory=lambda: Latency(()))
     file_opens: tuple[FileOpenRow, ...] = ()
     page_faults: tuple[PageFaultRow, ...] = ()
+    processes: tuple[ProcessEvent, ...] = ()  # fork/exec/exit in the interval, newest first
     alerts: tuple[Alert, ...] = ()  # opens of watched paths in the interval, oldest first
     probes: tuple[ProbeCost, ...] = ()  # ebpftop's own programs, when their statistics are on
     probe_stats: str = "off"  # "ok", "off", or why the statistics are not available
@@ -354,6 +396,7 @@ class Snapshot:
             "write_latency": self.write_latency.to_dict(),
             "file_opens": [r.to_dict() for r in self.file_opens],
             "page_faults": [r.to_dict() for r in self.page_faults],
+            "processes": [e.to_dict() for e in self.processes],
             "alerts": [a.to_dict() for a in self.alerts],
             "probes": [p.to_dict(self.interval_s) for p in self.probes],
             "probe_stats": self.probe_stats,
@@ -372,6 +415,7 @@ class Snapshot:
             write_latency=Latency.from_dict(d.get("write_latency", {})),  # absent before 0.2
             file_opens=tuple(FileOpenRow.from_dict(x) for x in d["file_opens"]),
             page_faults=tuple(PageFaultRow.from_dict(x) for x in d["page_faults"]),
+            processes=tuple(ProcessEvent.from_dict(x) for x in d.get("processes", [])),
             alerts=tuple(Alert.from_dict(x) for x in d.get("alerts", [])),
             probes=tuple(ProbeCost.from_dict(x) for x in d.get("probes", [])),
             probe_stats=str(d.get("probe_stats", "off")),

@@ -11,7 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 KEYS = (
-    ("1 2 3 4 5 6 7", "show a pane: TCP, Syscalls, Latency, File opens, Page faults, Probes, Alerts"),
+    ("1 2 3 4 5 6 7 8", "show a pane: TCP, Syscalls, Latency, File opens, Page faults, Processes, Probes, Alerts"),
     ("c", "Probes pane: measure ebpftop's own BPF programs (on/off)"),
     ("w", "Latency pane: switch between read() and write()"),
     ("Tab / Shift+Tab", "next / previous pane"),

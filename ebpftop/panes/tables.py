@@ -223,6 +223,39 @@ class PageFaultTable(SortableTable):
         return (r[0].pid, r[0].comm)
 
 
+def _lifetime(s: float | None) -> str:
+    if s is None:
+        return "-"
+    if s < 1:
+        return f"{s * 1000:.1f} ms"
+    if s < 120:
+        return f"{s:.1f} s"
+    return f"{s / 60:.0f} min"
+
+
+class ProcessTable(SortableTable):
+    COLUMNS = (
+        Column("time", "TIME", lambda e: e.time, lambda e: Text(_clock(e.time)), numeric=True),
+        Column("kind", "EVENT", lambda e: e.kind,
+               lambda e: Text(e.kind, style={"fork": "cyan", "exec": "green", "exit": "magenta"}.get(e.kind, ""))),
+        Column("pid", "PID", lambda e: e.pid, lambda e: num(e.pid, str(e.pid)), numeric=True),
+        Column("ppid", "PPID", lambda e: e.ppid, lambda e: num(e.ppid, str(e.ppid) if e.ppid else "-"), numeric=True),
+        Column("comm", "COMM", lambda e: e.comm, lambda e: safe(e.comm)),
+        Column("code", "EXIT", lambda e: -1 if e.exit_code is None else e.exit_code,
+               lambda e: num(0, "" if e.kind != "exit" else ("signal" if e.exit_code is None else str(e.exit_code)))),
+        Column("life", "LIFETIME", lambda e: e.lifetime_s or 0, lambda e: num(0, _lifetime(e.lifetime_s) if e.kind == "exit" else ""),
+               numeric=True),
+        Column("what", "PROGRAM ARGS (argv[1:])", lambda e: (e.filename, e.args),
+               lambda e: safe(" ".join((e.filename, *e.args[1:])) if e.kind == "exec" else "")),
+    )
+
+    def row_key(self, e) -> str:
+        return f"{e.time:.9f}/{e.kind}/{e.pid}"
+
+    def row_process(self, e):
+        return (e.pid, e.comm)
+
+
 class AlertTable(SortableTable):
     COLUMNS = (
         Column("time", "TIME", lambda a: a.time, lambda a: Text(_clock(a.time)), numeric=True),

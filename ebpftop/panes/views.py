@@ -19,6 +19,7 @@ from ebpftop.panes.tables import (
     LatencyTable,
     PageFaultTable,
     ProbeTable,
+    ProcessTable,
     SortableTable,
     SyscallTable,
     TcpTable,
@@ -170,6 +171,25 @@ class PageFaultPane(Pane):
                  f"{len(rows)} processes]")
 
 
+class ProcessesPane(Pane):
+    PANE = "processes"
+    TITLE = "fork, exec and exit (task:task_newtask, sched:sched_process_exec/exit)"
+
+    def body(self) -> ComposeResult:
+        yield ProcessTable(id="table")
+
+    def draw(self, view: PaneInput) -> None:
+        events = filters.apply(
+            Snapshot(time=view.snapshot.time, interval_s=view.snapshot.interval_s,
+                     processes=tuple(view.history.processes)),
+            view.flt,
+        ).processes
+        self.table.show(events)
+        kinds = {k: sum(1 for e in view.snapshot.processes if e.kind == k) for k in ("fork", "exec", "exit")}
+        self.set_summary(f"[This interval: {kinds['fork']} forks, {kinds['exec']} execs, {kinds['exit']} exits · "
+                         f"the last {count(len(view.history.processes))} events kept]")
+
+
 class ProbesPane(Pane):
     """The course's "strace versus eBPF overhead" question, answered live."""
 
@@ -225,4 +245,4 @@ class AlertsPane(Pane):
                          + " · never hidden by the name filter]")
 
 
-PANE_CLASSES = (TcpPane, SyscallPane, LatencyPane, FileOpenPane, PageFaultPane, ProbesPane, AlertsPane)
+PANE_CLASSES = (TcpPane, SyscallPane, LatencyPane, FileOpenPane, PageFaultPane, ProcessesPane, ProbesPane, AlertsPane)

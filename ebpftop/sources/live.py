@@ -22,13 +22,23 @@ from pathlib import Path
 
 from ebpftop import aggregate
 from ebpftop import watch as watchlist
-from ebpftop.model import PANES, STATUS_OK, STATUS_STARTING, Alert, ProbeCost, Snapshot, TcpConnection
+from ebpftop.model import (
+    PANES,
+    STATUS_OK,
+    STATUS_STARTING,
+    Alert,
+    ProbeCost,
+    ProcessEvent,
+    Snapshot,
+    TcpConnection,
+)
 from ebpftop.sources import bpf_stats
 
 TRACEFS_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
 # Loss counter slots, as in bpf/ebpftop.h.
-LOST_SLOT = {"syscalls": 0, "read_latency": 1, "file_opens": 2, "page_faults": 3, "tcp": 4, "alerts": 5}
+LOST_SLOT = {"syscalls": 0, "read_latency": 1, "file_opens": 2, "page_faults": 3, "tcp": 4, "alerts": 5,
+             "processes": 6}
 
 # Source files per pane, in the order they are concatenated.
 PANE_SOURCES = {
@@ -37,8 +47,11 @@ PANE_SOURCES = {
     "page_faults": "page_faults.c",
     "file_opens": "file_opens.c",
     "tcp": "tcp.c",
+    "processes": "processes.c",
 }
-CONCAT_ORDER = ("read_latency", "syscalls", "page_faults", "file_opens", "tcp")
+CONCAT_ORDER = ("read_latency", "syscalls", "page_faults", "file_opens", "tcp", "processes")
+# lifecycle.c holds the task hooks these panes share (one program per hook)
+LIFECYCLE_PANES = ("syscalls", "page_faults", "file_opens", "processes")
 
 # Tracepoints without which a pane cannot run, and optional ones (enabled by a
 # define when present: open(2) does not exist on arm64, for one).
@@ -47,8 +60,10 @@ REQUIRED_TRACEPOINTS = {
     "syscalls": ["raw_syscalls/sys_enter"],
     "read_latency": ["syscalls/sys_enter_read", "syscalls/sys_exit_read",
                      "syscalls/sys_enter_write", "syscalls/sys_exit_write"],
-    "file_opens": ["syscalls/sys_enter_openat", "syscalls/sys_exit_openat", "sched/sched_process_fork"],
+    "file_opens": ["syscalls/sys_enter_openat", "syscalls/sys_exit_openat", "task/task_newtask"],
     "page_faults": ["exceptions/page_fault_user"],
+    "processes": ["task/task_newtask", "sched/sched_process_exec", "sched/sched_process_exit",
+                  "syscalls/sys_enter_execve", "syscalls/sys_enter_exit_group"],
 }
 OPTIONAL_TRACEPOINTS = {
     "EBPFTOP_HAVE_OPEN": ["syscalls/sys_enter_open", "syscalls/sys_exit_open"],
@@ -127,6 +142,32 @@ def first_line(text: str) -> str:
     return (lines[0] if lines else "unknown error")[:200]
 
 
+class ProcEventStruct(ctypes.Structure):
+    """struct proc_event of bpf/processes.c (BCC cannot infer it: 2-D array)."""
+
+    _fields_ = [
+        ("ts_ns", ctypes.c_uint64),
+        ("lifetime_ns", ctypes.c_uint64),
+        ("kind", ctypes.c_uint32),
+        ("pid", ctypes.c_uint32),
+        ("ppid", ctypes.c_uint32),
+        ("exit_code", ctypes.c_int32),
+        ("has_code", ctypes.c_uint32),
+        ("argc", ctypes.c_uint32),
+        ("comm", ctypes.c_char * 16),
+        ("filename", ctypes.c_char * 128),
+        ("args", (ctypes.c_char * 48) * 4),
+    ]
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def _ppid(pid: int) -> int:
     """The parent of pid, read at once (0 if it is already gone)."""
     try:
@@ -186,6 +227,7 @@ class LiveSource:
         self.watch = list(watch) if watch is not None else list(watchlist.DEFAULT_WATCH)
         self._syslog = syslog
         self._alerts_new: list[Alert] = []  # not yet handed to poll_alerts()
+        self._proc_pending: list[ProcessEvent] = []
         self._alerts_interval: list[Alert] = []  # not yet in a snapshot
         self._closed = False
 
@@ -205,8 +247,10 @@ class LiveSource:
         for p in CONCAT_ORDER:
             if p in panes:
                 parts.append(f'#line 1 "{PANE_SOURCES[p]}"\n' + (root / PANE_SOURCES[p]).read_text())
-        if "syscalls" in panes or "page_faults" in panes:
-            parts.append('#line 1 "threads.c"\n' + (root / "threads.c").read_text())
+        if any(p in panes for p in LIFECYCLE_PANES):
+            parts.append('#line 1 "lifecycle.c"\n' + (root / "lifecycle.c").read_text())
+        if tfs and "group_dead" in _read(os.path.join(tfs, "events/sched/sched_process_exit/format")):
+            cflags.append("-DEBPFTOP_HAVE_GROUP_DEAD")
         return "\n".join(parts), cflags
 
     def _load(self, panes: tuple[str, ...], root: Path):
@@ -263,6 +307,8 @@ class LiveSource:
             self._bpf = bpf
             if bpf is not None and "tcp" in panes:
                 bpf[b"tcp_events"].open_ring_buffer(self._on_tcp_event)
+            if bpf is not None and "processes" in panes:
+                bpf[b"proc_events"].open_ring_buffer(self._on_proc_event)
             if bpf is not None and "file_opens" in panes:
                 watched = bpf[b"watched_paths"]
                 for h in watchlist.hashes(self.watch):
@@ -296,6 +342,21 @@ class LiveSource:
         self._alerts_interval.append(alert)
         if self._syslog:
             _to_syslog(alert)
+
+    def _on_proc_event(self, _ctx, data, _size):
+        e = ctypes.cast(data, ctypes.POINTER(ProcEventStruct)).contents
+        kind = {1: "fork", 2: "exec", 3: "exit"}.get(e.kind, "?")
+        self._proc_pending.append(ProcessEvent(
+            time=self._wall_time(e.ts_ns),
+            kind=kind,
+            pid=e.pid,
+            ppid=e.ppid,
+            comm=aggregate.decode_c_string(e.comm),
+            filename=aggregate.decode_c_string(e.filename) if kind == "exec" else "",
+            args=tuple(aggregate.decode_c_string(bytes(e.args[i])) for i in range(min(e.argc, len(e.args)))),
+            exit_code=e.exit_code if kind == "exit" and e.has_code else None,
+            lifetime_s=e.lifetime_ns / 1e9 if kind == "exit" and e.lifetime_ns else None,
+        ))
 
     def poll_alerts(self) -> list[Alert]:
         """Alerts since the last call: the UI asks every half second, so an
@@ -383,8 +444,11 @@ class LiveSource:
                 return Snapshot(time=now, interval_s=self.interval_s, status=dict(self.status))
             running = {p for p, s in self.status.items() if s == STATUS_OK}
             kw = {}
-            if "tcp" in running or "file_opens" in running:
+            if running & {"tcp", "file_opens", "processes"}:
                 bpf.ring_buffer_consume()
+            if "processes" in running:
+                kw["processes"] = tuple(reversed(self._proc_pending))
+                self._proc_pending = []
             if "file_opens" in running:
                 kw["alerts"] = tuple(self._alerts_interval)
                 self._alerts_interval = []

@@ -237,3 +237,28 @@ def test_a_watched_directory_covers_the_files_in_it(fresh, workload, tmp_path):
     alerts = [a for a in fresh.poll_alerts() if a.comm == workload.comm]
     assert sorted((a.path.rsplit("/", 1)[1], a.result) for a in alerts) == [
         ("id_ed25519", "ok"), ("id_ed25519", "ok"), ("not-yet-there", "ENOENT")]
+
+
+def test_fork_exec_exit_rows_exact(fresh, workload):
+    k = 5
+    done = workload.run("forkexec", k, "/bin/true", "true", "--first", "second-arg")
+    snap = poll_after(fresh)
+    pid = done["pid"]
+    forks = [e for e in snap.processes if e.kind == "fork" and e.ppid == pid]
+    assert len(forks) == k
+    assert {e.comm for e in forks} == {workload.comm}
+    children = {e.pid for e in forks}
+    exits = {e.pid: e for e in snap.processes if e.kind == "exit" and e.pid in children}
+    assert sorted(e.exit_code for e in exits.values()) == list(range(k))
+    assert all(e.lifetime_s is not None and 0 < e.lifetime_s < 5 for e in exits.values())
+    execs = [e for e in snap.processes if e.kind == "exec" and e.pid == pid]
+    # two execs of one pid: the test starting the workload, then the workload starting /bin/true
+    assert [e.filename for e in execs] == ["/bin/true", str(workload.path)]
+    assert execs[1].args[1:] == ("forkexec", str(k), "/bin/true")
+    assert execs[0].args == ("true", "--first", "second-arg")
+    assert execs[0].comm == "true"
+    mine = [e for e in snap.processes if e.kind == "exit" and e.pid == pid]
+    assert len(mine) == 1 and mine[0].exit_code == 0 and mine[0].comm == "true"
+    # newest first
+    times = [e.time for e in snap.processes]
+    assert times == sorted(times, reverse=True)

@@ -67,8 +67,8 @@ def test_every_exit_leaves_nothing_attached(sig):
 
 
 def _busy_machine(stop: threading.Event):
-    """Opens files and makes TCP connections until stopped, so every pane has
-    something to show even on an idle machine."""
+    """Opens files, makes TCP connections and starts processes until stopped,
+    so every pane has something to show even on an idle machine."""
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]
         while not stop.wait(0.05):
@@ -77,6 +77,7 @@ def _busy_machine(stop: threading.Event):
             with socket.create_connection(("127.0.0.1", port)):
                 conn, _ = server.accept()
                 conn.close()
+            subprocess.run(["true"], check=True)
 
 
 def test_count_exits_by_itself_with_real_data_from_every_pane():
@@ -95,11 +96,11 @@ def test_count_exits_by_itself_with_real_data_from_every_pane():
     for snap in lines:
         assert set(snap) >= {"time", "interval_s", "tcp", "syscalls", "read_latency",
                              "file_opens", "page_faults", "status", "lost"}
-        assert snap["status"] == {p: "ok" for p in snap["status"]} and len(snap["status"]) == 5
+        assert snap["status"] == {p: "ok" for p in snap["status"]} and len(snap["status"]) == 6
     # ebpftop's own polling makes syscalls, reads, opens and faults every interval
     assert any(r["count"] > 0 for r in lines[-1]["syscalls"])
     assert lines[-1]["read_latency"]["total"]["count"] > 0
-    assert lines[-1]["file_opens"] and lines[-1]["page_faults"] and lines[-1]["tcp"]
+    assert lines[-1]["file_opens"] and lines[-1]["page_faults"] and lines[-1]["tcp"] and lines[-1]["processes"]
 
 
 def test_a_pane_that_fails_to_compile_leaves_the_others_running(tmp_path):
@@ -114,7 +115,7 @@ def test_a_pane_that_fails_to_compile_leaves_the_others_running(tmp_path):
     snap = json.loads(out)
     assert snap["status"]["tcp"].startswith("failed to load: tcp.c:")
     assert "error" in snap["status"]["tcp"]
-    assert all(snap["status"][p] == "ok" for p in ("syscalls", "read_latency", "file_opens", "page_faults"))
+    assert all(snap["status"][p] == "ok" for p in ("syscalls", "read_latency", "file_opens", "page_faults", "processes"))
     assert snap["syscalls"]
     assert err.count("\n") == 1 and err.startswith("ebpftop: tcp: failed to load")
     assert not wait_detached(prog_ids() - before)

@@ -114,5 +114,5 @@ def test_prometheus_sees_a_known_workload(prometheus, workload, tmp_path):
     assert float(errors[0]["value"][1]) == 23
     up = query(prometheus, "ebpftop_probe_up")
     assert {r["metric"]["pane"]: r["value"][1] for r in up} == {
-        p: "1" for p in ("tcp", "syscalls", "read_latency", "file_opens", "page_faults")}
+        p: "1" for p in ("tcp", "syscalls", "read_latency", "file_opens", "page_faults", "processes")}
     assert query(prometheus, "sum(ebpftop_read_latency_seconds_count) > 0")

@@ -10,6 +10,8 @@
  *   writes N DELAY_US   N writes of a page to /dev/null, then N page writes to
  *                       a one-page pipe that a reader drains every DELAY_US
  *   faults K            touch K fresh anonymous pages (no huge pages)
+ *   forkexec K PROG A.. fork K children that exit with codes 0..K-1, wait for
+ *                       them, then exec PROG with argv A.. (A is its argv[0])
  *   tcp4 | tcp6         connect to and accept from a loopback listener
  *   tcp4null            the same, accept() without an address buffer
  */
@@ -26,6 +28,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -152,6 +155,19 @@ int main(int argc, char **argv)
         madvise(p, n * page, MADV_NOHUGEPAGE); /* one fault per page, not per 2 MiB */
         for (long i = 0; i < n; i++) p[i * page] = 1;
         printf("{\"pid\": %d, \"page_size\": %ld}\n", getpid(), page);
+    } else if (!strcmp(mode, "forkexec")) {
+        printf("{\"pid\": %d}\n", getpid());
+        fflush(stdout);
+        for (long i = 0; i < n; i++) {
+            pid_t child = fork();
+            if (child == 0)
+                _exit((int)i);
+            if (child < 0) die("fork");
+        }
+        while (wait(NULL) > 0)
+            ;
+        execv(argv[3], argv + 4); /* argv[4] is the new argv[0] */
+        die("execv");
     } else if (!strcmp(mode, "tcp4")) {
         tcp(AF_INET, 1);
     } else if (!strcmp(mode, "tcp6")) {

@@ -22,8 +22,9 @@ SHOTS = {
     "page_faults": ["5"],
     "filtered": ["3", "slash", *"db-", "enter"],
     "write_latency": ["3", "w"],
-    "probes": ["6"],
-    "alerts": ["7"],
+    "processes": ["6"],
+    "probes": ["7"],
+    "alerts": ["8"],
     "help": ["question_mark"],
 }
 

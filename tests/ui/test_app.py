@@ -35,15 +35,15 @@ async def test_number_keys_and_tab_switch_panes():
         await feed(app, pilot)
         tabs = app.query_one(TabbedContent)
         assert tabs.active == "tcp"
-        for key, pane in zip("1234567", ("tcp", "syscalls", "read_latency", "file_opens", "page_faults", "probes",
-                                          "alerts")):
+        for key, pane in zip("12345678", ("tcp", "syscalls", "read_latency", "file_opens", "page_faults", "processes",
+                                           "probes", "alerts")):
             await pilot.press(key)
             assert tabs.active == pane
         await pilot.press("tab")
         assert tabs.active == "tcp"
         await pilot.press("shift+tab")
         assert tabs.active == "alerts"
-        await pilot.press("shift+tab", "shift+tab")
+        await pilot.press("shift+tab", "shift+tab", "shift+tab")
         assert tabs.active == "page_faults"
         assert app.focused is table_of(app, "page_faults")
 
@@ -96,6 +96,8 @@ async def test_filter_applies_to_every_pane_at_each_keystroke():
         assert set(column_values(table_of(app, "file_opens"), 3)) == {"webserver"}
         await pilot.press("tab")
         assert set(column_values(table_of(app, "page_faults"), 0)) == {"webserver"}
+        await pilot.press("tab")
+        assert set(column_values(table_of(app, "processes"), 4)) <= {"webserver"}
         await pilot.press("tab", "tab", "tab")  # probes and alerts: never filtered by name
         assert set(column_values(table_of(app, "tcp"), 2)) == {"webserver"}
         await pilot.press("tab")
@@ -275,14 +277,14 @@ async def test_probes_pane_and_the_c_key():
         ProbeCost("raw_tracepoint__sys_enter", 1000, 60_000), ProbeCost("tracepoint__syscalls__sys_exit_read", 10, 900)))
     app = EbpftopApp(StatsSource([snap]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("6")
+        await pilot.press("7")
         state = app.query_one("#pane-probes").query_one("#probe-state", Static)
         assert "off: press c" in str(state.render())
         await pilot.press("c")
         assert app.source.probe_stats == "ok"
         assert "measuring" in str(state.render())
         await feed(app, pilot)
-        await pilot.press("6")
+        await pilot.press("7")
         assert column_values(table_of(app, "probes"), 0) == ["raw_syscalls:sys_enter (raw)", "syscalls:sys_exit_read"]
         assert column_values(table_of(app, "probes"), 3) == ["60", "90"]
         await pilot.press("c")
@@ -302,13 +304,13 @@ async def test_alerts_show_at_once_whatever_pane_is_open():
         messages = [n.message for n in app._notifications]
         assert any("opened /etc/shadow: EACCES" in m for m in messages)  # ...a notification says it
         assert any("\\x1b[2Jid_rsa" in m for m in messages)  # escaped, and markup=False: no action ran
-        assert "alerts: 2 (7)" in str(app.query_one("#status-line", Static).render())
-        await pilot.press("7")
+        assert "alerts: 2 (8)" in str(app.query_one("#status-line", Static).render())
+        await pilot.press("8")
         table = table_of(app, "alerts")
         assert column_values(table, 6) == ["/root/.ssh/\\x1b[2Jid_rsa", "/etc/shadow"]
         assert column_values(table, 5) == ["ok", "EACCES"]
         await pilot.press("slash", "z", "z", "z", "enter")  # the name filter never hides an alert
-        await pilot.press("7")
+        await pilot.press("8")
         assert table.row_count == 2
         assert app.is_running
 

@@ -9,7 +9,8 @@ import pytest
 from ebpftop.filters import Filter
 from tests.ui.harness import SIZE, feed, replay_app
 
-PANE_KEYS = {"tcp": "1", "syscalls": "2", "read_latency": "3", "file_opens": "4", "page_faults": "5", "probes": "6", "alerts": "7"}
+PANE_KEYS = {"tcp": "1", "syscalls": "2", "read_latency": "3", "file_opens": "4", "page_faults": "5", "processes": "6", "probes": "7",
+             "alerts": "8"}
 
 
 async def _two_polls(pilot):

@@ -1,0 +1,157 @@
+/* Processes: fork, exec and exit events, newest first in the pane, streamed
+ * through a ring buffer (a row per event is the point); what does not fit is
+ * counted.
+ *
+ * fork: task:task_newtask, in the parent, whose clone flags tell a new
+ *   process from a new thread (sched_process_fork cannot).
+ * The hooks shared with other panes (task_newtask, sched_process_exec and
+ * sched_process_exit) live in lifecycle.c, one program each; this file has
+ * what they call.
+ * exec: the first arguments are read from user memory at sys_enter_execve
+ *   (afterwards that memory is gone) into task storage, and sent with
+ *   sched:sched_process_exec, which has the resolved filename.
+ * exit: sched:sched_process_exit when the whole thread group is dead; the
+ *   exit code is the one passed to exit_group() (the tracepoint has none);
+ *   a process killed by a signal has no code. */
+
+#define PROC_FORK 1
+#define PROC_EXEC 2
+#define PROC_EXIT 3
+#define EXEC_ARGS 4
+#define ARG_LEN 48
+#define FILENAME_LEN 128
+
+struct proc_event {
+    u64 ts_ns;
+    u64 lifetime_ns; /* exit: since the fork; 0 if it forked before ebpftop started */
+    u32 kind;
+    u32 pid;
+    u32 ppid;
+    s32 exit_code;   /* exit: the code given to exit_group() */
+    u32 has_code;    /* exit: 0 when killed by a signal (no exit_group()) */
+    u32 argc;        /* exec: how many of args[] are filled */
+    char comm[COMM_LEN];
+    char filename[FILENAME_LEN];
+    char args[EXEC_ARGS][ARG_LEN];
+};
+
+struct exec_scratch {
+    u32 argc;
+    u32 has_code;
+    s32 exit_code;
+    u32 pad;
+    char args[EXEC_ARGS][ARG_LEN];
+};
+
+BPF_RINGBUF_OUTPUT(proc_events, 64); /* 256 KiB: about 700 events between two reads */
+BPF_TASK_STORAGE(exec_scratch, struct exec_scratch);
+BPF_TABLE("lru_hash", u32, u64, proc_started, 65536); /* pid -> fork time */
+
+/* Called from lifecycle.c's task:task_newtask for a new process. */
+static inline void processes_fork(u32 child, u32 parent)
+{
+    u64 now = bpf_ktime_get_ns();
+    proc_started.update(&child, &now);
+    struct proc_event *e = proc_events.ringbuf_reserve(sizeof(struct proc_event));
+    if (!e) {
+        count_lost(LOST_PROCESSES);
+        return;
+    }
+    __builtin_memset(e, 0, sizeof(*e));
+    e->ts_ns = now;
+    e->kind = PROC_FORK;
+    e->pid = child;
+    e->ppid = parent;
+    bpf_get_current_comm(e->comm, sizeof(e->comm));
+    proc_events.ringbuf_submit(e, 0);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_execve)
+{
+    struct exec_scratch *s = exec_scratch.task_storage_get(bpf_get_current_task_btf(), 0,
+                                                           BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (!s)
+        return 0;
+    s->argc = 0;
+    const char *const *argv = args->argv;
+#pragma unroll
+    for (int i = 0; i < EXEC_ARGS; i++) {
+        const char *arg = 0;
+        if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i]) != 0 || !arg)
+            break;
+        if (bpf_probe_read_user_str(s->args[i], ARG_LEN, arg) < 0)
+            break;
+        s->argc = i + 1;
+    }
+    return 0;
+}
+
+/* Called from lifecycle.c's sched:sched_process_exec; filename points into
+ * the tracepoint's record. */
+static inline void processes_exec(u32 pid, const char *filename)
+{
+    struct proc_event *e = proc_events.ringbuf_reserve(sizeof(struct proc_event));
+    if (!e) {
+        count_lost(LOST_PROCESSES);
+        return;
+    }
+    __builtin_memset(e, 0, sizeof(*e));
+    e->ts_ns = bpf_ktime_get_ns();
+    e->kind = PROC_EXEC;
+    e->pid = pid;
+    bpf_get_current_comm(e->comm, sizeof(e->comm));
+    bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
+    struct exec_scratch *s = exec_scratch.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+    if (s) {
+        e->argc = s->argc;
+        __builtin_memcpy(e->args, s->args, sizeof(e->args));
+        s->argc = 0;
+    }
+    u32 *parent = parent_of.lookup(&pid);
+    e->ppid = parent ? *parent : 0;
+    proc_events.ringbuf_submit(e, 0);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_exit_group)
+{
+    struct exec_scratch *s = exec_scratch.task_storage_get(bpf_get_current_task_btf(), 0,
+                                                           BPF_LOCAL_STORAGE_GET_F_CREATE);
+    if (s) {
+        s->exit_code = args->error_code;
+        s->has_code = 1;
+    }
+    return 0;
+}
+
+/* Called from lifecycle.c's sched:sched_process_exit for each thread. */
+static inline void processes_exit(int group_dead)
+{
+    u64 pid_tgid = bpf_get_current_pid_tgid();
+    u32 tgid = pid_tgid >> 32;
+    if (!group_dead)
+        return; /* other threads live on */
+    struct proc_event *e = proc_events.ringbuf_reserve(sizeof(struct proc_event));
+    if (!e) {
+        count_lost(LOST_PROCESSES);
+        return;
+    }
+    __builtin_memset(e, 0, sizeof(*e));
+    e->ts_ns = bpf_ktime_get_ns();
+    e->kind = PROC_EXIT;
+    e->pid = tgid;
+    u32 *parent = parent_of.lookup(&tgid);
+    e->ppid = parent ? *parent : 0;
+    parent_of.delete(&tgid);
+    bpf_get_current_comm(e->comm, sizeof(e->comm));
+    u64 *started = proc_started.lookup(&tgid);
+    if (started) {
+        e->lifetime_ns = e->ts_ns - *started;
+        proc_started.delete(&tgid);
+    }
+    struct exec_scratch *s = exec_scratch.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+    if (s && s->has_code) {
+        e->exit_code = s->exit_code;
+        e->has_code = 1;
+    }
+    proc_events.ringbuf_submit(e, 0);
+}
