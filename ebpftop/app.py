@@ -6,8 +6,6 @@ next one is scheduled when the last has finished."""
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import sys
 import time
 from dataclasses import dataclass, replace
 
@@ -423,23 +421,7 @@ class EbpftopApp(App):
 
 
 def run_app(source, flt: filters.Filter, recorder: Recorder | None) -> int:
-    """Run the TUI.  BCC's compiler writes diagnostics straight to fd 2, where
-    Textual draws: give Textual its own copy of the terminal and send fd 2 to
-    a log for as long as the app runs."""
+    """Run the TUI (inside terminal.terminal_for_textual(): see there)."""
     app = EbpftopApp(source, flt, recorder)
-    tty = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
-    saved_fd2 = os.dup(2)
-    log_path = os.environ.get("EBPFTOP_LOG", "/dev/null")
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    saved_stderr = sys.__stderr__, sys.stderr
-    os.dup2(log_fd, 2)
-    os.close(log_fd)
-    sys.__stderr__ = sys.stderr = tty  # type: ignore[misc]
-    try:
-        app.run()
-    finally:
-        sys.__stderr__, sys.stderr = saved_stderr  # type: ignore[misc]
-        os.dup2(saved_fd2, 2)
-        os.close(saved_fd2)
-        tty.close()
+    app.run()
     return app.return_code or 0

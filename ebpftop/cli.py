@@ -183,9 +183,19 @@ def main(argv: list[str] | None = None) -> int:
             from ebpftop import headless
 
             return headless.run(source, flt, args.count, recorder, paced=not args.replay)
-        from ebpftop.app import run_app
+        from ebpftop.terminal import terminal_for_textual
 
-        return run_app(source, flt, recorder)
+        with terminal_for_textual():
+            if hasattr(source, "poll_alerts"):
+                # Live: compile the probes on the other core while Textual loads
+                # (the app's own start() then waits for this one).  Only inside
+                # terminal_for_textual: the compile swaps fd 2 for a moment.
+                import threading
+
+                threading.Thread(target=source.start, name="ebpftop-start", daemon=True).start()
+            from ebpftop.app import run_app
+
+            return run_app(source, flt, recorder)
     except KeyboardInterrupt:
         return 130
     finally:

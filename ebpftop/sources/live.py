@@ -217,6 +217,8 @@ class LiveSource:
         self.status: dict[str, str] = {p: STATUS_STARTING for p in self.panes}
         self._bpf = None
         self._lock = threading.Lock()
+        self._start_lock = threading.Lock()
+        self._started_status: dict[str, str] | None = None
         self._lost_seen: dict[str, int] = {}
         self._tcp_pending: list[TcpConnection] = []
         self._paths: dict[int, str] = {}  # path hash -> path (see bpf/file_opens.c)
@@ -268,6 +270,15 @@ class LiveSource:
                 raise RuntimeError(first_line(detail) if "error" in detail else first_line(str(e))) from None
 
     def start(self) -> dict[str, str]:
+        """Compile, load and attach (about 1.5 s here).  Idempotent: the TUI
+        starts it in a thread before Textual is even imported, and the app's
+        own call then waits for that one."""
+        with self._start_lock:
+            if self._started_status is None:
+                self._started_status = self._start()
+            return dict(self._started_status)
+
+    def _start(self) -> dict[str, str]:
         tfs = tracefs_root()
         runnable = []
         for p in self.panes:

@@ -47,9 +47,10 @@ def prog_ids() -> set[int]:
     return {p["id"] for p in json.loads(sh("bpftool", "prog", "list", "-j").stdout)}
 
 
-def wait_attached(before: set[int], timeout: float = 60.0) -> float:
-    """Seconds until the set of loaded BPF programs grew and then held still."""
-    t0 = time.monotonic()
+def wait_attached(before: set[int], timeout: float = 60.0, t0: float | None = None) -> float:
+    """Seconds (since t0, or the call) until the set of loaded BPF programs
+    grew and then held still for half a second."""
+    t0 = time.monotonic() if t0 is None else t0
     last, stable_since = None, None
     while time.monotonic() - t0 < timeout:
         now = prog_ids() - before
@@ -163,12 +164,11 @@ def startup() -> dict:
     sh("tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36", str(script))
     first_frame = attached = None
     try:
-        while time.monotonic() - t0 < 60 and (first_frame is None or attached is None):
-            if first_frame is None and "1 TCP" in sh("tmux", "capture-pane", "-p", "-t", session).stdout:
+        while time.monotonic() - t0 < 60 and first_frame is None:
+            if "1 TCP" in sh("tmux", "capture-pane", "-p", "-t", session).stdout:
                 first_frame = time.monotonic() - t0
-            if attached is None and len(prog_ids() - before) >= 17:
-                attached = time.monotonic() - t0
             time.sleep(0.02)
+        attached = wait_attached(before, t0=t0)
         running = None
         while time.monotonic() - t0 < 60:
             if "● running" in sh("tmux", "capture-pane", "-p", "-t", session).stdout:
@@ -210,10 +210,10 @@ def poll_cost(sizes=(1_000, 10_000, 100_000), repeats: int = 3) -> dict:
                     paths[paths.Key(h)] = paths.Leaf(path=f"/var/lib/bench/{i}/some/longer/path/file-{i}.dat".encode())
                     k = t.Key(path_hash=h, tgid=1_000_000 + i, flags=0, comm=f"comm{i % 5000}".encode())
                     t[k] = t.Leaf(count=i + 1, errors=i % 3)
-                t = bpf[b"read_latency_hist"]
+                t = bpf[b"latency_hist"]
                 for i in range(per_map):
-                    t[t.Key(comm=f"comm{i % 5000}".encode(), tgid=1_000_000 + i // 8, slot=i % 8 + 8)] = t.Leaf(
-                        count=i + 1, sum_ns=(i + 1) * 1000)
+                    t[t.Key(comm=f"comm{i % 5000}".encode(), tgid=1_000_000 + i // 8, slot=i % 8 + 8, op=i % 2)] = \
+                        t.Leaf(count=i + 1, sum_ns=(i + 1) * 1000)
                 t0 = time.perf_counter()
                 snap = source.poll()
                 times.append(time.perf_counter() - t0)
@@ -339,25 +339,27 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp())
     binary = tmp / "workload"
     sh("gcc", "-O2", "-o", str(binary), str(HERE / "workload.c"))
-    res = {"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rounds": args.rounds}
-    if "overhead" in only:
-        print("overhead:", file=sys.stderr)
-        res["overhead"] = overhead(binary, args.rounds, workloads)
-    if "own" in only:
-        print("own cost:", file=sys.stderr)
-        res["own_cost"] = own_cost(binary, args.idle, args.busy)
-    if "poll" in only:
-        print("poll cost:", file=sys.stderr)
-        res["poll"] = poll_cost()
-    if "startup" in only:
-        print("start-up:", file=sys.stderr)
-        res["startup"] = startup()
-    if "ui" in only:
-        print("ui:", file=sys.stderr)
-        res["ui"] = ui_keystroke()
-    shutil.rmtree(tmp)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(res, indent=2) + "\n")
+    latest = RESULTS / "latest.json"
+    # --only re-measures some parts and keeps the others of the last run
+    res = json.loads(latest.read_text()) if args.only and latest.exists() else {}
+    res.update({"machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+    phases = (
+        ("overhead", "overhead", lambda: overhead(binary, args.rounds, workloads)),
+        ("own", "own_cost", lambda: own_cost(binary, args.idle, args.busy)),
+        ("poll", "poll", poll_cost),
+        ("startup", "startup", startup),
+        ("ui", "ui", ui_keystroke),
+    )
+    for phase, key, measure in phases:
+        if phase not in only:
+            continue
+        print(f"{phase}:", file=sys.stderr)
+        res[key] = measure()
+        if phase == "overhead":
+            res["rounds"] = args.rounds
+        latest.write_text(json.dumps(res, indent=2) + "\n")  # each phase kept as soon as it is measured
+    shutil.rmtree(tmp)
     if "overhead" in res:
         (RESULTS / "latest.md").write_text(markdown(res))
     print(json.dumps(res, indent=2))

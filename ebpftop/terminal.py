@@ -1,0 +1,31 @@
+"""The terminal while the TUI runs.
+
+BCC's compiler and libbpf write diagnostics straight to file descriptor 2,
+which is also where Textual draws.  For as long as the TUI runs, Textual gets
+its own copy of the terminal (as sys.__stderr__, which its driver writes to)
+and fd 2 goes to a log (EBPFTOP_LOG, default /dev/null).  No textual import
+here: the probes start compiling before Textual has even loaded."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+
+
+@contextlib.contextmanager
+def terminal_for_textual():
+    tty = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+    saved_fd2 = os.dup(2)
+    log_fd = os.open(os.environ.get("EBPFTOP_LOG", "/dev/null"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    saved = sys.__stderr__, sys.stderr
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
+    sys.__stderr__ = sys.stderr = tty  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        sys.__stderr__, sys.stderr = saved  # type: ignore[misc]
+        os.dup2(saved_fd2, 2)
+        os.close(saved_fd2)
+        tty.close()
