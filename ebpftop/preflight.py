@@ -11,16 +11,25 @@ class PreflightError(Exception):
     pass
 
 
+def _bcc_installed() -> bool:
+    """Whether BCC's Python bindings can be imported, without importing them
+    (only ebpftop/sources/live.py does)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec("bcc") is not None
+    except ValueError:  # in sys.modules already, without a spec
+        return True
+
+
 def check_live() -> None:
     if os.geteuid() != 0:
         raise PreflightError("live collection needs root (CAP_BPF, CAP_PERFMON): run it with sudo, or use --replay FILE")
-    try:
-        import bcc  # noqa: F401  - only to see that it is there
-    except ImportError:
+    if not _bcc_installed():
         raise PreflightError(
             "BCC's Python bindings are missing: apt install python3-bpfcc (or run 'make setup'); "
             "the PyPI package named bcc is unrelated"
-        ) from None
+        )
     build = f"/lib/modules/{platform.release()}/build"
     if not os.path.isdir(build):
         raise PreflightError(
