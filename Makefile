@@ -82,6 +82,7 @@ snapshots: venv
 
 screenshots: venv
 	$(PY) -m tests.ui.export_screenshots screenshots
+	@# PNGs to look at (not committed; rsvg-convert collapses the SVGs' no-break spaces)
 	@command -v rsvg-convert >/dev/null && for f in screenshots/*.svg; do rsvg-convert "$$f" -o "$${f%.svg}.png"; done || true
 
 bench: setup

@@ -96,6 +96,7 @@ class SortableTable(DataTable):
         rows = self._sorted()[:MAX_TABLE_ROWS]
         keys = [self.row_key(r) for r in rows]
         cells = [[c.cell(r) for c in self.COLUMNS] for r in rows]
+        self._right_align(cells)
         if keys == self._keys:
             # Same rows in the same order: update cells in place (cheap, keeps
             # the cursor and scroll position).
@@ -111,6 +112,20 @@ class SortableTable(DataTable):
         self._keys = keys
         if cursor_key in keys:
             self.move_cursor(row=keys.index(cursor_key), animate=False)
+
+    def _right_align(self, cells: list[list[Text]]) -> None:
+        """Numbers line up on the right.  DataTable drops a Text's own
+        justify, so pad them to the column's widest value (or its label)."""
+        for i, col in enumerate(self.COLUMNS):
+            if not col.numeric:
+                continue
+            width = max([len(col.label) + 2] + [row[i].cell_len for row in cells])
+            for row in cells:
+                t = row[i]
+                if t.cell_len < width:
+                    padded = Text(" " * (width - t.cell_len), style=t.style)
+                    padded.append_text(t)
+                    row[i] = padded
 
     def _relabel(self) -> None:
         for i, c in enumerate(self.COLUMNS):

@@ -25,7 +25,7 @@ def column_values(table: DataTable, col: int) -> list[str]:
     out = []
     for r in range(table.row_count):
         v = table.get_row_at(r)[col]
-        out.append(v.plain if isinstance(v, Text) else str(v))
+        out.append((v.plain if isinstance(v, Text) else str(v)).strip())
     return out
 
 
