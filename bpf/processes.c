@@ -47,22 +47,31 @@ BPF_RINGBUF_OUTPUT(proc_events, 64); /* 256 KiB: about 700 events between two re
 BPF_TASK_STORAGE(exec_scratch, struct exec_scratch);
 BPF_TABLE("lru_hash", u32, u64, proc_started, 65536); /* pid -> fork time */
 
+/* A zeroed event of this kind, or NULL (counted as lost) if the ring is full. */
+static inline struct proc_event *proc_event_new(u32 kind, u32 pid, u64 now)
+{
+    struct proc_event *e = proc_events.ringbuf_reserve(sizeof(struct proc_event));
+    if (!e) {
+        count_lost(LOST_PROCESSES);
+        return 0;
+    }
+    __builtin_memset(e, 0, sizeof(*e));
+    e->ts_ns = now;
+    e->kind = kind;
+    e->pid = pid;
+    bpf_get_current_comm(e->comm, sizeof(e->comm));
+    return e;
+}
+
 /* Called from lifecycle.c's task:task_newtask for a new process. */
 static inline void processes_fork(u32 child, u32 parent)
 {
     u64 now = bpf_ktime_get_ns();
     proc_started.update(&child, &now);
-    struct proc_event *e = proc_events.ringbuf_reserve(sizeof(struct proc_event));
-    if (!e) {
-        count_lost(LOST_PROCESSES);
+    struct proc_event *e = proc_event_new(PROC_FORK, child, now);
+    if (!e)
         return;
-    }
-    __builtin_memset(e, 0, sizeof(*e));
-    e->ts_ns = now;
-    e->kind = PROC_FORK;
-    e->pid = child;
-    e->ppid = parent;
-    bpf_get_current_comm(e->comm, sizeof(e->comm));
+    e->ppid = parent; /* comm: the parent's, which the child shares until it execs */
     proc_events.ringbuf_submit(e, 0);
 }
 
@@ -90,16 +99,9 @@ TRACEPOINT_PROBE(syscalls, sys_enter_execve)
  * the tracepoint's record. */
 static inline void processes_exec(u32 pid, const char *filename)
 {
-    struct proc_event *e = proc_events.ringbuf_reserve(sizeof(struct proc_event));
-    if (!e) {
-        count_lost(LOST_PROCESSES);
+    struct proc_event *e = proc_event_new(PROC_EXEC, pid, bpf_ktime_get_ns());
+    if (!e)
         return;
-    }
-    __builtin_memset(e, 0, sizeof(*e));
-    e->ts_ns = bpf_ktime_get_ns();
-    e->kind = PROC_EXEC;
-    e->pid = pid;
-    bpf_get_current_comm(e->comm, sizeof(e->comm));
     bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
     struct exec_scratch *s = exec_scratch.task_storage_get(bpf_get_current_task_btf(), 0, 0);
     if (s) {
@@ -130,19 +132,12 @@ static inline void processes_exit(int group_dead)
     u32 tgid = pid_tgid >> 32;
     if (!group_dead)
         return; /* other threads live on */
-    struct proc_event *e = proc_events.ringbuf_reserve(sizeof(struct proc_event));
-    if (!e) {
-        count_lost(LOST_PROCESSES);
+    struct proc_event *e = proc_event_new(PROC_EXIT, tgid, bpf_ktime_get_ns());
+    if (!e)
         return;
-    }
-    __builtin_memset(e, 0, sizeof(*e));
-    e->ts_ns = bpf_ktime_get_ns();
-    e->kind = PROC_EXIT;
-    e->pid = tgid;
     u32 *parent = parent_of.lookup(&tgid);
     e->ppid = parent ? *parent : 0;
     parent_of.delete(&tgid);
-    bpf_get_current_comm(e->comm, sizeof(e->comm));
     u64 *started = proc_started.lookup(&tgid);
     if (started) {
         e->lifetime_ns = e->ts_ns - *started;
