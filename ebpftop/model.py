@@ -250,7 +250,7 @@ class ProcessEvent(NamedTuple):
     time: float
     kind: str  # "fork", "exec" or "exit"
     pid: int
-    ppid: int  # fork: the parent; exec: the parent if ebpftop saw the fork, else 0; exit: 0
+    ppid: int  # fork: the parent; exec and exit: the parent if ebpftop saw the fork, else 0
     comm: str
     filename: str = ""  # exec: the program
     args: tuple = ()  # exec: the first arguments (argv[0] first), each cut at 47 bytes
