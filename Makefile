@@ -6,26 +6,41 @@ VENV := .venv
 PY := $(VENV)/bin/python
 KREL := $(shell uname -r)
 ARCH := $(shell dpkg --print-architecture 2>/dev/null)
-# BCC and its Python bindings, bpftool, and what the tests and benchmarks use
-# (gcc builds the workloads; bpftrace and strace are the benchmark's peers;
-# the Prometheus server is what the exporter's end-to-end test scrapes with;
-# tmux and rsvg-convert serve the start-up benchmark and the screenshots).
-APT_PACKAGES := python3-bpfcc bpfcc-tools libbpfcc bpftool python3-venv gcc bpftrace strace \
-	prometheus tmux librsvg2-bin
+# What ebpftop needs to run: BCC and its Python bindings, bpftool, venv.
+RUN_PACKAGES := python3-bpfcc bpfcc-tools libbpfcc bpftool python3-venv
+# What the tests and the benchmark add: gcc builds the workloads; bpftrace and
+# strace are the benchmark's peers; the Prometheus server is what the
+# exporter's end-to-end test scrapes with (its service is not left running);
+# tmux and rsvg-convert serve the start-up benchmark and the screenshots.
+TEST_PACKAGES := gcc bpftrace strace prometheus tmux librsvg2-bin
 SYSTEM_PYTHON := /usr/bin/python3
 
-.PHONY: setup packages headers tracefs venv run test test-unit test-kernel screenshots snapshots bench clean
+.PHONY: setup packages test-packages headers tracefs venv run test test-unit test-kernel screenshots snapshots bench clean
 
 setup: packages headers tracefs venv
 
-packages:
-	@missing=""; for p in $(APT_PACKAGES); do \
+# $(call apt_install,PACKAGES,WHAT): install those not installed yet.  A
+# Prometheus server that Debian's package starts (systemd) is stopped and
+# disabled again: the tests start their own, on loopback.
+define apt_install
+	@missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "setup: installing$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	else echo "setup: packages already installed"; fi
+	if [ -z "$$missing" ]; then echo "setup: $(2) already installed"; exit 0; fi; \
+	echo "setup: installing$$missing"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	case " $$missing " in *" prometheus "*) \
+	  if [ -d /run/systemd/system ]; then \
+	    systemctl disable --now prometheus.service >/dev/null 2>&1 && echo "setup: stopped and disabled the prometheus service the package started"; \
+	  fi;; \
+	esac
+endef
+
+packages:
+	$(call apt_install,$(RUN_PACKAGES),packages to run ebpftop)
+
+test-packages:
+	$(call apt_install,$(TEST_PACKAGES),test and benchmark tools)
 
 # BCC compiles against /lib/modules/$(uname -r)/build.  Use the headers of the
 # running kernel when the distribution has them; otherwise link its generic
@@ -67,13 +82,13 @@ venv: $(VENV)/.installed
 run: setup
 	$(VENV)/bin/ebpftop $(ARGS)
 
-test: setup
+test: setup test-packages
 	$(PY) -m pytest tests
 
 test-unit: venv
 	$(PY) -m pytest tests/unit tests/ui
 
-test-kernel: setup
+test-kernel: setup test-packages
 	$(PY) -m pytest tests/kernel
 
 # Refresh the UI's SVG snapshots after an intended change (review them first).
@@ -85,7 +100,7 @@ screenshots: venv
 	@# PNGs to look at (not committed; rsvg-convert collapses the SVGs' no-break spaces)
 	@command -v rsvg-convert >/dev/null && for f in screenshots/*.svg; do rsvg-convert "$$f" -o "$${f%.svg}.png"; done || true
 
-bench: setup
+bench: setup test-packages
 	$(PY) -m tests.bench.run
 
 clean:

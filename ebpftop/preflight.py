@@ -35,7 +35,11 @@ def check_live() -> None:
         raise PreflightError(
             f"kernel headers missing at {build}: apt install linux-headers-{platform.release()} (or run 'make setup')"
         )
-    from ebpftop.sources.live import tracefs_root
+    from ebpftop.sources.live import bpf_dir, tracefs_root
 
+    try:
+        bpf_dir()
+    except FileNotFoundError as e:
+        raise PreflightError(f"{e}: reinstall ebpftop (make setup)") from None
     if tracefs_root() is None:
         raise PreflightError("tracefs is not mounted: mount -t tracefs nodev /sys/kernel/tracing")

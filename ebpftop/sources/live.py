@@ -229,6 +229,7 @@ class LiveSource:
         self.watch = list(watch) if watch is not None else list(watchlist.DEFAULT_WATCH)
         self._syslog = syslog
         self._alerts_new: list[Alert] = []  # not yet handed to poll_alerts()
+        self._alerts_polled = False  # someone (the TUI) reads alerts between polls
         self._proc_pending: list[ProcessEvent] = []
         self._alerts_interval: list[Alert] = []  # not yet in a snapshot
         self._closed = False
@@ -309,7 +310,12 @@ class LiveSource:
                         self.status[p] = f"failed to load: {first_line(combined_error)}"
                     panes = ()
                 elif panes:
-                    bpf = self._load(panes, root)
+                    try:
+                        bpf = self._load(panes, root)
+                    except Exception as e:  # noqa: BLE001
+                        for p in panes:
+                            self.status[p] = f"failed to load: {first_line(e)}"
+                        panes = ()
         with self._lock:
             if self._closed:
                 if bpf is not None:
@@ -373,6 +379,7 @@ class LiveSource:
         """Alerts since the last call: the UI asks every half second, so an
         alert shows at once rather than at the next interval."""
         with self._lock:
+            self._alerts_polled = True
             if self._bpf is None or self.status.get("file_opens") != STATUS_OK:
                 return []
             self._bpf.ring_buffer_consume()
@@ -463,7 +470,10 @@ class LiveSource:
             if "file_opens" in running:
                 kw["alerts"] = tuple(self._alerts_interval)
                 self._alerts_interval = []
-                self._alerts_new = []
+                if not self._alerts_polled:
+                    # headless: nobody asks poll_alerts(); the snapshot is the only reader.
+                    # Otherwise the alerts this poll drained still go to poll_alerts().
+                    self._alerts_new = []
             if "tcp" in running:
                 tcp = self._tcp_pending + self._unclaimed_accepts()
                 self._tcp_pending = []

@@ -212,6 +212,14 @@ def test_opening_a_watched_file_raises_one_alert_with_pid_and_uid(fresh, workloa
     assert [a.pid for a in snap.alerts if a.path == "/etc/shadow"] == [done["pid"], denied.pid]
 
 
+def test_an_alert_drained_by_the_interval_poll_still_reaches_poll_alerts(fresh, workload):
+    fresh.poll_alerts()  # the TUI reads alerts every half second...
+    done = workload.run("opens", 1, "/etc/shadow")
+    snap = poll_after(fresh)  # ...but this time the interval's poll drained the ring first
+    assert [a.pid for a in snap.alerts if a.comm == workload.comm] == [done["pid"]]
+    assert [a.pid for a in fresh.poll_alerts() if a.comm == workload.comm] == [done["pid"]]
+
+
 def test_a_burst_of_alerts_is_counted_never_silently_dropped(fresh, workload):
     n = 2000
     workload.run("opens", n, "/etc/shadow")

@@ -115,3 +115,18 @@ def test_tracefs_missing(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(live, "TRACEFS_DIRS", (str(tmp_path),))
     assert cli.main(["--json"]) == 2
     assert "mount -t tracefs nodev /sys/kernel/tracing" in capsys.readouterr().err
+
+
+def test_missing_bpf_sources(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(preflight.os, "geteuid", lambda: 0)
+    monkeypatch.setitem(sys.modules, "bcc", object())
+    monkeypatch.setattr(preflight.os.path, "isdir", lambda p: True)
+    from ebpftop.sources import live
+
+    def missing():
+        raise FileNotFoundError("ebpftop's eBPF sources (bpf/*.c) are missing from this installation")
+
+    monkeypatch.setattr(live, "bpf_dir", missing)
+    assert cli.main(["--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "eBPF sources" in err and "Traceback" not in err
