@@ -33,6 +33,7 @@
 #define LOST_TCP 4
 #define LOST_ALERTS 5
 #define LOST_PROCESSES 6
+#define LOST_UDP 7
 #define LOST_SLOTS 8
 
 /* Events that could not be recorded (a map was full, the ring buffer overran). */

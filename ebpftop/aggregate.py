@@ -15,6 +15,7 @@ from ebpftop.model import (
     ProcessLatency,
     Latency,
     SyscallRow,
+    UdpFlow,
 )
 
 AF_INET = 2
@@ -96,4 +97,26 @@ def file_open_rows(
         for (c, p, path, trunc), (n, e) in totals.items()
     ]
     rows.sort(key=lambda r: (-r.count, r.path, r.comm, r.pid))
+    return tuple(rows)
+
+
+UDP_SENT = 0
+UDP_RECEIVED = 1
+
+
+def udp_flows(
+    entries: Iterable[tuple[int, str, str, str, int, str, int, int, int, int]],
+) -> tuple[UdpFlow, ...]:
+    """(pid, comm, family, local addr, local port, remote addr, remote port,
+    direction, datagrams, bytes) entries -- sent and received apart, several
+    sockets of a process summed -- into one row per process and flow, most
+    bytes first."""
+    totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for pid, comm, family, laddr, lport, raddr, rport, direction, datagrams, nbytes in entries:
+        t = totals[(pid, comm, family, laddr, lport, raddr, rport)]
+        i = 0 if direction == UDP_SENT else 2
+        t[i] += datagrams
+        t[i + 1] += nbytes
+    rows = [UdpFlow(*k, *v) for k, v in totals.items()]
+    rows.sort(key=lambda f: (-(f.tx_bytes + f.rx_bytes), f.comm, f.pid, f.lport, f.rport))
     return tuple(rows)

@@ -22,13 +22,13 @@ from ebpftop.history import History
 from ebpftop.model import PANES, STATUS_STARTING, Snapshot
 from ebpftop.panes.help import HelpScreen
 from ebpftop.panes.tables import safe
-from ebpftop.panes.views import PANE_CLASSES, LatencyPane, Pane, PaneInput
+from ebpftop.panes.views import PANE_CLASSES, LatencyPane, NetworkPane, Pane, PaneInput
 from ebpftop.recording import Recorder
 from ebpftop.render import count
 from ebpftop.text import visible
 
 TAB_TITLES = {
-    "tcp": "1 TCP",
+    "tcp": "1 Network",
     "syscalls": "2 Syscalls",
     "read_latency": "3 Latency",
     "file_opens": "4 File opens",
@@ -37,7 +37,8 @@ TAB_TITLES = {
     "probes": "7 Probes",
     "alerts": "8 Alerts",
 }
-UI_PANES = (*PANES, "probes", "alerts")
+# The tabs: tcp shows TCP connections or UDP flows (u switches).
+UI_PANES = ("tcp", "syscalls", "read_latency", "file_opens", "page_faults", "processes", "probes", "alerts")
 
 
 @dataclass
@@ -82,7 +83,7 @@ class EbpftopApp(App):
     #status-line { height: 1; padding: 0 1; background: $panel; }
     """
     BINDINGS = [
-        Binding("1", "show_pane('tcp')", "TCP", show=False),
+        Binding("1", "show_pane('tcp')", "Network", show=False),
         Binding("2", "show_pane('syscalls')", "Syscalls", show=False),
         Binding("3", "show_pane('read_latency')", "Latency", show=False),
         Binding("4", "show_pane('file_opens')", "Opens", show=False),
@@ -97,6 +98,7 @@ class EbpftopApp(App):
         Binding("s", "next_sort", "Sort"),
         Binding("S", "reverse_sort", "Reverse", show=False),
         Binding("w", "toggle_latency_op", "read/write", show=False),
+        Binding("u", "toggle_network", "TCP/UDP", show=False),
         Binding("backspace", "drill_up", "Back", show=False),
         Binding("p", "toggle_pause", "Pause"),
         Binding("question_mark", "help", "Help"),
@@ -132,6 +134,7 @@ class EbpftopApp(App):
         self.probe_stats = getattr(source, "probe_stats", "off")
         self.live_alerts = hasattr(source, "poll_alerts")  # else alerts come with the snapshots
         self.scopes: list[tuple[filters.Filter, str]] = []  # drill-down: filters to return to, and labels
+        self.pending_signal: int | None = None  # SIGTERM/SIGHUP received: exit (see run_app)
 
     # -- layout -----------------------------------------------------------
 
@@ -163,8 +166,14 @@ class EbpftopApp(App):
         self.redraw()
         self.start_source()
         self.set_interval(1.0, self.update_status_line)
+        self.set_interval(0.2, self.exit_on_signal)
+        self.exit_on_signal()
         if self.live_alerts and self.auto_poll:
             self.set_interval(0.5, self.poll_alerts)
+
+    def exit_on_signal(self) -> None:
+        if self.pending_signal is not None:
+            self.exit(return_code=128 + self.pending_signal)
 
     # -- the source ---------------------------------------------------------
 
@@ -277,6 +286,8 @@ class EbpftopApp(App):
         pane = self._find(f"#pane-{pane_name}", Pane)
         if pane_name == "probes":
             status = self.probe_stats
+        elif pane_name == "tcp":
+            status = self.status.get(pane.mode, STATUS_STARTING)
         else:
             status = self.status.get("file_opens" if pane_name == "alerts" else pane_name, STATUS_STARTING)
         pane.update_from(PaneInput(filtered, self.history, self.flt, status))
@@ -345,7 +356,9 @@ class EbpftopApp(App):
         self._find("#filter-bar").add_class("visible")
         filt = self._find("#filter", Input)
         filt.can_focus = True
-        filt.focus()
+        # Now, not at the next idle (Widget.focus defers it): keys typed in
+        # the same burst as "/" must reach the filter, not the bindings.
+        self.screen.set_focus(filt)
 
     def close_filter(self, clear: bool) -> None:
         filt = self._find("#filter", Input)
@@ -382,9 +395,16 @@ class EbpftopApp(App):
         self.close_filter(clear=False)
 
     def on_key(self, event) -> None:
-        if event.key == "escape" and self._find("#filter", Input).has_focus:
+        filt = self._find("#filter", Input)
+        if event.key == "escape" and filt.has_focus:
             event.stop()
             self.close_filter(clear=True)
+        elif self.focused is filt and event.is_printable:
+            # Typed in one burst with "/", this key was queued to the table
+            # before the focus moved, and bubbled up here: it belongs to the
+            # filter.  (The filter's own keys never get here: it stops them.)
+            event.stop()
+            filt.insert_text_at_cursor(event.character)
 
     def action_next_sort(self) -> None:
         self.active_pane.table.next_sort()
@@ -416,12 +436,33 @@ class EbpftopApp(App):
         self._stale.add("read_latency")
         self.action_show_pane("read_latency")
 
+    def action_toggle_network(self) -> None:
+        pane = self._find("#pane-tcp", NetworkPane)
+        pane.set_mode("udp" if pane.mode == "tcp" else "tcp")
+        self._stale.add("tcp")
+        self.action_show_pane("tcp")
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
 
 def run_app(source, flt: filters.Filter, recorder: Recorder | None) -> int:
-    """Run the TUI (inside terminal.terminal_for_textual(): see there)."""
+    """Run the TUI (inside terminal.terminal_for_textual(): see there).
+
+    SIGTERM and SIGHUP (the terminal closed) end the app through Textual's own
+    shutdown.  An exception raised from the signal handler instead could
+    unwind Textual before it stops its input thread, which then spins on the
+    dead terminal and keeps the process alive for good."""
+    import signal
+
     app = EbpftopApp(source, flt, recorder)
+
+    def on_signal(signum, _frame):
+        app.pending_signal = signum  # seen within 0.2 s, or at mount
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
     app.run()
+    if app.pending_signal is not None:
+        return 128 + app.pending_signal
     return app.return_code or 0

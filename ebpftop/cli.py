@@ -14,7 +14,7 @@ examples:
   sudo ebpftop                          the live monitor (keys: ? for help)
   sudo ebpftop --comm nginx             start filtered on process names containing "nginx"
   sudo ebpftop --json --count 2         two intervals as JSON lines, then exit
-  sudo ebpftop --json --port 443        only TCP connections on port 443 (other panes as usual)
+  sudo ebpftop --json --port 53         only TCP connections and UDP flows on port 53 (other panes as usual)
   sudo ebpftop --record today.jsonl     watch live, and record every interval
   ebpftop --replay today.jsonl          replay a recording (no root needed)
   sudo ebpftop --prometheus 9435        serve metrics on http://127.0.0.1:9435/metrics
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-c", "--comm", type=_comm, metavar="NAME",
                    help="only processes whose name contains NAME (case-insensitive)")
     p.add_argument("-p", "--pid", type=_positive_int, metavar="PID", help="only this process id")
-    p.add_argument("-P", "--port", type=_port, metavar="PORT", help="only TCP connections with this local or remote port")
+    p.add_argument("-P", "--port", type=_port, metavar="PORT", help="only TCP connections and UDP flows with this local or remote port")
     p.add_argument("--json", action="store_true", help="headless: print one JSON object per interval")
     p.add_argument("-n", "--count", type=_positive_int, metavar="N", help="with --json: exit after N intervals")
     p.add_argument("--record", metavar="FILE", help="also write every interval to FILE (JSON lines)")
@@ -118,6 +118,22 @@ def build_parser() -> argparse.ArgumentParser:
 def _raise_exit(signum, _frame):
     # SIGTERM/SIGHUP unwind like Ctrl-C, so every finally: detaches the probes.
     raise SystemExit(128 + signum)
+
+
+def _end_lingering_threads(rc: int) -> None:
+    """The probes are detached and the recording closed: if a thread of
+    Textual's outlives the app (its input thread, after the terminal went
+    away mid-start-up), it must not keep the process alive, spinning."""
+    import os
+    import threading
+
+    lingering = [t for t in threading.enumerate()
+                 if t is not threading.current_thread() and not t.daemon and t.is_alive()]
+    for t in lingering:
+        t.join(timeout=1.0)
+    if any(t.is_alive() for t in lingering):
+        sys.stdout.flush()
+        os._exit(rc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_exit)
     signal.signal(signal.SIGHUP, _raise_exit)
+    tui = False
+    rc = 1  # the exit status, should an exception end the TUI
     try:
         if args.prometheus:
             from ebpftop import exporter
@@ -195,10 +213,18 @@ def main(argv: list[str] | None = None) -> int:
                 threading.Thread(target=source.start, name="ebpftop-start", daemon=True).start()
             from ebpftop.app import run_app
 
-            return run_app(source, flt, recorder)
+            tui = True
+            rc = run_app(source, flt, recorder)
+            return rc
     except KeyboardInterrupt:
-        return 130
+        rc = 130
+        return rc
+    except SystemExit as e:
+        rc = e.code if isinstance(e.code, int) else 1
+        raise
     finally:
         source.close()
         if recorder:
             recorder.close()
+        if tui:
+            _end_lingering_threads(rc)

@@ -62,6 +62,16 @@ class SnapshotCollector:
             for (direction, port), v in s.tcp.samples():
                 m.add_metric([direction, port], v)
             yield m
+            for name, doc, counter in (
+                ("ebpftop_udp_datagrams", "UDP datagrams by process name and direction (sent, received).",
+                 s.udp_datagrams),
+                ("ebpftop_udp_bytes", "UDP payload bytes by process name and direction (sent, received).",
+                 s.udp_bytes),
+            ):
+                m = CounterMetricFamily(name, doc, labels=["comm", "direction"])
+                for (comm, direction), v in counter.samples():
+                    m.add_metric([comm, direction], v)
+                yield m
             m = CounterMetricFamily("ebpftop_watched_file_opens", "Opens of watched (sensitive) files, by process "
                                     "name and result (ok or the errno).", labels=["comm", "result"])
             for (comm, result), v in s.alerts.samples():
@@ -90,7 +100,8 @@ class SnapshotCollector:
             m = CounterMetricFamily("ebpftop_label_values_evicted", "Label values dropped to bound cardinality.",
                                     labels=["metric"])
             for name, counter in (("syscalls", s.syscalls), ("page_faults", s.page_faults),
-                                  ("file_opens", s.file_opens), ("tcp_connections", s.tcp)):
+                                  ("file_opens", s.file_opens), ("tcp_connections", s.tcp),
+                                  ("udp_datagrams", s.udp_datagrams), ("udp_bytes", s.udp_bytes)):
                 m.add_metric([name], counter.evicted)
             yield m
             yield GaugeMetricFamily("ebpftop_polls", "Polls of the kernel maps so far.", value=s.polls)

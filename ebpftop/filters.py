@@ -12,7 +12,7 @@ from ebpftop.model import Latency, Snapshot, SyscallRow
 class Filter:
     comm: str = ""  # case-insensitive substring of the process name; "" matches all
     pid: int | None = None
-    port: int | None = None  # TCP rows whose local or remote port is this
+    port: int | None = None  # TCP connections and UDP flows whose local or remote port is this
     exact_comm: str | None = None  # drill-down on a process name: exactly this one
 
     @property
@@ -38,6 +38,13 @@ def apply(snapshot: Snapshot, f: Filter) -> Snapshot:
         and f.pid_matches(c.pid)
         and (f.port is None or f.port in (c.sport, c.dport))
     )
+    udp = tuple(
+        u
+        for u in snapshot.udp
+        if f.comm_matches(u.comm)
+        and f.pid_matches(u.pid)
+        and (f.port is None or f.port in (u.lport, u.rport))
+    )
     syscalls = []
     for row in snapshot.syscalls:
         if not f.comm_matches(row.comm):
@@ -61,6 +68,7 @@ def apply(snapshot: Snapshot, f: Filter) -> Snapshot:
     return replace(
         snapshot,
         tcp=tcp,
+        udp=udp,
         syscalls=tuple(syscalls),
         read_latency=latency(snapshot.read_latency),
         write_latency=latency(snapshot.write_latency),

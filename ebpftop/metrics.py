@@ -98,6 +98,8 @@ class MetricsState:
     file_open_errors: BoundedCounter = None
     tcp: BoundedCounter = None  # (direction, port)
     alerts: BoundedCounter = None  # (comm, result): opens of watched files
+    udp_datagrams: BoundedCounter = None  # (comm, direction)
+    udp_bytes: BoundedCounter = None  # (comm, direction)
     read_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     read_latency_by_comm: dict = field(default_factory=dict)
     write_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
@@ -105,9 +107,10 @@ class MetricsState:
     status: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        for name in ("syscalls", "page_faults", "file_opens", "file_open_errors", "tcp", "alerts"):
+        two_labels = ("tcp", "alerts", "udp_datagrams", "udp_bytes")
+        for name in ("syscalls", "page_faults", "file_opens", "file_open_errors", *two_labels):
             if getattr(self, name) is None:
-                setattr(self, name, BoundedCounter(self.max_labels, arity=2 if name in ("tcp", "alerts") else 1))
+                setattr(self, name, BoundedCounter(self.max_labels, arity=2 if name in two_labels else 1))
 
     def add(self, snap: Snapshot) -> None:
         self.polls += 1
@@ -125,6 +128,15 @@ class MetricsState:
         for a in snap.alerts:
             alerts[(a.comm, a.result)] = alerts.get((a.comm, a.result), 0) + 1
         self.alerts.add_interval(alerts)
+        datagrams: dict = {}
+        nbytes: dict = {}
+        for f in snap.udp:
+            for direction, n, b in (("sent", f.tx_datagrams, f.tx_bytes), ("received", f.rx_datagrams, f.rx_bytes)):
+                if n:
+                    datagrams[(f.comm, direction)] = datagrams.get((f.comm, direction), 0) + n
+                    nbytes[(f.comm, direction)] = nbytes.get((f.comm, direction), 0) + b
+        self.udp_datagrams.add_interval(datagrams)
+        self.udp_bytes.add_interval(nbytes)
         self.read_latency.add(snap.read_latency.total)
         self.write_latency.add(snap.write_latency.total)
         # per-comm histograms share the syscall counter's bound on names

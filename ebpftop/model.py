@@ -14,8 +14,9 @@ import datetime as _dt
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-PANES = ("tcp", "syscalls", "read_latency", "file_opens", "page_faults", "processes")
-# (the read_latency pane shows write() latency too: one probe set, one status)
+PANES = ("tcp", "udp", "syscalls", "read_latency", "file_opens", "page_faults", "processes")
+# The probe sets, each with a status.  The read_latency set gives write()
+# latency too, and the TUI shows tcp and udp in one tab (u switches).
 
 STATUS_OK = "ok"
 STATUS_STARTING = "starting"
@@ -57,6 +58,54 @@ class TcpConnection(NamedTuple):
             daddr=str(d["daddr"]),
             dport=int(d["dport"]),
             direction=str(d["direction"]),
+        )
+
+
+class UdpFlow(NamedTuple):
+    """Datagrams and payload bytes of one process on one (local, remote) pair
+    in the interval, both ways."""
+
+    pid: int  # 0 when nobody was seen owning the receiving socket (see bpf/udp.c)
+    comm: str
+    family: str  # "ipv4" or "ipv6"
+    laddr: str
+    lport: int
+    raddr: str
+    rport: int
+    tx_datagrams: int = 0
+    tx_bytes: int = 0
+    rx_datagrams: int = 0
+    rx_bytes: int = 0
+
+    def to_dict(self) -> dict:
+        return {
+            "pid": self.pid,
+            "comm": self.comm,
+            "family": self.family,
+            "laddr": self.laddr,
+            "lport": self.lport,
+            "raddr": self.raddr,
+            "rport": self.rport,
+            "tx_datagrams": self.tx_datagrams,
+            "tx_bytes": self.tx_bytes,
+            "rx_datagrams": self.rx_datagrams,
+            "rx_bytes": self.rx_bytes,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> UdpFlow:
+        return cls(
+            pid=int(d["pid"]),
+            comm=str(d["comm"]),
+            family=str(d["family"]),
+            laddr=str(d["laddr"]),
+            lport=int(d["lport"]),
+            raddr=str(d["raddr"]),
+            rport=int(d["rport"]),
+            tx_datagrams=int(d["tx_datagrams"]),
+            tx_bytes=int(d["tx_bytes"]),
+            rx_datagrams=int(d["rx_datagrams"]),
+            rx_bytes=int(d["rx_bytes"]),
         )
 
 
@@ -344,6 +393,8 @@ class ProbeCost(NamedTuple):
             return f"{category}:{event}"
         if self.name.startswith("raw_tracepoint__"):
             return f"raw_syscalls:{self.name[len('raw_tracepoint__'):]} (raw)"
+        if self.name in ("udp_egress", "udp_ingress"):
+            return f"cgroup_skb/{self.name[4:]} (every packet)"
         return self.name
 
     @property
@@ -374,6 +425,7 @@ class Snapshot:
     time: float  # end of the interval, seconds since the epoch
     interval_s: float
     tcp: tuple[TcpConnection, ...] = ()
+    udp: tuple[UdpFlow, ...] = ()  # flows with traffic in the interval
     syscalls: tuple[SyscallRow, ...] = ()
     read_latency: Latency = field(default_factory=lambda: Latency(()))
     write_latency: Latency = field(default_factory=lambda: Latency(()))
@@ -391,6 +443,7 @@ class Snapshot:
             "time": iso_time(self.time),
             "interval_s": self.interval_s,
             "tcp": [c.to_dict() for c in self.tcp],
+            "udp": [f.to_dict() for f in self.udp],
             "syscalls": [r.to_dict() for r in self.syscalls],
             "read_latency": self.read_latency.to_dict(),
             "write_latency": self.write_latency.to_dict(),
@@ -410,9 +463,10 @@ class Snapshot:
             time=parse_iso_time(d["time"]),
             interval_s=float(d["interval_s"]),
             tcp=tuple(TcpConnection.from_dict(x) for x in d["tcp"]),
+            udp=tuple(UdpFlow.from_dict(x) for x in d.get("udp", [])),  # absent in older recordings
             syscalls=tuple(SyscallRow.from_dict(x) for x in d["syscalls"]),
             read_latency=Latency.from_dict(d["read_latency"]),
-            write_latency=Latency.from_dict(d.get("write_latency", {})),  # absent before 0.2
+            write_latency=Latency.from_dict(d.get("write_latency", {})),  # absent in older recordings
             file_opens=tuple(FileOpenRow.from_dict(x) for x in d["file_opens"]),
             page_faults=tuple(PageFaultRow.from_dict(x) for x in d["page_faults"]),
             processes=tuple(ProcessEvent.from_dict(x) for x in d.get("processes", [])),

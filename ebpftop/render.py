@@ -60,3 +60,13 @@ def histogram_lines(hist: Histogram, bar_width: int = 40) -> list[str]:
 def count(n: int) -> str:
     """12345 -> '12,345'."""
     return f"{n:,}"
+
+
+def byte_size(n: int) -> str:
+    """1536 -> '1.5 KiB'; below 1 KiB exact: '861 B'."""
+    if n < 1024:
+        return f"{n} B"
+    for size, unit in _UNITS:
+        if n >= size:
+            return f"{n / size:.1f} {unit}iB"
+    return f"{n} B"

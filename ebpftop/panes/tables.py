@@ -13,8 +13,8 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from ebpftop.model import FileOpenRow, PageFaultRow, SyscallRow, TcpConnection
-from ebpftop.render import count, duration
+from ebpftop.model import FileOpenRow, PageFaultRow, SyscallRow, TcpConnection, UdpFlow
+from ebpftop.render import byte_size, count, duration
 from ebpftop.text import visible
 
 
@@ -180,6 +180,34 @@ class TcpTable(SortableTable):
 
     def row_process(self, c: TcpConnection):
         return (c.pid, c.comm) if c.pid else None
+
+
+class UdpTable(SortableTable):
+    """UDP flows of the interval: (UdpFlow, interval_s) rows."""
+
+    COLUMNS = (
+        Column("pid", "PID", lambda r: r[0].pid, lambda r: num(0, str(r[0].pid) if r[0].pid else "-"), numeric=True),
+        Column("comm", "COMM", lambda r: r[0].comm, lambda r: safe(r[0].comm) if r[0].comm else Text("?", style="dim")),
+        Column("family", "IP", lambda r: r[0].family, lambda r: Text(r[0].family[-1])),
+        Column("laddr", "LADDR", lambda r: r[0].laddr, lambda r: Text(r[0].laddr)),
+        Column("lport", "LPORT", lambda r: r[0].lport, lambda r: num(0, str(r[0].lport)), numeric=True),
+        Column("raddr", "RADDR", lambda r: r[0].raddr, lambda r: Text(r[0].raddr)),
+        Column("rport", "RPORT", lambda r: r[0].rport, lambda r: num(0, str(r[0].rport)), numeric=True),
+        Column("tx", "SENT", lambda r: r[0].tx_datagrams, lambda r: num(r[0].tx_datagrams), numeric=True),
+        Column("tx_bytes", "SENT B", lambda r: r[0].tx_bytes, lambda r: num(0, byte_size(r[0].tx_bytes)), numeric=True),
+        Column("rx", "RECV", lambda r: r[0].rx_datagrams, lambda r: num(r[0].rx_datagrams), numeric=True),
+        Column("rx_bytes", "RECV B", lambda r: r[0].rx_bytes, lambda r: num(0, byte_size(r[0].rx_bytes)), numeric=True),
+        Column("rate", "B/S", lambda r: r[0].tx_bytes + r[0].rx_bytes,
+               lambda r: num(0, byte_size(round((r[0].tx_bytes + r[0].rx_bytes) / r[1]))), numeric=True),
+    )
+    DEFAULT_SORT = 11
+
+    def row_key(self, r: tuple[UdpFlow, float]) -> str:
+        f = r[0]
+        return f"{f.pid}\0{f.comm}\0{f.laddr}\0{f.lport}\0{f.raddr}\0{f.rport}"
+
+    def row_process(self, r):
+        return (r[0].pid, r[0].comm) if r[0].pid else None
 
 
 class SyscallTable(SortableTable):

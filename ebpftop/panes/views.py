@@ -23,9 +23,10 @@ from ebpftop.panes.tables import (
     SortableTable,
     SyscallTable,
     TcpTable,
+    UdpTable,
     safe,
 )
-from ebpftop.render import count, duration, histogram_lines
+from ebpftop.render import byte_size, count, duration, histogram_lines
 
 
 @dataclass(frozen=True)
@@ -77,21 +78,60 @@ class Pane(Vertical):
         self.query_one("#summary", Static).update(Text(text))
 
 
-class TcpPane(Pane):
+class NetworkPane(Pane):
+    """TCP connections or UDP flows: the app's u key switches."""
+
     PANE = "tcp"
-    TITLE = "new TCP connections (sock:inet_sock_set_state, accept in process context)"
+    TITLES = {
+        "tcp": "new TCP connections (sock:inet_sock_set_state, accept in process context)",
+        "udp": "UDP flows in the interval (cgroup_skb on the root cgroup, owners from sock:sock_recv_length)",
+    }
+    mode = "tcp"  # or "udp"
+
+    @property
+    def TITLE(self) -> str:  # noqa: N802 - the attribute every pane has
+        return self.TITLES[self.mode]
 
     def body(self) -> ComposeResult:
-        yield TcpTable(id="table")
+        yield TcpTable(id="tcp-table")
+        udp = UdpTable(id="udp-table")
+        udp.display = False
+        yield udp
+
+    @property
+    def table(self) -> SortableTable:
+        return self.query_one(TcpTable if self.mode == "tcp" else UdpTable)
+
+    def set_mode(self, mode: str) -> None:
+        self.mode = mode
+        self.query_one(TcpTable).display = mode == "tcp"
+        self.query_one(UdpTable).display = mode == "udp"
 
     def draw(self, view: PaneInput) -> None:
+        if self.mode == "udp":
+            self.draw_udp(view)
+        else:
+            self.draw_tcp(view)
+
+    def draw_udp(self, view: PaneInput) -> None:
+        flows = view.snapshot.udp
+        self.table.show([(f, view.snapshot.interval_s) for f in flows])
+        tx = sum(f.tx_datagrams for f in flows)
+        rx = sum(f.rx_datagrams for f in flows)
+        tx_b = sum(f.tx_bytes for f in flows)
+        rx_b = sum(f.rx_bytes for f in flows)
+        self.set_summary(f"[UDP: {len(flows)} flows · datagrams sent {count(tx)} ({byte_size(tx_b)}), received "
+                         f"{count(rx)} ({byte_size(rx_b)}) in {view.snapshot.interval_s:g} s · u: TCP]")
+
+    def draw_tcp(self, view: PaneInput) -> None:
         recent = filters.apply(
             Snapshot(time=view.snapshot.time, interval_s=view.snapshot.interval_s, tcp=view.history.recent_connections()),
             view.flt,
         ).tcp
         self.table.show(recent)
         shown = f" · shown {len(recent)}" if view.flt.active else ""
-        self.set_summary(f"[Connections: {len(view.snapshot.tcp)} this interval, {count(view.history.connections_total)} since start{shown}]")
+        self.set_summary(f"[Connections: {len(view.snapshot.tcp)} this interval, "
+                         f"{count(view.history.connections_total)} since start{shown} · u: UDP]")
 
 
 class SyscallPane(Pane):
@@ -110,10 +150,31 @@ class SyscallPane(Pane):
                  f"{count(round(total / view.snapshot.interval_s))}/s, {len(rows)} process names]")
 
 
+# From this width on, the read() and write() histograms are drawn side by side.
+SIDE_BY_SIDE_WIDTH = 150
+
+
+def side_by_side(left: Text, right: Text, gap: int = 4) -> Text:
+    """Two blocks of lines as two columns (the left one padded to its widest line)."""
+    left_lines, right_lines = left.split("\n"), right.split("\n")
+    width = max((line.cell_len for line in left_lines), default=0) + gap
+    out = Text()
+    for i in range(max(len(left_lines), len(right_lines))):
+        if i:
+            out.append("\n")
+        line = left_lines[i].copy() if i < len(left_lines) else Text()
+        line.pad_right(width - line.cell_len)
+        out.append_text(line)
+        if i < len(right_lines):
+            out.append_text(right_lines[i])
+    return out
+
+
 class LatencyPane(Pane):
     PANE = "read_latency"
     TITLE = "read() and write() latency (syscalls:sys_exit_read / sys_exit_write)"
-    op = "read"  # or "write": the app's w key switches
+    op = "read"  # or "write": the app's w key switches (the table; and the histogram when narrow)
+    _view: PaneInput | None = None  # the last drawn, to redraw on a resize
 
     def body(self) -> ComposeResult:
         # Side by side, the histogram scrolling on its own: every bucket stays
@@ -123,23 +184,40 @@ class LatencyPane(Pane):
                 yield Static(id="histogram", classes="histogram")
             yield LatencyTable(id="table")
 
-    def draw(self, view: PaneInput) -> None:
-        lat = view.snapshot.read_latency if self.op == "read" else view.snapshot.write_latency
+    @staticmethod
+    def histogram_text(op: str, lat, who: str, bar_width: int, narrow: bool = False) -> Text:
         hist = lat.total
+        text = Text()
+        text.append(f"{op}() latency, ", style="bold")
+        text.append_text(safe(who))
+        text.append(f"\n{count(hist.count)} {op}s · mean {duration(hist.mean_ns)}{chr(10) if narrow else ' · '}"
+                    f"p50 {duration(hist.percentile(50))} · p90 {duration(hist.percentile(90))} · p99 {duration(hist.percentile(99))}\n\n")
+        lines = histogram_lines(hist, bar_width=bar_width)
+        text.append("\n".join(lines) if lines else f"no {op}() in this interval", style="" if lines else "dim")
+        return text
+
+    def draw(self, view: PaneInput) -> None:
+        self._view = view
+        lats = {"read": view.snapshot.read_latency, "write": view.snapshot.write_latency}
         who = f"processes matching {view.flt.comm!r}" if view.flt.comm else "all processes"
         if view.flt.pid is not None:
             who += f", pid {view.flt.pid}"
-        head = Text()
-        head.append(f"{self.op}() latency, ", style="bold")
-        head.append_text(safe(who))
-        head.append(f"\n{count(hist.count)} {self.op}s · mean {duration(hist.mean_ns)} · p50 {duration(hist.percentile(50))}"
-                    f" · p90 {duration(hist.percentile(90))} · p99 {duration(hist.percentile(99))}\n\n")
-        lines = histogram_lines(hist, bar_width=30 if self.size.width >= 100 else 16)
-        head.append("\n".join(lines) if lines else "no read() in this interval", style="" if lines else "dim")
-        self.query_one("#histogram", Static).update(head)
-        self.table.show(list(lat.by_comm().items()))
         other = "write" if self.op == "read" else "read"
-        self.set_summary(f"[ns, log2 buckets: [low, high) · percentiles interpolated within a bucket · w: show {other}()]")
+        if self.size.width >= SIDE_BY_SIDE_WIDTH:
+            both = side_by_side(*(self.histogram_text(op, lats[op], who, bar_width=16, narrow=True)
+                                  for op in ("read", "write")))
+            self.query_one("#histogram", Static).update(both)
+            switch = f"table: {self.op}() · w: {other}()"
+        else:
+            bar_width = 30 if self.size.width >= 100 else 16
+            self.query_one("#histogram", Static).update(self.histogram_text(self.op, lats[self.op], who, bar_width))
+            switch = f"w: {other}() · side by side from {SIDE_BY_SIDE_WIDTH} columns"
+        self.table.show(list(lats[self.op].by_comm().items()))
+        self.set_summary(f"[ns, log2 buckets [low, high), percentiles interpolated in a bucket · {switch}]")
+
+    def on_resize(self, _event) -> None:
+        if self._view is not None and self._view.snapshot is not None:
+            self.draw(self._view)
 
 
 class FileOpenPane(Pane):
@@ -245,4 +323,4 @@ class AlertsPane(Pane):
                          + " · never hidden by the name filter]")
 
 
-PANE_CLASSES = (TcpPane, SyscallPane, LatencyPane, FileOpenPane, PageFaultPane, ProcessesPane, ProbesPane, AlertsPane)
+PANE_CLASSES = (NetworkPane, SyscallPane, LatencyPane, FileOpenPane, PageFaultPane, ProcessesPane, ProbesPane, AlertsPane)

@@ -31,14 +31,15 @@ from ebpftop.model import (
     ProcessEvent,
     Snapshot,
     TcpConnection,
+    UdpFlow,
 )
-from ebpftop.sources import bpf_stats
+from ebpftop.sources import bpf_syscall
 
 TRACEFS_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
 # Loss counter slots, as in bpf/ebpftop.h.
 LOST_SLOT = {"syscalls": 0, "read_latency": 1, "file_opens": 2, "page_faults": 3, "tcp": 4, "alerts": 5,
-             "processes": 6}
+             "processes": 6, "udp": 7}
 
 # Source files per pane, in the order they are concatenated.
 PANE_SOURCES = {
@@ -47,9 +48,10 @@ PANE_SOURCES = {
     "page_faults": "page_faults.c",
     "file_opens": "file_opens.c",
     "tcp": "tcp.c",
+    "udp": "udp.c",
     "processes": "processes.c",
 }
-CONCAT_ORDER = ("read_latency", "syscalls", "page_faults", "file_opens", "tcp", "processes")
+CONCAT_ORDER = ("read_latency", "syscalls", "page_faults", "file_opens", "tcp", "udp", "processes")
 # lifecycle.c holds the task hooks these panes share (one program per hook)
 LIFECYCLE_PANES = ("syscalls", "page_faults", "file_opens", "processes")
 
@@ -57,6 +59,7 @@ LIFECYCLE_PANES = ("syscalls", "page_faults", "file_opens", "processes")
 # define when present: open(2) does not exist on arm64, for one).
 REQUIRED_TRACEPOINTS = {
     "tcp": ["sock/inet_sock_set_state", "syscalls/sys_enter_accept4", "syscalls/sys_exit_accept4"],
+    "udp": ["sock/sock_recv_length"],
     "syscalls": ["raw_syscalls/sys_enter"],
     "read_latency": ["syscalls/sys_enter_read", "syscalls/sys_exit_read",
                      "syscalls/sys_enter_write", "syscalls/sys_exit_write"],
@@ -90,6 +93,7 @@ class MapSizes:
     page_faults: int = 16384
     tcp: int = 8192
     tcp_ringbuf_pages: int = 64  # 256 KiB: about 2,900 connection events
+    udp: int = 16384
 
     def defines(self) -> list[str]:
         return [
@@ -99,6 +103,7 @@ class MapSizes:
             f"-DPAGE_FAULTS_MAP_SIZE={self.page_faults}",
             f"-DTCP_MAP_SIZE={self.tcp}",
             f"-DTCP_RINGBUF_PAGES={self.tcp_ringbuf_pages}",
+            f"-DUDP_MAP_SIZE={self.udp}",
         ]
 
 
@@ -107,6 +112,11 @@ PATH_CACHE_SIZE = 65536
 # An accepted connection that no accept() claimed within this long is reported
 # with its owner unknown (the server called accept() without an address buffer).
 UNCLAIMED_ACCEPT_AFTER_NS = 2_000_000_000
+
+# Datagrams received by a socket nobody has read from yet wait this many
+# polls for an owner before they are reported with the owner unknown (the
+# receiver may simply read them after the poll).
+UDP_OWNER_WAIT_POLLS = 1
 
 
 def bpf_dir() -> Path:
@@ -233,6 +243,8 @@ class LiveSource:
         self._proc_pending: list[ProcessEvent] = []
         self._alerts_interval: list[Alert] = []  # not yet in a snapshot
         self._closed = False
+        self._udp_links: list[int] = []  # cgroup link fds: closing them detaches udp.c's programs
+        self._udp_waiting: list[tuple] = []  # received, owner not yet known: (polls waited, key, value)
 
     # -- start-up ---------------------------------------------------------
 
@@ -286,6 +298,9 @@ class LiveSource:
             missing = [tp for tp in REQUIRED_TRACEPOINTS[p] if not (tfs and tracepoint_exists(tfs, tp))]
             if missing:
                 self.status[p] = f"kernel lacks tracepoint {missing[0].replace('/', ':')}"
+            elif p == "udp" and bpf_syscall.cgroup2_root(_read("/proc/self/mounts")) is None:
+                self.status[p] = ("needs the cgroup v2 hierarchy mounted "
+                                  "(mount -t cgroup2 none /sys/fs/cgroup/unified)")
             else:
                 runnable.append(p)
         root = bpf_dir()
@@ -333,10 +348,45 @@ class LiveSource:
                 bpf[b"alert_events"].open_ring_buffer(self._on_alert)
             for p in panes:
                 self.status[p] = STATUS_OK
+            if bpf is not None and "udp" in panes:
+                self._attach_udp(bpf)
             self._lost_seen = self._read_lost()
         if self._probe_cost_wanted and bpf is not None:
             self.set_probe_stats(True)
         return dict(self.status)
+
+    def _attach_udp(self, bpf) -> None:
+        """Link udp.c's packet programs to the root of the cgroup v2 hierarchy
+        (every process on the machine is under it).  On failure the UDP pane
+        says why, and its tracepoint is detached: the rest run."""
+        from bcc import BPF
+
+        root = bpf_syscall.cgroup2_root(_read("/proc/self/mounts"))
+        try:
+            cgroup_fd = os.open(root or "/nonexistent", os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as e:
+            self.status["udp"] = f"cannot open the cgroup v2 root {root}: {e.strerror}"
+        else:
+            try:
+                with _captured_fd2():
+                    for name, attach_type in ((b"udp_egress", bpf_syscall.BPF_CGROUP_INET_EGRESS),
+                                              (b"udp_ingress", bpf_syscall.BPF_CGROUP_INET_INGRESS)):
+                        fn = bpf.load_func(name, BPF.CGROUP_SKB)
+                        self._udp_links.append(bpf_syscall.cgroup_link(fn.fd, cgroup_fd, attach_type))
+            except Exception as e:  # noqa: BLE001 - BCC raises plain Exception
+                why = e.strerror if isinstance(e, OSError) and e.strerror else first_line(str(e))
+                self.status["udp"] = f"cannot attach to the cgroup v2 root {root}: {why} (needs Linux >= 6.3)"
+            finally:
+                os.close(cgroup_fd)
+        if self.status["udp"] != STATUS_OK:
+            self._close_udp_links()
+            with contextlib.suppress(Exception):
+                bpf.detach_tracepoint(b"sock:sock_recv_length")
+
+    def _close_udp_links(self) -> None:
+        for fd in self._udp_links:
+            os.close(fd)
+        self._udp_links = []
 
     # -- polling ----------------------------------------------------------
 
@@ -479,6 +529,8 @@ class LiveSource:
                 self._tcp_pending = []
                 tcp.sort(key=lambda c: c.time, reverse=True)
                 kw["tcp"] = tuple(tcp)
+            if "udp" in running:
+                kw["udp"] = self._udp_flows(bpf)
             if "syscalls" in running:
                 kw["syscalls"] = aggregate.syscall_rows(self._thread_counts("syscall_counts", "syscall_folded"))
             if "page_faults" in running:
@@ -516,7 +568,7 @@ class LiveSource:
         with self._lock:
             if on and self._stats_fd is None:
                 try:
-                    self._stats_fd = bpf_stats.enable_run_time_stats()
+                    self._stats_fd = bpf_syscall.enable_run_time_stats()
                 except OSError as e:
                     self.probe_stats = f"unavailable: BPF_ENABLE_STATS failed ({e.strerror or e}; needs Linux 5.8)"
                     return self.probe_stats
@@ -534,7 +586,7 @@ class LiveSource:
         out = {}
         for name, fn in self._bpf.funcs.items():
             try:
-                out[name.decode()] = bpf_stats.prog_run_stats(fn.fd)
+                out[name.decode()] = bpf_syscall.prog_run_stats(fn.fd)
             except OSError:
                 continue
         return out
@@ -548,6 +600,38 @@ class LiveSource:
         self._stats_seen = now
         costs.sort(key=lambda c: (-c.run_time_ns, c.name))
         return tuple(costs)
+
+    def _udp_flows(self, bpf) -> tuple[UdpFlow, ...]:
+        """The interval's flows.  Sent datagrams carry their sender; received
+        ones are matched to their socket's owner (bpf/udp.c) -- or wait a poll
+        for it, then go out with the owner unknown."""
+        owners = bpf[b"udp_owner"]
+        resolved: dict[int, tuple[int, str] | None] = {}
+        entries = []
+        waiting = [(0, k, v) for k, v in self._drain(bpf[b"udp_flows"])] + self._udp_waiting
+        self._udp_waiting = []
+        for waited, k, v in waiting:
+            if k.dir == aggregate.UDP_SENT:
+                pid, comm = k.tgid, aggregate.decode_c_string(k.comm)
+            else:
+                if k.cookie not in resolved:
+                    try:
+                        o = owners[ctypes.c_ulonglong(k.cookie)]
+                        resolved[k.cookie] = (o.tgid, aggregate.decode_c_string(o.comm))
+                    except KeyError:
+                        resolved[k.cookie] = None
+                owner = resolved[k.cookie]
+                if owner is None and waited < UDP_OWNER_WAIT_POLLS:
+                    self._udp_waiting.append((waited + 1, k, v))
+                    continue
+                pid, comm = owner or (0, "")
+            entries.append((
+                pid, comm, aggregate.family_name(k.family),
+                aggregate.format_addr(k.family, k.laddr), k.lport,
+                aggregate.format_addr(k.family, k.raddr), k.rport,
+                k.dir, v.datagrams, v.bytes,
+            ))
+        return aggregate.udp_flows(entries)
 
     def _path(self, path_hash: int) -> str:
         """The path behind a hash, from the kernel's LRU map of paths, cached:
@@ -582,6 +666,7 @@ class LiveSource:
         self.set_probe_stats(False)
         with self._lock:
             self._closed = True
+            self._close_udp_links()
             if self._bpf is not None:
                 self._bpf.cleanup()
                 self._bpf = None

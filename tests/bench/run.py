@@ -34,7 +34,7 @@ EBPFTOP = [sys.executable, "-m", "ebpftop"]
 RESULTS = HERE / "results"
 
 # Base operations per run; strace runs 1/20 as many (it is ~100x slower).
-WORKLOADS = {"read": 2_000_000, "getppid": 2_000_000, "open": 200_000, "tcp": 4_000}
+WORKLOADS = {"read": 2_000_000, "getppid": 2_000_000, "open": 200_000, "tcp": 4_000, "udp": 200_000}
 MONITORS = ("none", "ebpftop", "bpftrace", "strace")
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -165,7 +165,7 @@ def startup() -> dict:
     first_frame = attached = None
     try:
         while time.monotonic() - t0 < 60 and first_frame is None:
-            if "1 TCP" in sh("tmux", "capture-pane", "-p", "-t", session).stdout:
+            if "1 Network" in sh("tmux", "capture-pane", "-p", "-t", session).stdout:
                 first_frame = time.monotonic() - t0
             time.sleep(0.02)
         attached = wait_attached(before, t0=t0)

@@ -1,7 +1,7 @@
 /* Syscall-heavy loops for the overhead benchmark.
  * usage: workload MODE N   MODE: read (1-byte read of /dev/zero), getppid,
  *        open (open+close /etc/hostname), tcp (connect+accept+close over
- *        127.0.0.1)
+ *        127.0.0.1), udp (sendto+recv of a 64-byte datagram over 127.0.0.1)
  * prints: MODE N ns_per_op */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -31,6 +31,14 @@ int main(int argc, char **argv)
     int ls = -1;
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t alen = sizeof(a);
+    int us = -1, ur = -1;
+    char dgram[64] = {0};
+    if (!strcmp(mode, "udp")) {
+        ur = socket(AF_INET, SOCK_DGRAM, 0);
+        us = socket(AF_INET, SOCK_DGRAM, 0);
+        if (bind(ur, (struct sockaddr *)&a, sizeof(a)) || getsockname(ur, (struct sockaddr *)&a, &alen))
+            return 1;
+    }
     if (!strcmp(mode, "tcp")) {
         ls = socket(AF_INET, SOCK_STREAM, 0);
         int one = 1;
@@ -47,6 +55,11 @@ int main(int argc, char **argv)
             int f = open("/etc/hostname", O_RDONLY);
             if (f < 0) return 1;
             close(f);
+        }
+    } else if (!strcmp(mode, "udp")) {
+        for (long i = 0; i < n; i++) {
+            if (sendto(us, dgram, sizeof(dgram), 0, (struct sockaddr *)&a, sizeof(a)) != sizeof(dgram)) return 1;
+            if (recv(ur, dgram, sizeof(dgram), 0) != sizeof(dgram)) return 1;
         }
     } else if (!strcmp(mode, "tcp")) {
         for (long i = 0; i < n; i++) {

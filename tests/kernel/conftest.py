@@ -74,7 +74,7 @@ def our_programs() -> list[str]:
     """Names of loaded BPF programs that look like ebpftop's."""
     out = subprocess.run(["bpftool", "prog", "list", "-j"], check=True, capture_output=True, text=True)
     names = [p.get("name", "") for p in json.loads(out.stdout)]
-    return [n for n in names if n.startswith("tracepoint__") or n == "sys_enter"]
+    return [n for n in names if n.startswith("tracepoint__") or n in ("sys_enter", "udp_egress", "udp_ingress")]
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from tests.kernel.conftest import poll_after
 
 N = 1000
@@ -270,3 +272,122 @@ def test_fork_exec_exit_rows_exact(fresh, workload):
     # newest first
     times = [e.time for e in snap.processes]
     assert times == sorted(times, reverse=True)
+
+
+def _udp_rows(snap, *comms):
+    return [f for f in snap.udp if f.comm in comms]
+
+
+@pytest.mark.parametrize("mode, family, loopback", [("udp4", "ipv4", "127.0.0.1"), ("udp6", "ipv6", "::1")])
+def test_udp_datagrams_and_bytes_exact_both_ends(fresh, workload, mode, family, loopback):
+    """sendto() (v4) or connect()+send() (v6) of N datagrams to a socket that a
+    child of another name reads: the sender's flow counts exactly N and N x
+    size, and the received ones go to the reader, not to the sender (in whose
+    softirq they arrive on loopback)."""
+    n, size = 300, 777
+    done = workload.run(mode, n, size)
+    reader = workload.comm + "r"
+    rows = _udp_rows(poll_after(fresh), workload.comm, reader)
+    sent = [f for f in rows if f.tx_datagrams]
+    received = [f for f in rows if f.rx_datagrams]
+    assert len(sent) == 1 and len(received) == 1, rows
+    s, r = sent[0], received[0]
+    assert (s.pid, s.comm, s.family) == (done["pid"], workload.comm, family)
+    assert (s.laddr, s.lport, s.raddr, s.rport) == (loopback, done["sender_port"], loopback, done["receiver_port"])
+    assert (s.tx_datagrams, s.tx_bytes, s.rx_datagrams, s.rx_bytes) == (n, n * size, 0, 0)
+    assert (r.pid, r.comm, r.family) == (done["reader_pid"], reader, family)
+    assert (r.laddr, r.lport, r.raddr, r.rport) == (loopback, done["receiver_port"], loopback, done["sender_port"])
+    assert (r.tx_datagrams, r.tx_bytes, r.rx_datagrams, r.rx_bytes) == (0, 0, n, n * size)
+    assert not _udp_rows(poll_after(fresh), workload.comm, reader)  # nothing counted twice
+
+
+def test_udp_received_by_a_socket_nobody_reads_has_owner_unknown(fresh, workload):
+    done = workload.run("udp4unread", 7, 100)
+    first = poll_after(fresh)
+    mine = [f for f in first.udp if done["receiver_port"] in (f.lport, f.rport)]
+    assert [(f.comm, f.tx_datagrams) for f in mine] == [(workload.comm, 7)]  # received ones wait a poll for an owner
+    second = poll_after(fresh)
+    mine = [f for f in second.udp if done["receiver_port"] in (f.lport, f.rport)]
+    assert len(mine) == 1, mine
+    assert (mine[0].pid, mine[0].comm, mine[0].rx_datagrams, mine[0].rx_bytes) == (0, "", 7, 700)
+    assert (mine[0].lport, mine[0].rport) == (done["receiver_port"], done["sender_port"])
+
+
+def _udp_pair(family: int, loopback: str):
+    import socket
+
+    receiver = socket.socket(family, socket.SOCK_DGRAM)
+    receiver.bind((loopback, 0))
+    sender = socket.socket(family, socket.SOCK_DGRAM)
+    sender.connect(receiver.getsockname())
+    return sender, receiver
+
+
+def _my_udp(snap, port: int):
+    return [f for f in snap.udp if f.pid == os.getpid() and port in (f.lport, f.rport)]
+
+
+def _check_udp_both_ways(fresh, sender, receiver, n: int, size: int, send) -> None:
+    for _ in range(n):
+        send()
+    for _ in range(n):
+        assert len(receiver.recv(size + 1)) == size
+    rows = _my_udp(poll_after(fresh), sender.getsockname()[1])
+    sent = [(f.tx_datagrams, f.tx_bytes) for f in rows if f.lport == sender.getsockname()[1]]
+    received = [(f.rx_datagrams, f.rx_bytes) for f in rows if f.lport == receiver.getsockname()[1]]
+    assert sent == [(n, n * size)] and received == [(n, n * size)], rows
+
+
+def test_udp_with_ip_options_and_ipv6_extension_headers(fresh):
+    """Headers the fast path does not parse: IPv4 options, an IPv6
+    destination-options header (each read through the helper)."""
+    import socket
+
+    sender, receiver = _udp_pair(socket.AF_INET, "127.0.0.1")
+    sender.setsockopt(socket.IPPROTO_IP, socket.IP_OPTIONS, b"\x01\x01\x01\x00")  # NOP NOP NOP END: 24-byte header
+    _check_udp_both_ways(fresh, sender, receiver, 11, 300, lambda: sender.send(b"o" * 300))
+
+    sender, receiver = _udp_pair(socket.AF_INET6, "::1")
+    pad = b"\x00\x00\x01\x04\x00\x00\x00\x00"  # next header, length 0 (8 bytes), PadN of 4
+    sender.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_DSTOPTS, pad)
+    _check_udp_both_ways(fresh, sender, receiver, 13, 200, lambda: sender.send(b"e" * 200))
+
+
+def test_udp_gso_counts_every_segment(fresh):
+    """One send() of 10 x 1000 bytes with UDP_SEGMENT: ten datagrams each way."""
+    import socket
+
+    sender, receiver = _udp_pair(socket.AF_INET, "127.0.0.1")
+    udp_segment = 103  # UDP_SEGMENT, linux/udp.h
+    sender.setsockopt(socket.IPPROTO_UDP, udp_segment, 1000)
+    sender.send(b"g" * 10_000)
+    for _ in range(10):
+        assert len(receiver.recv(2000)) == 1000
+    rows = _my_udp(poll_after(fresh), sender.getsockname()[1])
+    sent = [(f.tx_datagrams, f.tx_bytes) for f in rows if f.tx_datagrams]
+    received = [(f.rx_datagrams, f.rx_bytes) for f in rows if f.rx_datagrams]
+    assert sent == [(10, 10_000)] and received == [(10, 10_000)], rows
+
+
+@pytest.mark.parametrize("root, reason", [
+    (None, "needs the cgroup v2 hierarchy mounted"),
+    ("/tmp", "cannot attach to the cgroup v2 root /tmp"),  # a directory, but no cgroup
+])
+def test_udp_without_a_usable_cgroup_says_why_and_the_rest_run(monkeypatch, root, reason):
+    from tests.kernel.test_lifecycle import cgroup_programs, prog_ids
+    from ebpftop.sources import live
+
+    monkeypatch.setattr(live.bpf_syscall, "cgroup2_root", lambda _mounts: root)
+    before = prog_ids()
+    source = live.LiveSource(interval_s=1.0, panes=("udp", "syscalls"))
+    try:
+        status = source.start()
+        assert status["syscalls"] == "ok"
+        assert status["udp"].startswith(reason), status
+        ours = prog_ids() - before
+        snap = source.poll()
+        assert snap.udp == () and snap.syscalls
+    finally:
+        source.close()
+        monkeypatch.undo()
+    assert not set(cgroup_programs()) & ours  # nothing of ours reached the cgroup

@@ -34,6 +34,15 @@ def prog_ids() -> set[int]:
     return {p["id"] for p in json.loads(out.stdout)}
 
 
+def cgroup_programs() -> dict[int, str]:
+    """id -> name of the programs attached to the root of the cgroup v2 hierarchy."""
+    from ebpftop.sources.bpf_syscall import cgroup2_root
+
+    root = cgroup2_root(Path("/proc/self/mounts").read_text())
+    out = subprocess.run(["bpftool", "cgroup", "show", root, "-j"], check=True, capture_output=True, text=True)
+    return {p["id"]: p.get("name", "") for p in json.loads(out.stdout.strip() or "[]")}  # nothing attached: empty output
+
+
 def ebpftop(*args, **kw) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "ebpftop", *args],
@@ -58,20 +67,25 @@ def test_every_exit_leaves_nothing_attached(sig):
     assert json.loads(first)["status"]["syscalls"] == "ok"
     ours = prog_ids() - before
     assert len(ours) >= 10, "the probes should be loaded while it runs"
+    on_cgroup = {i for i, name in cgroup_programs().items() if i in ours}
+    assert sorted(cgroup_programs()[i] for i in on_cgroup) == ["udp_egress", "udp_ingress"]
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=20)
     assert "Traceback" not in err
     if sig != signal.SIGKILL:
         assert proc.returncode in (130, 128 + sig), (proc.returncode, err)
     assert not wait_detached(ours), "programs left attached after exit"
+    assert not on_cgroup & set(cgroup_programs()), "left attached to the root cgroup"
 
 
 def _busy_machine(stop: threading.Event):
     """Opens files, makes TCP connections and starts processes until stopped,
     so every pane has something to show even on an idle machine."""
-    with socket.create_server(("127.0.0.1", 0)) as server:
+    with socket.create_server(("127.0.0.1", 0)) as server, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         port = server.getsockname()[1]
         while not stop.wait(0.05):
+            udp.sendto(b"ping", ("127.0.0.1", port))  # nobody listens: still a datagram sent
             with open("/etc/hostname"):
                 pass
             with socket.create_connection(("127.0.0.1", port)):
@@ -96,11 +110,12 @@ def test_count_exits_by_itself_with_real_data_from_every_pane():
     for snap in lines:
         assert set(snap) >= {"time", "interval_s", "tcp", "syscalls", "read_latency",
                              "file_opens", "page_faults", "status", "lost"}
-        assert snap["status"] == {p: "ok" for p in snap["status"]} and len(snap["status"]) == 6
+        assert snap["status"] == {p: "ok" for p in snap["status"]} and len(snap["status"]) == 7
     # ebpftop's own polling makes syscalls, reads, opens and faults every interval
     assert any(r["count"] > 0 for r in lines[-1]["syscalls"])
     assert lines[-1]["read_latency"]["total"]["count"] > 0
     assert lines[-1]["file_opens"] and lines[-1]["page_faults"] and lines[-1]["tcp"] and lines[-1]["processes"]
+    assert any(f["tx_datagrams"] and f["pid"] == os.getpid() for f in lines[-1]["udp"])
 
 
 def test_a_pane_that_fails_to_compile_leaves_the_others_running(tmp_path):
@@ -115,7 +130,8 @@ def test_a_pane_that_fails_to_compile_leaves_the_others_running(tmp_path):
     snap = json.loads(out)
     assert snap["status"]["tcp"].startswith("failed to load: tcp.c:")
     assert "error" in snap["status"]["tcp"]
-    assert all(snap["status"][p] == "ok" for p in ("syscalls", "read_latency", "file_opens", "page_faults", "processes"))
+    assert all(snap["status"][p] == "ok"
+               for p in ("udp", "syscalls", "read_latency", "file_opens", "page_faults", "processes"))
     assert snap["syscalls"]
     assert err.count("\n") == 1 and err.startswith("ebpftop: tcp: failed to load")
     assert not wait_detached(prog_ids() - before)
@@ -131,3 +147,62 @@ def test_not_root_is_one_line_and_exit_2():
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("ebpftop: error: live collection needs root")
+
+
+class Terminal:
+    """ebpftop's TUI in a tmux session: a real terminal that can go away."""
+
+    def __init__(self, name: str):
+        if shutil.which("tmux") is None:
+            reason = "tmux is not installed (apt install tmux, or make test)"
+            if os.environ.get("CI"):
+                pytest.fail(reason)
+            pytest.skip(reason)
+        self.name = name
+        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "36",
+                        f"cd {REPO} && exec {sys.executable} -m ebpftop"], check=True)
+        self.pid = int(subprocess.run(["tmux", "list-panes", "-t", name, "-F", "#{pane_pid}"],
+                                      check=True, capture_output=True, text=True).stdout)
+
+    def screen(self) -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name],
+                              capture_output=True, text=True).stdout
+
+    def wait_for(self, text: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.screen():
+            assert time.monotonic() < deadline, f"{text!r} never appeared:\n{self.screen()}"
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.name], capture_output=True)
+
+    def gone_within(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return True
+            time.sleep(0.1)
+        os.kill(self.pid, signal.SIGKILL)
+        return False
+
+
+@pytest.mark.parametrize("when", ["at the first frame", "while running"])
+def test_closing_the_terminal_ends_ebpftop_and_detaches_everything(when):
+    """The terminal goes away (ssh drops, the window closes): SIGHUP.  Once,
+    Textual's input thread outlived an app ended mid-start-up and spun on the
+    dead terminal forever, keeping the process alive (about 1 start in 5)."""
+    before = prog_ids()
+    for attempt in range(6 if when == "at the first frame" else 1):
+        term = Terminal(f"ebpftop-test-{os.getpid()}-{attempt}")
+        try:
+            term.wait_for("1 Network")
+            if when == "while running":
+                term.wait_for("● running")
+                time.sleep(1.5)
+        finally:
+            term.close()
+        assert term.gone_within(15), f"ebpftop still running after its terminal closed ({when}, try {attempt + 1})"
+        assert not wait_detached(prog_ids() - before)

@@ -100,19 +100,24 @@ def test_prometheus_sees_a_known_workload(prometheus, workload, tmp_path):
     target.write_text("x")
     workload.run("opens", 777, target)
     workload.run("opens", 23, tmp_path / "absent")
+    workload.run("udp4", 55, 100)
     deadline = time.monotonic() + 40
-    opens = errors = None
+    opens = errors = udp = None
     while time.monotonic() < deadline:
         opens = query(prometheus, f'ebpftop_file_opens_total{{comm="{workload.comm}"}}')
         errors = query(prometheus, f'ebpftop_file_open_errors_total{{comm="{workload.comm}"}}')
-        if opens and errors and float(opens[0]["value"][1]) >= 800:
+        udp = query(prometheus, f'ebpftop_udp_bytes_total{{comm="{workload.comm}",direction="sent"}}')
+        if opens and errors and udp and float(opens[0]["value"][1]) >= 800:
             break
         time.sleep(0.5)
     assert opens and errors, "Prometheus never scraped the workload's counts"
     # 777 + 23 opens of our paths, plus the loader's few opens of libraries
     assert 800 <= float(opens[0]["value"][1]) < 800 + 20
     assert float(errors[0]["value"][1]) == 23
+    assert float(udp[0]["value"][1]) == 55 * 100
+    received = query(prometheus, f'ebpftop_udp_datagrams_total{{comm="{workload.comm}r",direction="received"}}')
+    assert received and float(received[0]["value"][1]) == 55
     up = query(prometheus, "ebpftop_probe_up")
     assert {r["metric"]["pane"]: r["value"][1] for r in up} == {
-        p: "1" for p in ("tcp", "syscalls", "read_latency", "file_opens", "page_faults", "processes")}
+        p: "1" for p in ("tcp", "udp", "syscalls", "read_latency", "file_opens", "page_faults", "processes")}
     assert query(prometheus, "sum(ebpftop_read_latency_seconds_count) > 0")

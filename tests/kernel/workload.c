@@ -14,6 +14,10 @@
  *                       them, then exec PROG with argv A.. (A is its argv[0])
  *   tcp4 | tcp6         connect to and accept from a loopback listener
  *   tcp4null            the same, accept() without an address buffer
+ *   udp4 N SIZE         send N datagrams of SIZE bytes with sendto() to a
+ *                       loopback socket that a child named <comm>r reads
+ *   udp6 N SIZE         the same over IPv6, with connect() and send()
+ *   udp4unread N SIZE   send N datagrams to a socket nobody ever reads
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -61,23 +65,28 @@ static void *pipe_drainer(void *arg)
     return NULL;
 }
 
+/* The loopback address of family, port 0 (any); returns its length. */
+static socklen_t loopback(int family, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)ss;
+        a->sin_family = AF_INET;
+        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return sizeof(*a);
+    }
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_addr = in6addr_loopback;
+    return sizeof(*a);
+}
+
 static void tcp(int family, int with_addr)
 {
     int ls = socket(family, SOCK_STREAM, 0);
     if (ls < 0) die("socket");
-    struct sockaddr_storage ss = {0};
-    socklen_t len;
-    if (family == AF_INET) {
-        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-        a->sin_family = AF_INET;
-        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        len = sizeof(*a);
-    } else {
-        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-        a->sin6_family = AF_INET6;
-        a->sin6_addr = in6addr_loopback;
-        len = sizeof(*a);
-    }
+    struct sockaddr_storage ss;
+    socklen_t len = loopback(family, &ss);
     if (bind(ls, (struct sockaddr *)&ss, len) || listen(ls, 4)) die("bind/listen");
     if (getsockname(ls, (struct sockaddr *)&ss, &len)) die("getsockname");
     int cs = socket(family, SOCK_STREAM, 0);
@@ -95,6 +104,59 @@ static void tcp(int family, int with_addr)
     close(as);
     close(cs);
     close(ls);
+}
+
+static int port_of(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len)) die("getsockname");
+    return ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                         : ((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+static void udp(int family, long n, long size, int connected, int reader)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = loopback(family, &ss);
+    int rs = socket(family, SOCK_DGRAM, 0);
+    if (rs < 0) die("socket");
+    int big = 8 << 20; /* room for every datagram: none dropped at the receiver */
+    setsockopt(rs, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+    if (bind(rs, (struct sockaddr *)&ss, len)) die("bind");
+    if (getsockname(rs, (struct sockaddr *)&ss, &len)) die("getsockname");
+
+    pid_t child = -1;
+    if (reader) {
+        child = fork();
+        if (child < 0) die("fork");
+        if (child == 0) {
+            char name[32];
+            if (prctl(PR_GET_NAME, name)) die("prctl");
+            name[14] = 0;
+            strcat(name, "r");
+            if (prctl(PR_SET_NAME, name)) die("prctl");
+            char *buf = malloc(size + 1);
+            for (long i = 0; i < n; i++)
+                if (recv(rs, buf, size + 1, 0) != size) die("recv");
+            _exit(0);
+        }
+    }
+    int s = socket(family, SOCK_DGRAM, 0);
+    if (s < 0) die("socket");
+    if (connected && connect(s, (struct sockaddr *)&ss, len)) die("connect");
+    char *buf = calloc(1, size);
+    for (long i = 0; i < n; i++) {
+        ssize_t r = connected ? send(s, buf, size, 0) : sendto(s, buf, size, 0, (struct sockaddr *)&ss, len);
+        if (r != size) die("send");
+    }
+    int status = 0;
+    if (reader && (waitpid(child, &status, 0) != child || !WIFEXITED(status) || WEXITSTATUS(status)))
+        die("reader");
+    printf("{\"pid\": %d, \"reader_pid\": %d, \"sender_port\": %d, \"receiver_port\": %d}\n",
+           getpid(), (int)child, port_of(s), port_of(rs));
+    close(s);
+    close(rs);
 }
 
 int main(int argc, char **argv)
@@ -174,6 +236,12 @@ int main(int argc, char **argv)
         tcp(AF_INET6, 1);
     } else if (!strcmp(mode, "tcp4null")) {
         tcp(AF_INET, 0);
+    } else if (!strcmp(mode, "udp4") && argc == 4) {
+        udp(AF_INET, atol(argv[2]), atol(argv[3]), 0, 1);
+    } else if (!strcmp(mode, "udp6") && argc == 4) {
+        udp(AF_INET6, atol(argv[2]), atol(argv[3]), 1, 1);
+    } else if (!strcmp(mode, "udp4unread") && argc == 4) {
+        udp(AF_INET, atol(argv[2]), atol(argv[3]), 0, 0);
     } else {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;

@@ -16,26 +16,30 @@ from tests.ui.harness import feed, replay_app  # noqa: E402
 
 SHOTS = {
     "tcp": ["1"],
+    "udp": ["1", "u"],
     "syscalls": ["2"],
     "read_latency": ["3"],
     "file_opens": ["4"],
     "page_faults": ["5"],
     "filtered": ["3", "slash", *"db-", "enter"],
     "write_latency": ["3", "w"],
+    "latency_wide": ["3"],
     "processes": ["6"],
     "probes": ["7"],
     "alerts": ["8"],
     "help": ["question_mark"],
 }
+WIDE = {"latency_wide"}  # drawn on a terminal wider than SIDE_BY_SIDE_WIDTH
 
 
 async def shoot(name: str, keys: list[str], out: Path) -> None:
     app = replay_app()
-    async with app.run_test(size=(120, 32)) as pilot:
+    size = (170, 32) if name in WIDE else (120, 32)
+    async with app.run_test(size=size) as pilot:
         await feed(app, pilot, polls=2)
         await pilot.press(*keys)
         await pilot.pause()
-        app.save_screenshot(str(out / f"{name}.svg"), )
+        app.save_screenshot(str(out / f"{name}.svg"))
 
 
 def main(out_dir: str) -> int:

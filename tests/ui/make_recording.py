@@ -39,6 +39,8 @@ def main() -> int:
     jobs = [
         (named("webserver"), ["tcp4"]),
         (named("webserver"), ["tcp6"]),
+        (named("dns-client"), ["udp4", "40", "64"]),  # its reader child is "dns-clientr"
+        (named("statsd"), ["udp6", "300", "1200"]),
         (named("db-writer"), ["pipe", "30", "2000"]),
         (named("db-writer"), ["syscalls", "200000"]),
         (named("db-writer"), ["writes", "20", "2000"]),

@@ -9,9 +9,10 @@ import pytest
 from rich.text import Text
 from textual.widgets import DataTable, Input, Static, TabbedContent
 
-from ebpftop.model import FileOpenRow, SyscallRow
+from ebpftop.filters import Filter
+from ebpftop.model import FileOpenRow, SyscallRow, UdpFlow
 from ebpftop.panes.help import HelpScreen
-from ebpftop.panes.tables import SortableTable
+from ebpftop.panes.tables import SortableTable, TcpTable, UdpTable
 from tests.ui.harness import SIZE, ListSource, feed, replay_app
 from tests.unit.snapshots import sample_snapshot
 from ebpftop.app import EbpftopApp
@@ -415,3 +416,100 @@ async def test_hostile_names_and_paths_are_plain_text(name):
         await pilot.press("enter")
         assert app.is_running
     assert app.return_code in (None, 0)
+
+
+async def test_u_switches_the_network_pane_between_tcp_and_udp():
+    app = EbpftopApp(ListSource([sample_snapshot()]), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        pane = app.query_one("#pane-tcp")
+        state = pane.query_one("#probe-state", Static)
+        assert "TCP connections" in str(state.render())
+        await pilot.press("4", "u")  # from any pane: shows the network pane, in UDP
+        assert app.query_one(TabbedContent).active == "tcp"
+        assert isinstance(pane.table, UdpTable) and pane.table.display and not pane.query_one(TcpTable).display
+        assert app.focused is pane.table
+        assert "UDP flows" in str(state.render())
+        assert column_values(pane.table, 1) == ["systemd-resolve", "curl", "?"]  # most bytes first
+        assert column_values(pane.table, 7) == ["12", "12", "0"]  # datagrams sent
+        assert column_values(pane.table, 8) == ["1.4 KiB", "480 B", "0 B"]
+        assert "u: TCP" in str(pane.query_one("#summary", Static).render())
+        await pilot.press("enter")  # drill down from a flow to its process
+        assert app.flt.pid == 53
+        assert column_values(pane.table, 1) == ["systemd-resolve"]
+        await pilot.press("backspace", "u")
+        assert isinstance(pane.table, TcpTable) and pane.table.display
+
+
+async def test_the_udp_view_says_why_udp_is_not_running():
+    snap = sample_snapshot()
+    snap = replace(snap, udp=(), status={**snap.status, "udp": "needs the cgroup v2 hierarchy mounted"})
+    app = EbpftopApp(ListSource([snap]), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        state = app.query_one("#pane-tcp").query_one("#probe-state", Static)
+        assert "running" in str(state.render()) and "not running" not in str(state.render())
+        await pilot.press("u")
+        assert "not running: needs the cgroup v2 hierarchy mounted" in str(state.render())
+
+
+async def test_port_filter_keeps_udp_flows_on_that_port():
+    app = EbpftopApp(ListSource([sample_snapshot()]), flt=Filter(port=5353), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("u")
+        table = app.query_one("#pane-tcp").table
+        assert column_values(table, 4) == ["5353"] and column_values(table, 6) == ["5353"]
+        assert column_values(table, 0) == ["-"]  # owner unknown
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+async def test_hostile_names_in_udp_flows_are_plain_text(name):
+    snap = replace(sample_snapshot(), udp=(UdpFlow(7, name, "ipv4", "127.0.0.1", 1, "127.0.0.1", 2, 1, 1, 0, 0),))
+    app = EbpftopApp(ListSource([snap]), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("u")
+        from ebpftop.text import visible
+
+        cell = app.query_one("#pane-tcp").table.get_cell_at((0, 1))
+        assert cell.plain == visible(name) and not cell.spans
+
+
+async def test_latency_histograms_go_side_by_side_when_the_terminal_widens():
+    app = EbpftopApp(ListSource([sample_snapshot()]), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("3")
+        hist = app.query_one("#pane-read_latency").query_one("#histogram", Static)
+        assert "write() latency" not in str(hist.render())
+        await pilot.resize_terminal(170, 40)
+        await pilot.pause()
+        both = str(hist.render())
+        assert "read() latency" in both and "write() latency" in both
+        first = both.splitlines()[0]
+        assert first.index("write() latency") > first.index("read() latency")  # one line, two columns
+        assert column_values(table_of(app, "read_latency"), 0) == ["postgres", "nginx"]  # the table: read()
+        await pilot.press("w")
+        assert column_values(table_of(app, "read_latency"), 0) == ["postgres"]
+        await pilot.resize_terminal(*SIZE)
+        await pilot.pause()
+        assert "read() latency" not in str(hist.render())  # narrow again: the one w chose
+
+
+async def test_keys_typed_faster_than_a_redraw_after_slash_go_to_the_filter():
+    """A fast typist (or a paste) sends "/sql" before the app has moved the
+    focus: the letters must still go to the filter, not to s (sort), q (quit)."""
+    from textual import events
+
+    app = EbpftopApp(ListSource([sample_snapshot()]), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("2")
+        for key, char in (("slash", "/"), ("c", "c"), ("u", "u"), ("q", "q"), ("l", "l")):
+            app.post_message(events.Key(key, char))  # all queued before any is handled
+        await pilot.pause()
+        assert app.is_running
+        assert app.query_one("#filter", Input).value == "cuql"
+        assert app.flt.comm == "cuql"
+        assert app.query_one(TabbedContent).active == "syscalls"

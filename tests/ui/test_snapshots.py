@@ -38,6 +38,19 @@ def test_started_filtered_from_the_command_line(snap_compare):
     assert snap_compare(replay_app(flt=Filter(comm="cache")), press=["5"], terminal_size=SIZE, run_before=_two_polls)
 
 
+def test_udp_flows(snap_compare):
+    assert snap_compare(replay_app(), press=["1", "u"], terminal_size=SIZE, run_before=_two_polls)
+
+
+def test_udp_flows_filtered(snap_compare):
+    assert snap_compare(replay_app(), press=["1", "u", "slash", *"stats", "enter"], terminal_size=SIZE,
+                        run_before=_two_polls)
+
+
+def test_latency_side_by_side_on_a_wide_terminal(snap_compare):
+    assert snap_compare(replay_app(), press=["3"], terminal_size=(170, 40), run_before=_two_polls)
+
+
 def test_write_latency(snap_compare):
     assert snap_compare(replay_app(), press=["3", "w"], terminal_size=SIZE, run_before=_two_polls)
 

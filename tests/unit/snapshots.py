@@ -12,6 +12,7 @@ from ebpftop.model import (
     Snapshot,
     SyscallRow,
     TcpConnection,
+    UdpFlow,
 )
 
 T0 = 1_764_000_000.0
@@ -25,6 +26,11 @@ def sample_snapshot(t: float = T0, scale: int = 1) -> Snapshot:
             TcpConnection(t - 1, 4242, "curl", "ipv4", "10.0.0.2", 51000, "93.184.216.34", 443, "connect"),
             TcpConnection(t - 2, 880, "nginx", "ipv6", "::1", 8080, "::1", 40222, "accept"),
             TcpConnection(t - 3, 0, "", "ipv4", "127.0.0.1", 22, "127.0.0.1", 50001, "accept"),
+        ),
+        udp=(
+            UdpFlow(53, "systemd-resolve", "ipv4", "127.0.0.53", 53, "127.0.0.1", 41000, 12, 1400, 12, 480),
+            UdpFlow(4242, "curl", "ipv4", "127.0.0.1", 41000, "127.0.0.53", 53, 12 * scale, 480 * scale, 12, 1400),
+            UdpFlow(0, "", "ipv6", "::1", 5353, "fe80::1", 5353, 0, 0, 3, 300),
         ),
         syscalls=(
             SyscallRow("postgres", 9000 * scale, ((100, 6000 * scale), (101, 3000 * scale))),
@@ -45,6 +51,6 @@ def sample_snapshot(t: float = T0, scale: int = 1) -> Snapshot:
             FileOpenRow("curl", 4242, "/etc/ssl/certs/ca.pem", 2, 1),
         ),
         page_faults=(PageFaultRow("postgres", 100, 700 * scale), PageFaultRow("curl", 4242, 90)),
-        status={"tcp": "ok", "syscalls": "ok", "read_latency": "ok", "file_opens": "ok", "page_faults": "ok"},
-        lost={"tcp": 0, "syscalls": 0, "read_latency": 0, "file_opens": 0, "page_faults": 0},
+        status={"tcp": "ok", "udp": "ok", "syscalls": "ok", "read_latency": "ok", "file_opens": "ok", "page_faults": "ok"},
+        lost={"tcp": 0, "udp": 0, "syscalls": 0, "read_latency": 0, "file_opens": 0, "page_faults": 0},
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ebpftop"
 CORE = ["model", "filters", "aggregate", "history", "render", "text", "recording", "metrics", "exporter",
-        "headless", "watch", "preflight", "terminal", "sources.replay", "sources.live", "sources.bpf_stats"]
+        "headless", "watch", "preflight", "terminal", "sources.replay", "sources.live", "sources.bpf_syscall"]
 
 
 def _imports(path: Path) -> set[str]:

@@ -80,7 +80,14 @@ def test_exposition_parses_with_prometheus_client():
     opens_err = {s.labels["comm"]: s.value for s in fams["ebpftop_file_open_errors"].samples if s.name.endswith("_total")}
     assert opens_err["curl"] == 2
     up = {s.labels["pane"]: s.value for s in fams["ebpftop_probe_up"].samples}
-    assert up == {p: 1.0 for p in ("tcp", "syscalls", "read_latency", "file_opens", "page_faults")}
+    assert up == {p: 1.0 for p in ("tcp", "udp", "syscalls", "read_latency", "file_opens", "page_faults")}
+    udp = {(s.labels["comm"], s.labels["direction"]): s.value for s in fams["ebpftop_udp_datagrams"].samples
+           if s.name.endswith("_total")}
+    assert udp == {("systemd-resolve", "sent"): 24, ("systemd-resolve", "received"): 24, ("curl", "sent"): 24,
+                   ("curl", "received"): 24, ("", "received"): 6}
+    udp_bytes = {(s.labels["comm"], s.labels["direction"]): s.value for s in fams["ebpftop_udp_bytes"].samples
+                 if s.name.endswith("_total")}
+    assert udp_bytes[("curl", "sent")] == 2 * 480 and udp_bytes[("curl", "received")] == 2 * 1400
     assert not any("path" in s.labels for f in fams.values() for s in f.samples)
 
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from ebpftop import aggregate
-from ebpftop.model import Bucket, Histogram, Snapshot, TcpConnection
+from ebpftop.model import Bucket, Histogram, Snapshot, TcpConnection, UdpFlow
 from tests.unit.snapshots import sample_snapshot
 
 
@@ -72,9 +72,11 @@ def test_snapshot_json_round_trip():
 
 def test_json_keys_are_the_documented_ones():
     d = sample_snapshot().to_dict()
-    assert set(d) == {"time", "interval_s", "tcp", "syscalls", "read_latency", "write_latency", "file_opens",
+    assert set(d) == {"time", "interval_s", "tcp", "udp", "syscalls", "read_latency", "write_latency", "file_opens",
                       "page_faults", "processes", "alerts", "probes", "probe_stats", "status", "lost"}
     assert set(d["tcp"][0]) == {"pid", "comm", "family", "saddr", "sport", "daddr", "dport", "direction", "time"}
+    assert set(d["udp"][0]) == {"pid", "comm", "family", "laddr", "lport", "raddr", "rport",
+                                "tx_datagrams", "tx_bytes", "rx_datagrams", "rx_bytes"}
     assert {"comm", "count", "pids"} <= set(d["syscalls"][0])
     assert set(d["read_latency"]) >= {"total", "by_comm"}
     assert set(d["read_latency"]["total"]) == {"count", "p50_ns", "p90_ns", "p99_ns", "sum_ns", "buckets"}
@@ -109,3 +111,46 @@ def test_alert_round_trip_and_result_names():
     assert a.result == "EACCES"
     assert Alert.from_dict(a.to_dict()) == a
     assert a._replace(ret=3).result == "ok"
+
+
+def test_udp_flows_merge_directions_and_sockets():
+    from ebpftop.aggregate import UDP_RECEIVED, UDP_SENT, udp_flows
+
+    flows = udp_flows([
+        (7, "dig", "ipv4", "127.0.0.1", 4000, "127.0.0.53", 53, UDP_SENT, 1, 40),
+        (7, "dig", "ipv4", "127.0.0.1", 4000, "127.0.0.53", 53, UDP_RECEIVED, 1, 120),
+        (7, "dig", "ipv4", "127.0.0.1", 4000, "127.0.0.53", 53, UDP_SENT, 2, 80),  # a second socket, same flow
+        (9, "big", "ipv6", "::1", 1, "::1", 2, UDP_SENT, 5, 5000),
+        (0, "", "ipv4", "10.0.0.1", 5, "10.0.0.2", 6, UDP_RECEIVED, 1, 1),
+    ])
+    assert [f.comm for f in flows] == ["big", "dig", ""]  # most bytes first
+    dig = flows[1]
+    assert (dig.tx_datagrams, dig.tx_bytes, dig.rx_datagrams, dig.rx_bytes) == (3, 120, 1, 120)
+    assert UdpFlow.from_dict(json.loads(json.dumps(dig.to_dict()))) == dig
+
+
+def test_udp_port_filter_matches_either_end():
+    from ebpftop import filters
+
+    snap = sample_snapshot()
+    assert {f.comm for f in filters.apply(snap, filters.Filter(port=53)).udp} == {"systemd-resolve", "curl"}
+    assert {f.comm for f in filters.apply(snap, filters.Filter(port=5353)).udp} == {""}
+    assert [f.comm for f in filters.apply(snap, filters.Filter(comm="CURL")).udp] == ["curl"]
+    assert filters.apply(snap, filters.Filter(pid=53)).udp[0].lport == 53
+
+
+def test_probe_cost_names_cgroup_programs():
+    from ebpftop.model import ProbeCost
+
+    assert ProbeCost("udp_egress", 1, 1).hook == "cgroup_skb/egress (every packet)"
+
+
+def test_cgroup2_root_is_found_in_mounts():
+    from ebpftop.sources.bpf_syscall import cgroup2_root
+
+    hybrid = ("tmpfs /sys/fs/cgroup tmpfs rw 0 0\ncgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\n"
+              "cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n")
+    assert cgroup2_root(hybrid) == "/sys/fs/cgroup/unified"
+    assert cgroup2_root("cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0\n") == "/sys/fs/cgroup"
+    assert cgroup2_root("cgroup /sys/fs/cgroup/cpu cgroup rw 0 0\n") is None
+    assert cgroup2_root("cgroup2 /mnt/my\\040cg cgroup2 rw 0 0\n") == "/mnt/my cg"

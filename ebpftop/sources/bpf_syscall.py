@@ -1,5 +1,10 @@
-"""The kernel's run-time statistics of BPF programs, through the bpf(2)
-syscall directly (BCC wraps neither command).
+"""bpf(2) commands that BCC 0.26 does not wrap, called directly: the kernel's
+run-time statistics of BPF programs, and cgroup links.
+
+Cgroup links (BPF_LINK_CREATE): a program attached to a cgroup with the older
+BPF_PROG_ATTACH stays attached after its loader dies -- on the root cgroup,
+until reboot.  A link is detached when its last file descriptor closes, so
+nothing stays attached even after a SIGKILL.
 
 BPF_ENABLE_STATS turns the statistics on for as long as the returned file
 descriptor is open -- for ebpftop's lifetime or until it is closed -- without
@@ -14,6 +19,7 @@ import platform
 
 NR_BPF = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351}
 BPF_OBJ_GET_INFO_BY_FD = 15
+BPF_LINK_CREATE = 28
 BPF_ENABLE_STATS = 32
 BPF_STATS_RUN_TIME = 0
 
@@ -24,6 +30,11 @@ RUN_CNT_OFFSET = 200
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+
+
+# enum bpf_attach_type (UAPI)
+BPF_CGROUP_INET_INGRESS = 0
+BPF_CGROUP_INET_EGRESS = 1
 
 
 class StatsError(OSError):
@@ -59,3 +70,24 @@ def prog_run_stats(prog_fd: int) -> tuple[int, int]:
     run_time = ctypes.c_uint64.from_buffer(info, RUN_TIME_OFFSET).value
     run_cnt = ctypes.c_uint64.from_buffer(info, RUN_CNT_OFFSET).value
     return run_time, run_cnt
+
+
+def cgroup_link(prog_fd: int, cgroup_fd: int, attach_type: int) -> int:
+    """Attach a cgroup program through a link (Linux >= 5.7): the returned fd
+    keeps it attached; closing it (or dying) detaches it.  The link coexists
+    with other programs on the cgroup (systemd's, for one); it replaces none."""
+    attr = (ctypes.c_uint8 * 16)()
+    ctypes.c_uint32.from_buffer(attr, 0).value = prog_fd
+    ctypes.c_uint32.from_buffer(attr, 4).value = cgroup_fd
+    ctypes.c_uint32.from_buffer(attr, 8).value = attach_type
+    return _bpf(BPF_LINK_CREATE, attr)
+
+
+def cgroup2_root(mounts_text: str) -> str | None:
+    """Where the cgroup v2 hierarchy is mounted, from /proc/self/mounts text
+    (/sys/fs/cgroup on current systems, /sys/fs/cgroup/unified in hybrid mode)."""
+    for line in mounts_text.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[2] == "cgroup2":
+            return fields[1].replace("\\040", " ")
+    return None
