@@ -4,7 +4,7 @@ they are unit-tested without a kernel)."""
 from __future__ import annotations
 
 import functools
-import ipaddress
+import socket
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -30,12 +30,21 @@ def decode_c_string(raw: bytes) -> str:
     return bytes(raw).split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
 
 
-def format_addr(family: int, raw: bytes) -> str:
+def format_addr(family: int, raw) -> str:
+    """An address from a probe's 16-byte field (IPv4 in the first 4 bytes)."""
     if family == AF_INET:
-        return str(ipaddress.IPv4Address(bytes(raw[:4])))
+        return _ntop(socket.AF_INET, bytes(raw[:4]))
     if family == AF_INET6:
-        return str(ipaddress.IPv6Address(bytes(raw[:16])))
+        return _ntop(socket.AF_INET6, bytes(raw[:16]))
     return "?"
+
+
+@functools.lru_cache(maxsize=65536)
+def _ntop(af: int, packed: bytes) -> str:
+    # inet_ntop: RFC 5952 text, and much faster than ipaddress (measured here:
+    # 0.7 vs 13.5 us for IPv6, 0.6 vs 3.5 us for IPv4; a poll formats two
+    # addresses per UDP flow).  Cached, as the same peers recur.
+    return socket.inet_ntop(af, packed)
 
 
 def family_name(family: int) -> str:

@@ -150,9 +150,18 @@ def own_cost(binary: Path, idle_s: float, busy_s: float) -> dict:
     return {"idle_cpu_pct": idle, "idle_s": idle_s, "busy_cpu_pct": busy, "busy_s": busy_s, "peak_rss_mb": rss}
 
 
+def _alive(pid: int) -> bool:
+    """Running, not exited (a zombie waiting for tmux to reap it has exited)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def startup() -> dict:
     """Seconds from exec to the TUI's first frame (seen in tmux) and to every
-    probe attached (seen with bpftool)."""
+    probe attached (seen with bpftool); then from q, a second after the panes
+    run, to the process gone (every probe detached)."""
     if not shutil.which("tmux"):
         return {}
     before = prog_ids()
@@ -162,7 +171,7 @@ def startup() -> dict:
     script.chmod(0o755)
     t0 = time.monotonic()
     sh("tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36", str(script))
-    first_frame = attached = None
+    first_frame = attached = quit_s = None
     try:
         while time.monotonic() - t0 < 60 and first_frame is None:
             if "1 Network" in sh("tmux", "capture-pane", "-p", "-t", session).stdout:
@@ -175,11 +184,16 @@ def startup() -> dict:
                 running = time.monotonic() - t0
                 break
             time.sleep(0.02)
+        time.sleep(1.0)
+        pid = int(sh("tmux", "list-panes", "-t", session, "-F", "#{pane_pid}").stdout)
+        t_quit = time.monotonic()
+        sh("tmux", "send-keys", "-t", session, "q")
+        while _alive(pid) and time.monotonic() - t_quit < 30:
+            time.sleep(0.01)
+        quit_s = time.monotonic() - t_quit
     finally:
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=False)
-        time.sleep(1)
         subprocess.run(["tmux", "kill-session", "-t", session], check=False, capture_output=True)
-    return {"first_frame_s": first_frame, "all_attached_s": attached, "panes_running_s": running}
+    return {"first_frame_s": first_frame, "all_attached_s": attached, "panes_running_s": running, "quit_s": quit_s}
 
 
 def poll_cost(sizes=(1_000, 10_000, 100_000), repeats: int = 3) -> dict:
@@ -222,6 +236,35 @@ def poll_cost(sizes=(1_000, 10_000, 100_000), repeats: int = 3) -> dict:
             print(f"  poll with {n} entries: {out[n]['median_ms']:.1f} ms", file=sys.stderr)
     finally:
         source.close()
+    return out
+
+
+def udp_poll_cost(flows: int = 10_000, repeats: int = 3) -> dict:
+    """Time of one poll of the UDP probes holding N flows made by real
+    datagrams (half IPv4, half IPv6, each to its own port on loopback)."""
+    import socket
+
+    from ebpftop.sources.live import LiveSource
+
+    source = LiveSource(interval_s=5.0, panes=("udp",))
+    source.start()
+    times = []
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as v4, \
+                socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as v6:
+            for _ in range(repeats):
+                source.poll()
+                for port in range(20_000, 20_000 + flows // 2):
+                    v4.sendto(b"x", ("127.0.0.1", port))
+                    v6.sendto(b"x", ("::1", port))
+                t0 = time.perf_counter()
+                snap = source.poll()
+                times.append(time.perf_counter() - t0)
+                assert len(snap.udp) >= flows, len(snap.udp)
+    finally:
+        source.close()
+    out = {"flows": flows, "median_ms": statistics.median(times) * 1e3, "max_ms": max(times) * 1e3}
+    print(f"  poll with {flows} UDP flows: {out['median_ms']:.1f} ms", file=sys.stderr)
     return out
 
 
@@ -307,10 +350,14 @@ def markdown(res: dict) -> str:
     if pc:
         lines += ["", "One poll (drain + decode + snapshot): " + ", ".join(
             f"{int(n):,} entries {v['median_ms']:.1f} ms" for n, v in pc.items()) + "."]
+    up = res.get("udp_poll")
+    if up:
+        lines[-1] += f" With {up['flows']:,} UDP flows (real datagrams): {up['median_ms']:.1f} ms."
     st = res.get("startup")
     if st:
         lines += ["", f"Start-up (TUI in tmux): first frame {st['first_frame_s']:.2f} s, every probe attached "
-                      f"{st['all_attached_s']:.2f} s, panes say running {st['panes_running_s']:.2f} s."]
+                      f"{st['all_attached_s']:.2f} s, panes say running {st['panes_running_s']:.2f} s"
+                      + (f"; q to exited, every probe detached, {st['quit_s']:.2f} s." if "quit_s" in st else ".")]
     ui = res.get("ui")
     if ui:
         lines += ["", f"TUI with {ui['rows']:,} rows: first draw {ui['first_draw_ms']:.0f} ms; a filter keystroke "
@@ -348,6 +395,7 @@ def main() -> int:
         ("overhead", "overhead", lambda: overhead(binary, args.rounds, workloads)),
         ("own", "own_cost", lambda: own_cost(binary, args.idle, args.busy)),
         ("poll", "poll", poll_cost),
+        ("poll", "udp_poll", udp_poll_cost),
         ("startup", "startup", startup),
         ("ui", "ui", ui_keystroke),
     )

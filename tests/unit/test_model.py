@@ -154,3 +154,14 @@ def test_cgroup2_root_is_found_in_mounts():
     assert cgroup2_root("cgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0\n") == "/sys/fs/cgroup"
     assert cgroup2_root("cgroup /sys/fs/cgroup/cpu cgroup rw 0 0\n") is None
     assert cgroup2_root("cgroup2 /mnt/my\\040cg cgroup2 rw 0 0\n") == "/mnt/my cg"
+
+
+@pytest.mark.parametrize("family, raw, text", [
+    (2, bytes([10, 0, 0, 1]) + bytes(12), "10.0.0.1"),
+    (10, bytes.fromhex("20010db8000000000000000000000001"), "2001:db8::1"),
+    (10, bytes.fromhex("fe800000000000000000000000000001"), "fe80::1"),
+    (10, bytes(16), "::"),
+    (7, bytes(16), "?"),
+])
+def test_addresses_print_as_rfc5952_text(family, raw, text):
+    assert aggregate.format_addr(family, raw) == text
