@@ -170,15 +170,17 @@ static inline void udp_count(struct udp_flow_key *key, struct udp_headers *h, u8
         __builtin_memcpy(key->laddr, h->daddr, 16);
         __builtin_memcpy(key->raddr, h->saddr, 16);
     }
-    struct udp_flow_value *v = udp_flows.lookup(key);
-    if (v) {
-        __sync_fetch_and_add(&v->datagrams, h->datagrams);
-        __sync_fetch_and_add(&v->bytes, h->payload);
+    /* Insert-if-absent, then add: two CPUs meeting a new flow at once both
+     * count (an update with the first datagram's values would let one
+     * overwrite the other). */
+    struct udp_flow_value zero = {};
+    struct udp_flow_value *v = udp_flows.lookup_or_try_init(key, &zero);
+    if (!v) {
+        count_lost(LOST_UDP);
         return;
     }
-    struct udp_flow_value init = {.datagrams = h->datagrams, .bytes = h->payload};
-    if (udp_flows.update(key, &init) != 0)
-        count_lost(LOST_UDP);
+    __sync_fetch_and_add(&v->datagrams, h->datagrams);
+    __sync_fetch_and_add(&v->bytes, h->payload);
 }
 
 int udp_egress(struct __sk_buff *skb)

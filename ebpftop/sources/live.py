@@ -390,7 +390,7 @@ class LiveSource:
                         self._udp_links.append(bpf_syscall.cgroup_link(fn.fd, cgroup_fd, attach_type))
             except Exception as e:  # noqa: BLE001 - BCC raises plain Exception
                 why = e.strerror if isinstance(e, OSError) and e.strerror else first_line(str(e))
-                self.status["udp"] = f"cannot attach to the cgroup v2 root {root}: {why} (needs Linux >= 6.3)"
+                self.status["udp"] = f"cannot attach to the cgroup v2 root {root}: {why}"
             finally:
                 os.close(cgroup_fd)
         if self.status["udp"] != STATUS_OK:
