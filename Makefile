@@ -12,12 +12,18 @@ RUN_PACKAGES := python3-bpfcc bpfcc-tools libbpfcc bpftool python3-venv
 # strace are the benchmark's peers; the Prometheus server is what the
 # exporter's end-to-end test scrapes with (its service is not left running);
 # tmux and rsvg-convert serve the start-up benchmark and the screenshots.
-TEST_PACKAGES := gcc bpftrace strace prometheus tmux librsvg2-bin
+TEST_PACKAGES := gcc bpftrace strace prometheus tmux librsvg2-bin debootstrap
 SYSTEM_PYTHON := /usr/bin/python3
 
-.PHONY: setup packages test-packages headers tracefs venv run test test-unit test-kernel screenshots snapshots bench clean
+.PHONY: setup packages test-packages headers tracefs venv path userspaces run test test-unit test-kernel screenshots snapshots bench clean
 
-setup: packages headers tracefs venv
+setup: packages headers tracefs venv path
+
+# Other Debian userspaces (their own BCC and Python) for the compatibility
+# matrix of the kernel tests (tests/kernel/test_compat.py): built once, kept
+# outside the repository, a few minutes each the first time.
+USERSPACE_CACHE ?= /var/cache/ebpftop/userspace
+USERSPACES := bullseye trixie
 
 # $(call apt_install,PACKAGES,WHAT): install those not installed yet.  A
 # Prometheus server that Debian's package starts (systemd) is stopped and
@@ -36,7 +42,17 @@ define apt_install
 	esac
 endef
 
+# Without apt: say what to install, by package manager, instead of failing
+# obscurely further on.
 packages:
+	@if ! command -v apt-get >/dev/null; then \
+	  if python3 -c 'import bcc' 2>/dev/null && command -v bpftool >/dev/null; then echo "setup: BCC and bpftool present"; exit 0; fi; \
+	  echo "setup: error: no apt-get here; install BCC's Python bindings, bpftool, kernel headers and python3 venv with:" >&2; \
+	  echo "  Fedora/RHEL: dnf install python3-bcc bcc-tools bpftool kernel-devel-\$$(uname -r)" >&2; \
+	  echo "  Arch:        pacman -S python-bcc bcc-tools bpf linux-headers" >&2; \
+	  echo "  openSUSE:    zypper install python3-bcc bcc-tools bpftool kernel-default-devel" >&2; \
+	  echo "then run make setup again." >&2; exit 1; \
+	fi
 	$(call apt_install,$(RUN_PACKAGES),packages to run ebpftop)
 
 test-packages:
@@ -79,16 +95,28 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 	@echo "setup: $(VENV) ready"
 
+# sudo searches only its secure_path (/usr/local/sbin:/usr/local/bin:...):
+# a link there makes "sudo ebpftop" work as typed.
+path: venv
+	@ln -sfn "$(CURDIR)/$(VENV)/bin/ebpftop" /usr/local/bin/ebpftop
+	@echo "setup: /usr/local/bin/ebpftop -> $(CURDIR)/$(VENV)/bin/ebpftop"
+
+userspaces:
+	@command -v debootstrap >/dev/null || $(MAKE) --no-print-directory TEST_PACKAGES=debootstrap test-packages
+	@pids=""; for r in $(USERSPACES); do \
+	  bash tests/compat/userspace.sh build $$r $(USERSPACE_CACHE)/$$r & pids="$$pids $$!"; \
+	done; rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
+
 run: setup
 	$(VENV)/bin/ebpftop $(ARGS)
 
-test: setup test-packages
+test: setup test-packages userspaces
 	$(PY) -m pytest tests
 
 test-unit: venv
 	$(PY) -m pytest tests/unit tests/ui
 
-test-kernel: setup test-packages
+test-kernel: setup test-packages userspaces
 	$(PY) -m pytest tests/kernel
 
 # Refresh the UI's SVG snapshots after an intended change (review them first).

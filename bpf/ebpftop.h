@@ -39,11 +39,16 @@
 /* Events that could not be recorded (a map was full, the ring buffer overran). */
 BPF_PERCPU_ARRAY(lost, u64, LOST_SLOTS);
 
-static inline void count_lost(u32 pane)
+static inline void count_lost_n(u32 pane, u64 events)
 {
     u64 *n = lost.lookup(&pane);
     if (n)
-        (*n)++;
+        *n += events;
+}
+
+static inline void count_lost(u32 pane)
+{
+    count_lost_n(pane, 1);
 }
 
 /* A per-thread counter: the hot path looks a thread up by its tid (a small
@@ -62,8 +67,12 @@ struct comm_pid_key {
     u32 tgid;
 };
 
-/* Per-task scratch space, kept in task-local storage: cheaper than a hash map
- * keyed by tid for state carried from a syscall's entry to its exit. */
+/* Per-thread scratch space, for state carried from a syscall's entry to its
+ * exit.  Where BCC and the kernel have it (EBPFTOP_TASK_STORAGE: BCC >= 0.24,
+ * Linux >= 5.13), task-local storage: cheaper than a hash map, and freed with
+ * the task.  Elsewhere a hash map keyed by thread id, whose entry
+ * lifecycle.c deletes when the thread exits; a full map is counted as lost
+ * for the pane that wanted the space. */
 struct task_scratch {
     u64 latency_start_ns; /* entry of the read() or write() in progress */
     u32 latency_op;       /* which of the two */
@@ -72,14 +81,33 @@ struct task_scratch {
     u64 accept_sockaddr; /* user pointer to accept()'s peer address buffer */
 };
 
+#ifdef EBPFTOP_TASK_STORAGE
 BPF_TASK_STORAGE(task_scratch, struct task_scratch);
 
-static inline struct task_scratch *scratch_get(int create)
+static inline struct task_scratch *scratch_get(int create, u32 lost_slot)
 {
-    return task_scratch.task_storage_get(bpf_get_current_task_btf(), 0,
-                                         create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+    struct task_scratch *s = task_scratch.task_storage_get(bpf_get_current_task_btf(), 0,
+                                                           create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+    if (!s && create)
+        count_lost(lost_slot);
+    return s;
 }
+#else
+BPF_HASH(task_scratch, u32, struct task_scratch, PER_THREAD_MAP_SIZE);
 
+static inline struct task_scratch *scratch_get(int create, u32 lost_slot)
+{
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    struct task_scratch *s = task_scratch.lookup(&tid);
+    if (s || !create)
+        return s;
+    struct task_scratch zero = {};
+    s = task_scratch.lookup_or_try_init(&tid, &zero);
+    if (!s)
+        count_lost(lost_slot);
+    return s;
+}
+#endif
 
 #if defined(EBPFTOP_FILE_OPENS) || defined(EBPFTOP_PROCESSES)
 /* Each process's parent, recorded when it forks (lifecycle.c): alerts and

@@ -50,14 +50,14 @@ BPF_PERCPU_ARRAY(open_path_scratch, struct open_path, 1);
 
 static inline void opens_enter(const char *filename)
 {
-    struct task_scratch *s = scratch_get(1);
+    struct task_scratch *s = scratch_get(1, LOST_FILE_OPENS);
     if (s)
         s->open_filename = (u64)filename;
 }
 
 static inline void opens_exit(long ret)
 {
-    struct task_scratch *s = scratch_get(0);
+    struct task_scratch *s = scratch_get(0, LOST_FILE_OPENS);
     if (!s || !s->open_filename)
         return;
     const char *filename = (const char *)s->open_filename;

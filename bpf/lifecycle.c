@@ -34,10 +34,29 @@ TRACEPOINT_PROBE(task, task_newtask)
 }
 #endif
 
-#ifdef EBPFTOP_HAVE_TASK_RENAME
+/* Without task-local storage the per-thread scratch lives in hash maps: a
+ * thread's entries go when it exits (or, after exec by a non-leader thread,
+ * when it takes the leader's id). */
+static inline void scratch_drop(u32 tid)
+{
+#ifndef EBPFTOP_TASK_STORAGE
+    task_scratch.delete(&tid);
+#ifdef EBPFTOP_PROCESSES
+    exec_scratch.delete(&tid);
+#endif
+#endif
+}
+
+#if defined(EBPFTOP_HAVE_TASK_RENAME) && (defined(EBPFTOP_SYSCALLS) || defined(EBPFTOP_PAGE_FAULTS))
 TRACEPOINT_PROBE(task, task_rename)
 {
+#ifdef EBPFTOP_TASK_RENAME_HAS_PID
     fold_thread(args->pid);
+#else
+    /* Linux 6.14 to 6.19.10 dropped the field: the renamed task is then taken
+     * to be the current one (true but for writes to another's /proc/PID/comm) */
+    fold_thread((u32)bpf_get_current_pid_tgid());
+#endif
     return 0;
 }
 #endif
@@ -47,6 +66,8 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 {
     /* old_pid differs from pid when a non-leader thread execs */
     fold_thread(args->old_pid);
+    if (args->old_pid != args->pid)
+        scratch_drop(args->old_pid);
 #ifdef EBPFTOP_PROCESSES
     processes_exec(args->pid, (const char *)args + (args->data_loc_filename & 0xFFFF));
 #endif
@@ -67,6 +88,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
     processes_exit((u32)pid_tgid == (u32)(pid_tgid >> 32));
 #endif
 #endif
+    scratch_drop((u32)pid_tgid); /* after processes_exit, which reads the exit code */
     return 0;
 }
 #endif

@@ -44,7 +44,28 @@ struct exec_scratch {
 };
 
 BPF_RINGBUF_OUTPUT(proc_events, 64); /* 256 KiB: about 700 events between two reads */
+#ifdef EBPFTOP_TASK_STORAGE
 BPF_TASK_STORAGE(exec_scratch, struct exec_scratch);
+
+static inline struct exec_scratch *exec_scratch_get(int create)
+{
+    return exec_scratch.task_storage_get(bpf_get_current_task_btf(), 0,
+                                         create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+#else
+/* without task storage: keyed by thread id, deleted at exit (lifecycle.c) */
+BPF_HASH(exec_scratch, u32, struct exec_scratch, PER_THREAD_MAP_SIZE);
+
+static inline struct exec_scratch *exec_scratch_get(int create)
+{
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    struct exec_scratch *s = exec_scratch.lookup(&tid);
+    if (s || !create)
+        return s;
+    struct exec_scratch zero = {};
+    return exec_scratch.lookup_or_try_init(&tid, &zero);
+}
+#endif
 BPF_TABLE("lru_hash", u32, u64, proc_started, 65536); /* pid -> fork time */
 
 /* A zeroed event of this kind, or NULL (counted as lost) if the ring is full. */
@@ -77,8 +98,7 @@ static inline void processes_fork(u32 child, u32 parent)
 
 TRACEPOINT_PROBE(syscalls, sys_enter_execve)
 {
-    struct exec_scratch *s = exec_scratch.task_storage_get(bpf_get_current_task_btf(), 0,
-                                                           BPF_LOCAL_STORAGE_GET_F_CREATE);
+    struct exec_scratch *s = exec_scratch_get(1);
     if (!s)
         return 0;
     s->argc = 0;
@@ -103,7 +123,7 @@ static inline void processes_exec(u32 pid, const char *filename)
     if (!e)
         return;
     bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), filename);
-    struct exec_scratch *s = exec_scratch.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+    struct exec_scratch *s = exec_scratch_get(0);
     if (s) {
         e->argc = s->argc;
         __builtin_memcpy(e->args, s->args, sizeof(e->args));
@@ -116,8 +136,7 @@ static inline void processes_exec(u32 pid, const char *filename)
 
 TRACEPOINT_PROBE(syscalls, sys_enter_exit_group)
 {
-    struct exec_scratch *s = exec_scratch.task_storage_get(bpf_get_current_task_btf(), 0,
-                                                           BPF_LOCAL_STORAGE_GET_F_CREATE);
+    struct exec_scratch *s = exec_scratch_get(1);
     if (s) {
         s->exit_code = args->error_code;
         s->has_code = 1;
@@ -143,7 +162,7 @@ static inline void processes_exit(int group_dead)
         e->lifetime_ns = e->ts_ns - *started;
         proc_started.delete(&tgid);
     }
-    struct exec_scratch *s = exec_scratch.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+    struct exec_scratch *s = exec_scratch_get(0);
     if (s && s->has_code) {
         e->exit_code = s->exit_code;
         e->has_code = 1;

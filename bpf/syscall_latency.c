@@ -27,7 +27,7 @@ BPF_HASH(latency_hist, struct latency_key, struct latency_value, READ_LATENCY_MA
 
 static inline void latency_enter(u32 op)
 {
-    struct task_scratch *s = scratch_get(1);
+    struct task_scratch *s = scratch_get(1, LOST_READ_LATENCY);
     if (s) {
         s->latency_start_ns = bpf_ktime_get_ns();
         s->latency_op = op;
@@ -50,7 +50,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_write)
 
 static inline void latency_exit(u32 op)
 {
-    struct task_scratch *s = scratch_get(0);
+    struct task_scratch *s = scratch_get(0, LOST_READ_LATENCY);
     if (!s || !s->latency_start_ns || s->latency_op != op)
         return; /* the syscall began before we attached */
     u64 delta = bpf_ktime_get_ns() - s->latency_start_ns;

@@ -43,5 +43,5 @@ static inline void syscalls_fold(u32 tid)
     if (folded)
         __sync_fetch_and_add(folded, count);
     else
-        count_lost(LOST_SYSCALLS);
+        count_lost_n(LOST_SYSCALLS, count);
 }

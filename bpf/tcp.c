@@ -131,14 +131,14 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
 
 static inline void accept_enter(void *upeer_sockaddr)
 {
-    struct task_scratch *s = scratch_get(1);
+    struct task_scratch *s = scratch_get(1, LOST_TCP);
     if (s)
         s->accept_sockaddr = (u64)upeer_sockaddr;
 }
 
 static inline void accept_exit(long ret)
 {
-    struct task_scratch *s = scratch_get(0);
+    struct task_scratch *s = scratch_get(0, LOST_TCP);
     if (!s)
         return;
     void *uaddr = (void *)s->accept_sockaddr;

@@ -214,7 +214,9 @@ int udp_ingress(struct __sk_buff *skb)
     return PASS;
 }
 
-/* A task reads from a UDP socket: it owns what that socket receives. */
+#ifdef EBPFTOP_HAVE_SOCK_RECV_LENGTH
+/* A task reads from a UDP socket: it owns what that socket receives.
+ * (Linux >= 6.3; before, received datagrams go out with the owner unknown.) */
 TRACEPOINT_PROBE(sock, sock_recv_length)
 {
     if (args->protocol != UDP_IPPROTO_UDP || (args->family != UDP_AF_INET && args->family != UDP_AF_INET6))
@@ -234,3 +236,4 @@ TRACEPOINT_PROBE(sock, sock_recv_length)
     udp_owner.update(cookie, &owner);
     return 0;
 }
+#endif

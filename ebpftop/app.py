@@ -284,13 +284,13 @@ class EbpftopApp(App):
             self._filtered = filters.apply(self.shown, self.flt)  # once per redraw, shared by the panes
         filtered = self._filtered
         pane = self._find(f"#pane-{pane_name}", Pane)
+        probe_set = {"tcp": getattr(pane, "mode", "tcp"), "alerts": "file_opens"}.get(pane_name, pane_name)
         if pane_name == "probes":
             status = self.probe_stats
-        elif pane_name == "tcp":
-            status = self.status.get(pane.mode, STATUS_STARTING)
         else:
-            status = self.status.get("file_opens" if pane_name == "alerts" else pane_name, STATUS_STARTING)
-        pane.update_from(PaneInput(filtered, self.history, self.flt, status))
+            status = self.status.get(probe_set, STATUS_STARTING)
+        note = self.shown.capabilities.get("notes", {}).get(probe_set, "") if self.shown is not None else ""
+        pane.update_from(PaneInput(filtered, self.history, self.flt, status, str(note)))
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.draw_pane(event.pane.id)

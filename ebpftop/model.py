@@ -393,6 +393,8 @@ class ProbeCost(NamedTuple):
             return f"{category}:{event}"
         if self.name.startswith("raw_tracepoint__"):
             return f"raw_syscalls:{self.name[len('raw_tracepoint__'):]} (raw)"
+        if self.name == "page_fault_event":
+            return "perf:page-faults (user mode)"
         if self.name in ("udp_egress", "udp_ingress"):
             return f"cgroup_skb/{self.name[4:]} (every packet)"
         return self.name
@@ -437,6 +439,9 @@ class Snapshot:
     probe_stats: str = "off"  # "ok", "off", or why the statistics are not available
     status: dict = field(default_factory=dict)  # pane -> "ok", "starting" or the reason it is not running
     lost: dict = field(default_factory=dict)  # pane -> events lost in this interval
+    # what the kernel and BCC offered and the fallbacks taken (capabilities.py);
+    # its "notes" say, per probe set, what a fallback changes
+    capabilities: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
@@ -455,6 +460,7 @@ class Snapshot:
             "probe_stats": self.probe_stats,
             "status": dict(self.status),
             "lost": dict(self.lost),
+            "capabilities": self.capabilities,
         }
 
     @classmethod
@@ -475,6 +481,7 @@ class Snapshot:
             probe_stats=str(d.get("probe_stats", "off")),
             status={str(k): str(v) for k, v in d["status"].items()},
             lost={str(k): int(v) for k, v in d["lost"].items()},
+            capabilities=dict(d.get("capabilities") or {}),  # absent in older recordings
         )
 
     def with_status(self, status: dict) -> Snapshot:

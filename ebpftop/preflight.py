@@ -41,5 +41,12 @@ def check_live() -> None:
         bpf_dir()
     except FileNotFoundError as e:
         raise PreflightError(f"{e}: reinstall ebpftop (make setup)") from None
-    if tracefs_root() is None:
+    tracefs = tracefs_root()
+    if tracefs is None:
         raise PreflightError("tracefs is not mounted: mount -t tracefs nodev /sys/kernel/tracing")
+    from ebpftop import capabilities
+
+    try:
+        capabilities.detect_here(tracefs)
+    except capabilities.UnsupportedError as e:
+        raise PreflightError(str(e)) from None

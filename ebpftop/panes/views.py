@@ -35,6 +35,7 @@ class PaneInput:
     history: History
     flt: filters.Filter
     status: str  # the probe's state: "starting", "ok", or why it is not running
+    note: str = ""  # what a fallback on this machine changes (capabilities.py)
 
 
 class Pane(Vertical):
@@ -62,7 +63,10 @@ class Pane(Vertical):
         elif view.status == STATUS_OK and view.snapshot is None:
             state.update(Text("● running: the first figures come after one interval", style="green"))
         elif view.status == STATUS_OK:
-            state.update(Text(f"● running · {self.TITLE} · every {view.snapshot.interval_s:g} s", style="green"))
+            line = Text(f"● running · {self.TITLE} · every {view.snapshot.interval_s:g} s", style="green")
+            if view.note:
+                line.append_text(Text(" · ", style="green") + safe(view.note, style="yellow"))
+            state.update(line)
         else:
             state.update(Text("✖ not running: ", style="bold red") + safe(view.status))
         if view.snapshot is not None:

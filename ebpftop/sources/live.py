@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ebpftop import aggregate
+from ebpftop import aggregate, capabilities
 from ebpftop import watch as watchlist
 from ebpftop.model import (
     PANES,
@@ -59,12 +59,12 @@ LIFECYCLE_PANES = ("syscalls", "page_faults", "file_opens", "processes")
 # define when present: open(2) does not exist on arm64, for one).
 REQUIRED_TRACEPOINTS = {
     "tcp": ["sock/inet_sock_set_state", "syscalls/sys_enter_accept4", "syscalls/sys_exit_accept4"],
-    "udp": ["sock/sock_recv_length"],
+    "udp": [],  # cgroup programs; sock:sock_recv_length where the kernel has it (capabilities)
     "syscalls": ["raw_syscalls/sys_enter"],
     "read_latency": ["syscalls/sys_enter_read", "syscalls/sys_exit_read",
                      "syscalls/sys_enter_write", "syscalls/sys_exit_write"],
     "file_opens": ["syscalls/sys_enter_openat", "syscalls/sys_exit_openat", "task/task_newtask"],
-    "page_faults": ["exceptions/page_fault_user"],
+    "page_faults": [],  # exceptions:page_fault_user, or the perf event (capabilities)
     "processes": ["task/task_newtask", "sched/sched_process_exec", "sched/sched_process_exit",
                   "syscalls/sys_enter_execve", "syscalls/sys_enter_exit_group"],
 }
@@ -76,6 +76,29 @@ OPTIONAL_TRACEPOINTS = {
     "EBPFTOP_HAVE_EXEC": ["sched/sched_process_exec"],
     "EBPFTOP_HAVE_EXIT": ["sched/sched_process_exit"],
 }
+
+# The tracepoint fields each probe set reads (args->FIELD in bpf/*.c; a unit
+# test keeps this in step with the C).  Checked against the running kernel's
+# format files before compiling: a kernel that renamed or dropped one makes
+# that probe set fail with the field named, not with a clang error.
+REQUIRED_FIELDS = {
+    "tcp": {"sock/inet_sock_set_state": ("oldstate", "newstate", "protocol", "family", "sport", "dport",
+                                         "saddr", "daddr", "saddr_v6", "daddr_v6", "skaddr"),
+            "syscalls/sys_enter_accept4": ("upeer_sockaddr",), "syscalls/sys_exit_accept4": ("ret",)},
+    "udp": {},
+    "syscalls": {"sched/sched_process_exec": ("pid", "old_pid")},  # lifecycle.c folds at exec
+    "read_latency": {"syscalls/sys_exit_read": (), "syscalls/sys_exit_write": ()},
+    "file_opens": {"syscalls/sys_enter_openat": ("filename",), "syscalls/sys_exit_openat": ("ret",),
+                   "task/task_newtask": ("pid", "clone_flags")},
+    "page_faults": {"sched/sched_process_exec": ("pid", "old_pid")},
+    "processes": {"task/task_newtask": ("pid", "clone_flags"),
+                  "sched/sched_process_exec": ("pid", "old_pid", "filename"),
+                  "syscalls/sys_enter_execve": ("argv",), "syscalls/sys_enter_exit_group": ("error_code",)},
+}
+
+# perf_event_open(2): the software event counting page faults
+PERF_TYPE_SOFTWARE = 1
+PERF_COUNT_SW_PAGE_FAULTS = 2
 
 # read(2)'s and write(2)'s syscall numbers, for the raw sys_enter hook.
 NR_READ = {"x86_64": 0, "aarch64": 63, "riscv64": 63, "ppc64le": 3, "s390x": 3}
@@ -94,6 +117,7 @@ class MapSizes:
     tcp: int = 8192
     tcp_ringbuf_pages: int = 64  # 256 KiB: about 2,900 connection events
     udp: int = 16384
+    per_thread: int = 65536  # per-thread scratch, where task-local storage is missing
 
     def defines(self) -> list[str]:
         return [
@@ -104,6 +128,7 @@ class MapSizes:
             f"-DTCP_MAP_SIZE={self.tcp}",
             f"-DTCP_RINGBUF_PAGES={self.tcp_ringbuf_pages}",
             f"-DUDP_MAP_SIZE={self.udp}",
+            f"-DPER_THREAD_MAP_SIZE={self.per_thread}",
         ]
 
 
@@ -141,6 +166,26 @@ def tracefs_root() -> str | None:
 
 def tracepoint_exists(root: str, name: str) -> bool:
     return os.path.isdir(os.path.join(root, "events", name))
+
+
+def missing_field(tfs: str, tracepoints: dict) -> str | None:
+    """The first 'group:event has no field F' among tracepoints' fields, or
+    None.  A tracepoint that is absent is not checked here: REQUIRED_ and
+    OPTIONAL_TRACEPOINTS decide about those."""
+    for tp, fields in tracepoints.items():
+        if not tracepoint_exists(tfs, tp):
+            continue
+        have = capabilities.format_fields(_read(os.path.join(tfs, "events", tp, "format")))
+        for f in fields:
+            if f not in have:
+                return f"the kernel's {tp.replace('/', ':')} has no field {f}"
+    return None
+
+
+def as_int(value) -> int:
+    """A map value as an int: BCC < 0.28 returns ints from batch lookups,
+    later versions ctypes objects (iovisor/bcc 82469ea6)."""
+    return int(getattr(value, "value", value))
 
 
 def first_line(text: str) -> str:
@@ -260,11 +305,12 @@ class LiveSource:
         self._closed = False
         self._udp_links: list[int] = []  # cgroup link fds: closing them detaches udp.c's programs
         self._udp_waiting: list[tuple] = []  # received, owner not yet known: (polls waited, key, value)
+        self.caps: capabilities.Capabilities | None = None  # decided in start()
 
     # -- start-up ---------------------------------------------------------
 
     def _source_text(self, panes: tuple[str, ...], root: Path) -> tuple[str, list[str]]:
-        cflags = self.sizes.defines()
+        cflags = self.sizes.defines() + self.caps.defines()
         for p in panes:
             cflags.append(f"-DEBPFTOP_{p.upper()}")
         cflags.append(f"-DNR_READ={NR_READ.get(platform.machine(), -1)}")
@@ -277,10 +323,10 @@ class LiveSource:
         for p in CONCAT_ORDER:
             if p in panes:
                 parts.append(f'#line 1 "{PANE_SOURCES[p]}"\n' + (root / PANE_SOURCES[p]).read_text())
-        if any(p in panes for p in LIFECYCLE_PANES):
+        # lifecycle.c: the shared task hooks; without task storage also what
+        # frees a thread's scratch when it exits
+        if any(p in panes for p in LIFECYCLE_PANES) or not self.caps.task_storage:
             parts.append('#line 1 "lifecycle.c"\n' + (root / "lifecycle.c").read_text())
-        if tfs and "group_dead" in _read(os.path.join(tfs, "events/sched/sched_process_exit/format")):
-            cflags.append("-DEBPFTOP_HAVE_GROUP_DEAD")
         return "\n".join(parts), cflags
 
     def _load(self, panes: tuple[str, ...], root: Path):
@@ -308,11 +354,20 @@ class LiveSource:
 
     def _start(self) -> dict[str, str]:
         tfs = tracefs_root()
+        try:
+            self.caps = capabilities.detect_here(tfs)
+        except capabilities.UnsupportedError as e:
+            for p in self.panes:
+                self.status[p] = str(e)
+            return dict(self.status)
         runnable = []
         for p in self.panes:
             missing = [tp for tp in REQUIRED_TRACEPOINTS[p] if not (tfs and tracepoint_exists(tfs, tp))]
+            no_field = missing_field(tfs, REQUIRED_FIELDS[p]) if tfs and not missing else None
             if missing:
                 self.status[p] = f"kernel lacks tracepoint {missing[0].replace('/', ':')}"
+            elif no_field:
+                self.status[p] = no_field
             elif p == "udp" and bpf_syscall.cgroup2_root(_read("/proc/self/mounts")) is None:
                 self.status[p] = ("needs the cgroup v2 hierarchy mounted "
                                   "(mount -t cgroup2 none /sys/fs/cgroup/unified)")
@@ -365,6 +420,8 @@ class LiveSource:
                 self.status[p] = STATUS_OK
             if bpf is not None and "udp" in panes:
                 self._attach_udp(bpf)
+            if bpf is not None and "page_faults" in panes and not self.caps.page_fault_tracepoint:
+                self._attach_page_fault_event(bpf)
             self._lost_seen = self._read_lost()
         if self._probe_cost_wanted and bpf is not None:
             self.set_probe_stats(True)
@@ -395,8 +452,27 @@ class LiveSource:
                 os.close(cgroup_fd)
         if self.status["udp"] != STATUS_OK:
             self._close_udp_links()
-            with contextlib.suppress(Exception):
-                bpf.detach_tracepoint(b"sock:sock_recv_length")
+            if self.caps.sock_recv_length:
+                with contextlib.suppress(Exception):
+                    bpf.detach_tracepoint(b"sock:sock_recv_length")
+
+    def _attach_page_fault_event(self, bpf) -> None:
+        """The perf software event page-faults, user mode only, every fault
+        (period 1), on every CPU, for every task: where the kernel has no
+        exceptions:page_fault_user (on arm64, for one)."""
+        from bcc import BPF, Perf
+
+        attr = Perf.perf_event_attr()
+        attr.type = PERF_TYPE_SOFTWARE
+        attr.config = PERF_COUNT_SW_PAGE_FAULTS
+        attr.sample_period = 1
+        attr.exclude_kernel = 1
+        attr.exclude_hv = 1
+        try:
+            with _captured_fd2():
+                bpf.attach_perf_event_raw(attr=attr, fn_name=b"page_fault_event", pid=-1, cpu=-1)
+        except Exception as e:  # noqa: BLE001 - BCC raises plain Exception
+            self.status["page_faults"] = f"cannot open the perf event page-faults: {first_line(str(e))}"
 
     def _close_udp_links(self) -> None:
         for fd in self._udp_links:
@@ -491,7 +567,7 @@ class LiveSource:
         table = self._bpf[b"lost"]
         totals = {}
         for pane, slot in LOST_SLOT.items():
-            totals[pane] = sum(table[ctypes.c_int(slot)])
+            totals[pane] = sum(as_int(n) for n in table[ctypes.c_int(slot)])
         return totals
 
     def _unclaimed_accepts(self) -> list[TcpConnection]:
@@ -524,7 +600,8 @@ class LiveSource:
             bpf = self._bpf
             now = time.time()
             if bpf is None:
-                return Snapshot(time=now, interval_s=self.interval_s, status=dict(self.status))
+                return Snapshot(time=now, interval_s=self.interval_s, status=dict(self.status),
+                                capabilities=self._capabilities_dict())
             running = {p for p, s in self.status.items() if s == STATUS_OK}
             kw = {}
             if running & {"tcp", "file_opens", "processes"}:
@@ -573,8 +650,16 @@ class LiveSource:
                 status=dict(self.status),
                 lost=lost,
                 probe_stats=self.probe_stats,
+                capabilities=self._capabilities_dict(),
                 **kw,
             )
+
+    def _capabilities_dict(self) -> dict:
+        if self.caps is None:
+            return {}
+        d = self.caps.to_dict()
+        d["notes"] = {p: n for p, n in self.caps.notes().items() if p in self.panes}
+        return d
 
     def set_probe_stats(self, on: bool) -> str:
         """Turn the kernel's run-time statistics of BPF programs on or off
@@ -636,7 +721,7 @@ class LiveSource:
                     except KeyError:
                         resolved[k.cookie] = None
                 owner = resolved[k.cookie]
-                if owner is None and waited < UDP_OWNER_WAIT_POLLS:
+                if owner is None and waited < UDP_OWNER_WAIT_POLLS and self.caps.sock_recv_length:
                     self._udp_waiting.append((waited + 1, k, v))
                     continue
                 pid, comm = owner or (0, "")
@@ -672,7 +757,7 @@ class LiveSource:
             for _k, v in self._drain(self._bpf[counts_name.encode()])
         ]
         entries += [
-            (aggregate.decode_c_string(k.comm), k.tgid, int(v))
+            (aggregate.decode_c_string(k.comm), k.tgid, as_int(v))
             for k, v in self._drain(self._bpf[folded_name.encode()])
         ]
         return entries

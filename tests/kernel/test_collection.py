@@ -67,6 +67,21 @@ def test_syscalls_follow_a_rename(fresh, workload):
     assert 5000 <= counts[new_name] < 5000 + 50
 
 
+def test_threads_that_exit_or_rename_before_the_poll_are_counted(fresh, workload):
+    """Each thread's count is folded when it exits or renames itself (the
+    folded map is where BCC >= 0.28's ctypes values once crashed the poll)."""
+    n, k = 20_000, 4
+    new_name = "ebt" + workload.comm[3:-1] + "t"
+    done = workload.run("threads", n, k, new_name)
+    snap = poll_after(fresh)
+    counts = {r.comm: r for r in snap.syscalls}
+    main = counts[workload.comm]
+    assert k * n <= main.count < k * n + 500
+    assert main.by_pid[0][0] == done["pid"]
+    assert n <= counts[new_name].count < n + 50
+    assert counts[new_name].by_pid[0][0] == done["pid"]
+
+
 def test_read_latency_mass_in_the_right_buckets(fresh, workload):
     n, delay_us = 40, 3000
     done = workload.run("pipe", n, delay_us)
@@ -184,7 +199,9 @@ def test_probe_cost_counts_our_programs_runs(fresh, workload):
         sys_enter = costs["raw_syscalls:sys_enter (raw)"]
         assert sys_enter.runs >= 50_000
         assert 0 < sys_enter.avg_ns < 100_000
-        assert costs["exceptions:page_fault_user"].runs > 0
+        fault_hook = ("exceptions:page_fault_user" if snap.capabilities["uses"]["page_fault_tracepoint"]
+                      else "perf:page-faults (user mode)")
+        assert costs[fault_hook].runs > 0
         assert snap.probe_stats == "ok"
     finally:
         assert fresh.set_probe_stats(False) == "off"
@@ -287,7 +304,8 @@ def test_udp_datagrams_and_bytes_exact_both_ends(fresh, workload, mode, family, 
     n, size = 300, 777
     done = workload.run(mode, n, size)
     reader = workload.comm + "r"
-    rows = _udp_rows(poll_after(fresh), workload.comm, reader)
+    rows = [f for f in _udp_rows(poll_after(fresh), workload.comm, reader, "")
+            if {f.lport, f.rport} == {done["sender_port"], done["receiver_port"]}]
     sent = [f for f in rows if f.tx_datagrams]
     received = [f for f in rows if f.rx_datagrams]
     assert len(sent) == 1 and len(received) == 1, rows
@@ -295,7 +313,10 @@ def test_udp_datagrams_and_bytes_exact_both_ends(fresh, workload, mode, family, 
     assert (s.pid, s.comm, s.family) == (done["pid"], workload.comm, family)
     assert (s.laddr, s.lport, s.raddr, s.rport) == (loopback, done["sender_port"], loopback, done["receiver_port"])
     assert (s.tx_datagrams, s.tx_bytes, s.rx_datagrams, s.rx_bytes) == (n, n * size, 0, 0)
-    assert (r.pid, r.comm, r.family) == (done["reader_pid"], reader, family)
+    if fresh.caps.sock_recv_length:
+        assert (r.pid, r.comm, r.family) == (done["reader_pid"], reader, family)
+    else:  # no sock:sock_recv_length: received datagrams are counted exactly, owner unknown
+        assert (r.pid, r.comm, r.family) == (0, "", family)
     assert (r.laddr, r.lport, r.raddr, r.rport) == (loopback, done["receiver_port"], loopback, done["sender_port"])
     assert (r.tx_datagrams, r.tx_bytes, r.rx_datagrams, r.rx_bytes) == (0, 0, n, n * size)
     assert not _udp_rows(poll_after(fresh), workload.comm, reader)  # nothing counted twice
@@ -305,9 +326,12 @@ def test_udp_received_by_a_socket_nobody_reads_has_owner_unknown(fresh, workload
     done = workload.run("udp4unread", 7, 100)
     first = poll_after(fresh)
     mine = [f for f in first.udp if done["receiver_port"] in (f.lport, f.rport)]
-    assert [(f.comm, f.tx_datagrams) for f in mine] == [(workload.comm, 7)]  # received ones wait a poll for an owner
-    second = poll_after(fresh)
-    mine = [f for f in second.udp if done["receiver_port"] in (f.lport, f.rport)]
+    if fresh.caps.sock_recv_length:
+        assert [(f.comm, f.tx_datagrams) for f in mine] == [(workload.comm, 7)]  # received ones wait a poll for an owner
+        second = poll_after(fresh)
+        mine = [f for f in second.udp if done["receiver_port"] in (f.lport, f.rport)]
+    else:  # owners are never known here: received ones go out at once
+        mine = [f for f in mine if f.rx_datagrams]
     assert len(mine) == 1, mine
     assert (mine[0].pid, mine[0].comm, mine[0].rx_datagrams, mine[0].rx_bytes) == (0, "", 7, 700)
     assert (mine[0].lport, mine[0].rport) == (done["receiver_port"], done["sender_port"])
@@ -324,7 +348,10 @@ def _udp_pair(family: int, loopback: str):
 
 
 def _my_udp(snap, port: int):
-    return [f for f in snap.udp if f.pid == os.getpid() and port in (f.lport, f.rport)]
+    """This process's flows on port; where received datagrams' owners cannot
+    be known (no sock:sock_recv_length), those with the owner unknown."""
+    owners = (os.getpid(),) if snap.capabilities["uses"]["sock_recv_length"] else (os.getpid(), 0)
+    return [f for f in snap.udp if f.pid in owners and port in (f.lport, f.rport)]
 
 
 def _check_udp_both_ways(fresh, sender, receiver, n: int, size: int, send) -> None:

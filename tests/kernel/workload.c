@@ -18,6 +18,8 @@
  *                       loopback socket that a child named <comm>r reads
  *   udp6 N SIZE         the same over IPv6, with connect() and send()
  *   udp4unread N SIZE   send N datagrams to a socket nobody ever reads
+ *   threads N K NAME    K threads, each N getppid() then exit; the first
+ *                       renames itself NAME and makes N more
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -159,6 +161,19 @@ static void udp(int family, long n, long size, int connected, int reader)
     close(rs);
 }
 
+static long threads_n;
+static const char *threads_name;
+
+static void *syscall_thread(void *arg)
+{
+    for (long i = 0; i < threads_n; i++) syscall(SYS_getppid);
+    if (arg) {
+        if (prctl(PR_SET_NAME, threads_name)) die("prctl");
+        for (long i = 0; i < threads_n; i++) syscall(SYS_getppid);
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) { fprintf(stderr, "usage: see the comment in workload.c\n"); return 2; }
@@ -242,6 +257,16 @@ int main(int argc, char **argv)
         udp(AF_INET6, atol(argv[2]), atol(argv[3]), 1, 1);
     } else if (!strcmp(mode, "udp4unread") && argc == 4) {
         udp(AF_INET, atol(argv[2]), atol(argv[3]), 0, 0);
+    } else if (!strcmp(mode, "threads") && argc == 5) {
+        long k = atol(argv[3]);
+        pthread_t t[64];
+        if (k < 1 || k > 64) die("threads: K must be 1-64");
+        threads_n = n;
+        threads_name = argv[4];
+        for (long i = 0; i < k; i++)  /* one at a time: each exits before the next starts */
+            if (pthread_create(&t[i], NULL, syscall_thread, i == 0 ? (void *)1 : NULL) || pthread_join(t[i], NULL))
+                die("pthread");
+        printf("{\"pid\": %d}\n", getpid());
     } else {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;

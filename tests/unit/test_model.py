@@ -73,7 +73,7 @@ def test_snapshot_json_round_trip():
 def test_json_keys_are_the_documented_ones():
     d = sample_snapshot().to_dict()
     assert set(d) == {"time", "interval_s", "tcp", "udp", "syscalls", "read_latency", "write_latency", "file_opens",
-                      "page_faults", "processes", "alerts", "probes", "probe_stats", "status", "lost"}
+                      "page_faults", "processes", "alerts", "probes", "probe_stats", "status", "lost", "capabilities"}
     assert set(d["tcp"][0]) == {"pid", "comm", "family", "saddr", "sport", "daddr", "dport", "direction", "time"}
     assert set(d["udp"][0]) == {"pid", "comm", "family", "laddr", "lport", "raddr", "rport",
                                 "tx_datagrams", "tx_bytes", "rx_datagrams", "rx_bytes"}

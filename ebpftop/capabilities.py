@@ -1,0 +1,203 @@
+"""What the running kernel and BCC offer, and the fallback ebpftop takes for
+each thing they lack.  Decided once at start-up from plain facts (the
+tracepoints' format files, the kernel release, BCC's version), so the choice
+is a pure function, unit-tested without a kernel.
+
+Every fallback can be forced on a machine that has the feature, so that the
+tests run each one on the real kernel: EBPFTOP_FORCE_FALLBACK=task_storage,
+sock_recv_length,page_fault_tracepoint,task_rename_pid (any subset; "all").
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+
+# The features that have a fallback, and what ebpftop does without each.
+FALLBACKS = {
+    "task_storage": "per-thread scratch in hash maps keyed by thread id (cleaned at thread exit; "
+                    "needs BCC >= 0.24 and Linux >= 5.13 for task-local storage)",
+    "sock_recv_length": "UDP: sent datagrams exact, received ones with the owner unknown "
+                        "(sock:sock_recv_length needs Linux >= 6.3)",
+    "page_fault_tracepoint": "page faults from the perf software event page-faults "
+                             "(exceptions:page_fault_user is x86-only)",
+    "task_rename_pid": "renames charged to the renaming thread (task:task_rename has no pid field here)",
+}
+FORCE_ENV = "EBPFTOP_FORCE_FALLBACK"
+
+# Below these, ebpftop does not run at all: its events come through BPF ring
+# buffers (Linux 5.8) and its cgroup programs through BPF links (5.7).
+MIN_KERNEL = (5, 8)
+MIN_BCC = (0, 18)
+
+
+class UnsupportedError(Exception):
+    pass
+
+
+def version_tuple(text: str) -> tuple[int, ...]:
+    """(5, 15, 0) from '5.15.0-91-generic'; () when it starts with no number."""
+    m = re.match(r"(\d+)(?:\.(\d+))?(?:\.(\d+))?", text.strip().lstrip("v"))
+    if not m:
+        return ()
+    return tuple(int(g) for g in m.groups() if g is not None)
+
+
+def format_fields(format_text: str) -> set[str]:
+    """The field names of a tracepoint from its tracefs format file."""
+    names = set()
+    for line in format_text.splitlines():
+        line = line.strip()
+        if not line.startswith("field:"):
+            continue
+        decl = line[len("field:"):].split(";", 1)[0].strip()
+        m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*(\[[^\]]*\])?$", decl)
+        if m:
+            names.add(m.group(1))
+    return names
+
+
+def forced_fallbacks(env_value: str | None) -> frozenset[str]:
+    """The features EBPFTOP_FORCE_FALLBACK names; an unknown name is an error
+    (a typo must not silently test the default path)."""
+    if not env_value:
+        return frozenset()
+    names = {n.strip() for n in env_value.split(",") if n.strip()}
+    if "all" in names:
+        return frozenset(FALLBACKS)
+    unknown = sorted(names - set(FALLBACKS))
+    if unknown:
+        raise UnsupportedError(f"{FORCE_ENV}: unknown feature {unknown[0]!r}; choose from {','.join(FALLBACKS)},all")
+    return frozenset(names)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What ebpftop uses on this machine.  True: the preferred mechanism;
+    False: its fallback (FALLBACKS says which)."""
+
+    task_storage: bool = True
+    sock_recv_length: bool = True
+    page_fault_tracepoint: bool = True
+    task_rename_pid: bool = True
+    group_dead: bool = True  # sched_process_exit tells a process's end from a thread's
+    kernel: str = ""
+    bcc: str = ""
+    forced: frozenset = field(default_factory=frozenset)
+
+    def defines(self) -> list[str]:
+        """The C side of these choices (bpf/ebpftop.h documents each)."""
+        flags = []
+        if self.task_storage:
+            flags.append("-DEBPFTOP_TASK_STORAGE")
+        if self.sock_recv_length:
+            flags.append("-DEBPFTOP_HAVE_SOCK_RECV_LENGTH")
+        if self.page_fault_tracepoint:
+            flags.append("-DEBPFTOP_PAGE_FAULT_TRACEPOINT")
+        if self.task_rename_pid:
+            flags.append("-DEBPFTOP_TASK_RENAME_HAS_PID")
+        if self.group_dead:
+            flags.append("-DEBPFTOP_HAVE_GROUP_DEAD")
+        return flags
+
+    @property
+    def fallbacks(self) -> dict[str, str]:
+        """feature -> what is done instead, for each feature not used."""
+        return {name: FALLBACKS[name] for name in FALLBACKS if not getattr(self, name)}
+
+    def notes(self) -> dict[str, str]:
+        """probe set -> a line for its status, where a fallback changes what it shows."""
+        out = {}
+        if not self.page_fault_tracepoint:
+            out["page_faults"] = "from the perf software event page-faults (no exceptions:page_fault_user here)"
+        if not self.sock_recv_length:
+            out["udp"] = "received datagrams' owner unknown: sock:sock_recv_length needs Linux 6.3"
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "kernel": self.kernel,
+            "bcc": self.bcc,
+            "uses": {name: bool(getattr(self, name)) for name in FALLBACKS},
+            "fallbacks": self.fallbacks,
+            "forced": sorted(self.forced),
+        }
+
+
+def detect(
+    *,
+    kernel_release: str,
+    bcc_version: str,
+    tracepoint_format,
+    have_btf: bool,
+    forced: frozenset = frozenset(),
+) -> Capabilities:
+    """The choices for this machine.  tracepoint_format(name) returns the
+    format file's text of 'group/event', or '' when it does not exist."""
+    kernel = version_tuple(kernel_release)
+    bcc = version_tuple(bcc_version)
+    if kernel and kernel < MIN_KERNEL:
+        raise UnsupportedError(
+            f"Linux {kernel_release} is too old: ebpftop needs Linux >= {MIN_KERNEL[0]}.{MIN_KERNEL[1]} "
+            "(BPF ring buffers)")
+    if bcc and bcc < MIN_BCC:
+        raise UnsupportedError(f"BCC {bcc_version} is too old: ebpftop needs BCC >= {MIN_BCC[0]}.{MIN_BCC[1]}")
+    # Task-local storage from tracing programs: BPF_TASK_STORAGE in BCC 0.24,
+    # the kernel side in 5.13 (5.11 for LSM only), through the BTF task pointer.
+    task_storage = bool(bcc) and bcc >= (0, 24) and bool(kernel) and kernel >= (5, 13) and have_btf
+    rename_fields = format_fields(tracepoint_format("task/task_rename"))
+    return Capabilities(
+        task_storage=task_storage and "task_storage" not in forced,
+        sock_recv_length=bool(tracepoint_format("sock/sock_recv_length")) and "sock_recv_length" not in forced,
+        page_fault_tracepoint=(bool(tracepoint_format("exceptions/page_fault_user"))
+                               and "page_fault_tracepoint" not in forced),
+        task_rename_pid="pid" in rename_fields and "task_rename_pid" not in forced,
+        group_dead="group_dead" in format_fields(tracepoint_format("sched/sched_process_exit")),
+        kernel=kernel_release,
+        bcc=bcc_version,
+        forced=frozenset(forced),
+    )
+
+
+def detect_here(tracefs: str | None) -> Capabilities:
+    """detect() on this machine."""
+    import platform
+
+    def fmt(name: str) -> str:
+        if not tracefs:
+            return ""
+        try:
+            with open(os.path.join(tracefs, "events", name, "format")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    return detect(
+        kernel_release=platform.release(),
+        bcc_version=bcc_version(),
+        tracepoint_format=fmt,
+        have_btf=os.path.exists("/sys/kernel/btf/vmlinux"),
+        forced=forced_fallbacks(os.environ.get(FORCE_ENV)),
+    )
+
+
+def bcc_version() -> str:
+    """BCC's version, read without importing bcc (only sources/live.py does)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("bcc")
+    except ValueError:
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        return ""
+    for d in spec.submodule_search_locations:
+        try:
+            with open(os.path.join(d, "version.py")) as f:
+                m = re.search(r"__version__\s*=\s*['\"]([^'\"]+)", f.read())
+        except OSError:
+            continue
+        if m:
+            return m.group(1)
+    return ""

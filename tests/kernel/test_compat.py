@@ -1,0 +1,69 @@
+"""The compatibility matrix, on the real kernel: the exact-count tests of
+test_collection.py run again
+
+- with each fallback forced (EBPFTOP_FORCE_FALLBACK, see ebpftop/capabilities.py),
+  as on a kernel or BCC that lacks the feature, and
+- inside the userspaces of other Debian releases (their own Python and BCC),
+  built once by tests/compat/userspace.sh (make userspaces) and entered
+  with chroot.
+
+A cell that cannot run fails; it never skips."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_kernel_support
+
+REPO = Path(__file__).resolve().parents[2]
+USERSPACE_SH = REPO / "tests" / "compat" / "userspace.sh"
+USERSPACE_CACHE = Path(os.environ.get("EBPFTOP_USERSPACE_CACHE", "/var/cache/ebpftop/userspace"))
+# release -> what it stands for (its BCC and Python)
+USERSPACES = {
+    "bullseye": "Debian 11: BCC 0.18, Python 3.9",
+    "trixie": "Debian 13: BCC 0.31, Python 3.13",
+}
+FORCED = ("task_storage", "sock_recv_length", "page_fault_tracepoint", "task_rename_pid", "all")
+EXACT_TESTS = "tests/kernel/test_collection.py"
+
+
+def _outcome(proc: subprocess.CompletedProcess) -> str:
+    return "\n".join((proc.stdout + proc.stderr).splitlines()[-60:])
+
+
+@pytest.fixture(autouse=True)
+def _kernel():
+    require_kernel_support()
+
+
+@pytest.mark.parametrize("fallback", FORCED)
+def test_exact_counts_with_a_fallback_forced(fallback):
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", EXACT_TESTS, "-q", "-p", "no:cacheprovider", "-W",
+         "ignore::pytest.PytestUnraisableExceptionWarning"],
+        cwd=REPO, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "EBPFTOP_FORCE_FALLBACK": fallback},
+    )
+    assert proc.returncode == 0, _outcome(proc)
+    assert " passed" in proc.stdout and " skipped" not in proc.stdout, _outcome(proc)
+
+
+@pytest.mark.parametrize("release", USERSPACES)
+def test_exact_counts_in_another_debian_userspace(release):
+    where = USERSPACE_CACHE / release
+    build = subprocess.run(["bash", str(USERSPACE_SH), "build", release, str(where)],
+                           capture_output=True, text=True, timeout=1800)
+    assert build.returncode == 0, f"cannot build the {USERSPACES[release]} userspace:\n{_outcome(build)}"
+    proc = subprocess.run(
+        ["bash", str(USERSPACE_SH), "run", str(where), str(REPO),
+         "sh", "-c", f"cd /src && exec python -m pytest {EXACT_TESTS} -q -p no:cacheprovider"],
+        capture_output=True, text=True, timeout=900,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert proc.returncode == 0, f"{USERSPACES[release]}:\n{_outcome(proc)}"
+    assert " passed" in proc.stdout and " skipped" not in proc.stdout, _outcome(proc)
