@@ -1,5 +1,5 @@
 /* File opens: per (tgid, comm, path) the number of opens and of failed opens,
- * from open/openat/openat2.  The path pointer is stashed at entry and the
+ * from open/openat/openat2/creat.  The path pointer is stashed at entry and the
  * string read at exit, when the kernel has just read it (so its page is
  * resident) and the result is known. */
 
@@ -116,14 +116,16 @@ static inline void opens_exit(long ret)
     }
     struct open_counts *counts = file_opens.lookup(&key);
     if (!counts) {
-        /* First open of this (process, path) in the interval. */
-        open_paths.update(&key.path_hash, buf);
+        /* First open of this (process, path) in the interval.  The path is
+         * stored only once the row exists: a dropped open must not evict
+         * the paths of counted rows from the LRU. */
         struct open_counts init = {};
         counts = file_opens.lookup_or_try_init(&key, &init);
         if (!counts) {
             count_lost(LOST_FILE_OPENS);
             return;
         }
+        open_paths.update(&key.path_hash, buf);
     }
     __sync_fetch_and_add(&counts->count, 1);
     if (ret < 0)
@@ -165,6 +167,21 @@ TRACEPOINT_PROBE(syscalls, sys_exit_openat)
     opens_exit(args->ret);
     return 0;
 }
+
+#ifdef EBPFTOP_HAVE_CREAT
+/* creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode) */
+TRACEPOINT_PROBE(syscalls, sys_enter_creat)
+{
+    opens_enter(args->pathname);
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_creat)
+{
+    opens_exit(args->ret);
+    return 0;
+}
+#endif
 
 #ifdef EBPFTOP_HAVE_OPENAT2
 TRACEPOINT_PROBE(syscalls, sys_exit_openat2)

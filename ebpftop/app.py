@@ -5,7 +5,11 @@ next one is scheduled when the last has finished."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as _dt
+import os
+import signal
+import sys
 import time
 from dataclasses import dataclass, replace
 
@@ -23,7 +27,7 @@ from ebpftop.model import PANES, STATUS_STARTING, Snapshot
 from ebpftop.panes.help import HelpScreen
 from ebpftop.panes.tables import safe
 from ebpftop.panes.views import PANE_CLASSES, LatencyPane, NetworkPane, Pane, PaneInput
-from ebpftop.recording import Recorder
+from ebpftop.recording import Recorder, RecordingError
 from ebpftop.render import count
 from ebpftop.text import visible
 
@@ -37,6 +41,8 @@ TAB_TITLES = {
     "probes": "7 Probes",
     "alerts": "8 Alerts",
 }
+# Narrower than this, an alert toast would hide table columns: none is shown.
+NOTIFY_MIN_WIDTH = 100
 # The tabs: tcp shows TCP connections or UDP flows (u switches).
 UI_PANES = ("tcp", "syscalls", "read_latency", "file_opens", "page_faults", "processes", "probes", "alerts")
 
@@ -135,6 +141,8 @@ class EbpftopApp(App):
         self.live_alerts = hasattr(source, "poll_alerts")  # else alerts come with the snapshots
         self.scopes: list[tuple[filters.Filter, str]] = []  # drill-down: filters to return to, and labels
         self.pending_signal: int | None = None  # SIGTERM/SIGHUP received: exit (see run_app)
+        self.handle_signals = False  # run_app: signals through the event loop (see there)
+        self.fatal_error: str | None = None  # why the app ended itself (a recording that cannot be written)
 
     # -- layout -----------------------------------------------------------
 
@@ -166,6 +174,8 @@ class EbpftopApp(App):
         self.redraw()
         self.start_source()
         self.set_interval(1.0, self.update_status_line)
+        if self.handle_signals:
+            self._take_signals_in_the_loop()
         self.set_interval(0.2, self.exit_on_signal)
         self.exit_on_signal()
         if self.live_alerts and self.auto_poll:
@@ -174,6 +184,62 @@ class EbpftopApp(App):
     def exit_on_signal(self) -> None:
         if self.pending_signal is not None:
             self.exit(return_code=128 + self.pending_signal)
+
+    # -- signals ------------------------------------------------------------
+
+    def _take_signals_in_the_loop(self) -> None:
+        """Every signal that matters, handled by the event loop, between two
+        of its callbacks: never inside Textual's queue, driver or thread code.
+
+        Textual's own SIGCONT handler restarts application mode from the
+        signal handler, wherever the main thread is: a terminal hang-up
+        (SIGHUP then SIGCONT) during shutdown deadlocked its writer queue, and
+        kill -STOP/-CONT started a second input thread and saved the raw
+        terminal modes as the ones to restore."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
+            loop.add_signal_handler(sig, self._exit_signal, sig)
+        loop.add_signal_handler(signal.SIGCONT, self._continued)
+        loop.add_signal_handler(signal.SIGTSTP, self._stop_requested)
+
+    def _exit_signal(self, sig: int) -> None:
+        self.pending_signal = sig
+        self.exit(return_code=128 + sig)
+
+    def _terminal_is_ours(self) -> bool:
+        """Whether the terminal is still in the modes Textual set (a shell
+        that took it back while we were stopped resets them)."""
+        import termios
+
+        try:
+            lflag = termios.tcgetattr(self._driver.fileno)[3]
+        except (termios.error, AttributeError, OSError, ValueError):
+            return True  # no terminal to fix
+        return not lflag & (termios.ICANON | termios.ECHO)
+
+    def _continued(self) -> None:
+        """SIGCONT: after kill -STOP (or our own stop), repaint; if the
+        terminal's modes were reset meanwhile, leave and re-enter
+        application mode, in that order, so the modes restored at exit
+        stay the user's own."""
+        if self.pending_signal is not None or not self.is_running or getattr(self, "_exit", False):
+            return
+        if self._driver is not None and not self._terminal_is_ours():
+            self._driver.suspend_application_mode()
+            self._driver.resume_application_mode()
+        self.refresh(repaint=True, layout=True)
+        self.screen.refresh(repaint=True)
+
+    def _stop_requested(self) -> None:
+        """SIGTSTP (kill -TSTP; Ctrl+Z reaches us as a key): give the
+        terminal back, stop, and take it again when continued."""
+        if self._driver is None or not self.is_running or getattr(self, "_exit", False):
+            return
+        self._driver.suspend_application_mode()
+        os.kill(os.getpid(), signal.SIGSTOP)
+        # continued: the terminal is the shell's now, in its own modes
+        self._driver.resume_application_mode()
+        self.refresh(repaint=True, layout=True)
 
     # -- the source ---------------------------------------------------------
 
@@ -226,14 +292,16 @@ class EbpftopApp(App):
         """Shown at once, whatever pane is open: a notification (plain text,
         never markup) and the Alerts pane."""
         self.history.add_alerts(alerts)
-        shown = alerts[-3:]
-        for a in shown:
+        # One notification per burst, and none where a toast would cover the
+        # tables (under 100 columns): the status line's red alert count and
+        # the Alerts pane say it there.
+        if self.size.width >= NOTIFY_MIN_WIDTH:
+            a = alerts[-1]
+            more = f" (and {len(alerts) - 1} more: see 8 Alerts)" if len(alerts) > 1 else ""
             self.notify(
-                f"{visible(a.comm)} (pid {a.pid}, uid {a.uid}) opened {visible(a.path)}: {a.result}",
+                f"{visible(a.comm)} (pid {a.pid}, uid {a.uid}) opened {visible(a.path)}: {visible(a.result)}{more}",
                 title="watched file opened", severity="error", timeout=10, markup=False,
             )
-        if len(alerts) > len(shown):
-            self.notify(f"and {len(alerts) - len(shown)} more: see 8 Alerts", severity="error", markup=False)
         self._stale.add("alerts")
         if self._find(TabbedContent).active == "alerts":
             self.draw_pane("alerts")
@@ -252,7 +320,12 @@ class EbpftopApp(App):
             return
         self.last_poll_at = self.clock()
         if self.recorder:
-            self.recorder.write(snap)
+            try:
+                self.recorder.write(snap)
+            except RecordingError as e:
+                self.fatal_error = str(e)  # printed once the terminal is restored
+                self.exit(return_code=1)
+                return
         self.latest = snap
         self.history.add(snap, with_alerts=False)
         if not self.live_alerts and snap.alerts:
@@ -331,7 +404,7 @@ class EbpftopApp(App):
             line.append(f" · alerts: {count(self.history.alerts_total)} (8)", style="bold red")
         lost = {p: n for p, n in self.history.lost_total.items() if n}
         if lost:
-            line.append(" · lost: " + ", ".join(f"{p} {count(n)}" for p, n in lost.items()), style="bold red")
+            line.append(" · lost: " + ", ".join(f"{visible(p)} {count(n)}" for p, n in lost.items()), style="bold red")
         self._find("#status-line", Static).update(line)
 
     # -- actions ------------------------------------------------------------
@@ -449,20 +522,30 @@ class EbpftopApp(App):
 def run_app(source, flt: filters.Filter, recorder: Recorder | None) -> int:
     """Run the TUI (inside terminal.terminal_for_textual(): see there).
 
-    SIGTERM and SIGHUP (the terminal closed) end the app through Textual's own
-    shutdown.  An exception raised from the signal handler instead could
-    unwind Textual before it stops its input thread, which then spins on the
-    dead terminal and keeps the process alive for good."""
-    import signal
-
+    SIGTERM, SIGHUP (the terminal closed), SIGINT and SIGQUIT end the app
+    through Textual's own shutdown.  Until the app is mounted a handler only
+    notes the signal (the app exits at mount); from then on the event loop
+    takes them (see _take_signals_in_the_loop).  No handler ever raises: an
+    exception raised inside Textual's code could leave its threads
+    deadlocked, keeping the process alive with the probes attached."""
     app = EbpftopApp(source, flt, recorder)
+    app.handle_signals = True
 
-    def on_signal(signum, _frame):
-        app.pending_signal = signum  # seen within 0.2 s, or at mount
+    def note(signum, _frame):
+        if app.pending_signal is None:
+            app.pending_signal = signum  # seen at mount, or within 0.2 s
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGHUP, on_signal)
-    app.run()
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, note)
+    try:
+        app.run()
+    finally:
+        # The loop is closed and its handlers gone: noted, not raised, while
+        # the caller detaches the probes.
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
+            signal.signal(sig, note)
+    if app.fatal_error:
+        print(f"ebpftop: error: {app.fatal_error}", file=sys.stderr)
     if app.pending_signal is not None:
         return 128 + app.pending_signal
     return app.return_code or 0

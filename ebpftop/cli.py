@@ -137,6 +137,13 @@ def _end_lingering_threads(rc: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl-C while still starting (imports, checks): no traceback
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.count is not None and not args.json:
@@ -181,8 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         try:
             recorder = Recorder(args.record)
-        except OSError as e:
-            print(f"ebpftop: error: cannot write {args.record}: {e.strerror}", file=sys.stderr)
+        except RecordingError as e:
+            print(f"ebpftop: error: {e}", file=sys.stderr)
             return 2
 
     # A shell starts background jobs with SIGINT ignored, and Python then keeps
@@ -218,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
             return rc
     except KeyboardInterrupt:
         rc = 130
+        return rc
+    except RecordingError as e:  # the disk filled up, say: what is recorded stays replayable
+        print(f"ebpftop: error: {e}", file=sys.stderr)
+        rc = 1
         return rc
     except SystemExit as e:
         rc = e.code if isinstance(e.code, int) else 1

@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 
+from ebpftop.headless import sleep_until
 from ebpftop.metrics import MetricsState
 
 DEFAULT_ADDR = "127.0.0.1"
@@ -132,7 +133,7 @@ def run(source, listen: tuple[str, int], max_labels: int) -> int:
               file=sys.stderr)
         deadline = time.monotonic() + source.interval_s
         while True:
-            time.sleep(max(0.0, deadline - time.monotonic()))
+            sleep_until(source, deadline)  # reading the ring buffers every half second
             deadline += source.interval_s
             snap = source.poll()
             with lock:

@@ -17,7 +17,9 @@ import sys
 def terminal_for_textual():
     tty = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
     saved_fd2 = os.dup(2)
-    log_fd = os.open(os.environ.get("EBPFTOP_LOG", "/dev/null"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    # never through a symlink: root must not append to a file another user points it at
+    log_fd = os.open(os.environ.get("EBPFTOP_LOG", "/dev/null"),
+                     os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     saved = sys.__stderr__, sys.stderr
     os.dup2(log_fd, 2)
     os.close(log_fd)

@@ -18,6 +18,20 @@ from ebpftop.render import byte_size, count, duration
 from ebpftop.text import visible
 
 
+def unique_keys(keys) -> list[str]:
+    """Row keys made unique: rows that look the same (two threads failing
+    the same open in one microsecond, two exec rows of one pid, a replayed
+    recording's millisecond times) once made DataTable raise DuplicateKey,
+    which any user could trigger to end the live TUI."""
+    seen: dict[str, int] = {}
+    out = []
+    for k in keys:
+        n = seen.get(k, 0)
+        seen[k] = n + 1
+        out.append(k if n == 0 else f"{k}\x00{n}")
+    return out
+
+
 def safe(s: str, style: str = "") -> Text:
     """Untrusted text, shown literally with control characters escaped."""
     return Text(visible(s), style=style, no_wrap=True, overflow="ellipsis")
@@ -56,6 +70,7 @@ class SortableTable(DataTable):
         self.sort_index = self.DEFAULT_SORT
         self.sort_reverse = self.COLUMNS[self.DEFAULT_SORT].numeric
         self._rows: list = []
+        self._shown: list = []  # the rows on screen, in order
         self._keys: list[str] = []
 
     def on_mount(self) -> None:
@@ -72,13 +87,9 @@ class SortableTable(DataTable):
         return None
 
     def selected_process(self) -> tuple[int | None, str] | None:
-        if not (0 <= self.cursor_row < len(self._keys)):
+        if not (0 <= self.cursor_row < len(self._shown)):
             return None
-        key = self._keys[self.cursor_row]
-        for row in self._rows:
-            if self.row_key(row) == key:
-                return self.row_process(row)
-        return None
+        return self.row_process(self._shown[self.cursor_row])
 
     def show(self, rows) -> None:
         self._rows = list(rows)
@@ -94,7 +105,8 @@ class SortableTable(DataTable):
 
     def _render_rows(self) -> None:
         rows = self._sorted()[:MAX_TABLE_ROWS]
-        keys = [self.row_key(r) for r in rows]
+        self._shown = rows
+        keys = unique_keys(self.row_key(r) for r in rows)
         cells = [[c.cell(r) for c in self.COLUMNS] for r in rows]
         self._right_align(cells)
         if keys == self._keys:
@@ -167,11 +179,11 @@ class TcpTable(SortableTable):
         Column("time", "TIME", lambda c: c.time, lambda c: Text(_clock(c.time)), numeric=True),
         Column("pid", "PID", lambda c: c.pid, lambda c: num(c.pid, "-" if c.pid == 0 else str(c.pid)), numeric=True),
         Column("comm", "COMM", lambda c: c.comm, lambda c: safe(c.comm) if c.comm else Text("?", style="dim")),
-        Column("dir", "DIR", lambda c: c.direction, lambda c: Text(c.direction)),
-        Column("family", "IP", lambda c: c.family, lambda c: Text(c.family[-1])),
-        Column("saddr", "SADDR", lambda c: c.saddr, lambda c: Text(c.saddr)),
+        Column("dir", "DIR", lambda c: c.direction, lambda c: safe(c.direction)),
+        Column("family", "IP", lambda c: c.family, lambda c: safe(c.family[-1:])),
+        Column("saddr", "SADDR", lambda c: c.saddr, lambda c: safe(c.saddr)),
         Column("sport", "SPORT", lambda c: c.sport, lambda c: num(c.sport, str(c.sport)), numeric=True),
-        Column("daddr", "DADDR", lambda c: c.daddr, lambda c: Text(c.daddr)),
+        Column("daddr", "DADDR", lambda c: c.daddr, lambda c: safe(c.daddr)),
         Column("dport", "DPORT", lambda c: c.dport, lambda c: num(c.dport, str(c.dport)), numeric=True),
     )
 
@@ -188,10 +200,10 @@ class UdpTable(SortableTable):
     COLUMNS = (
         Column("pid", "PID", lambda r: r[0].pid, lambda r: num(0, str(r[0].pid) if r[0].pid else "-"), numeric=True),
         Column("comm", "COMM", lambda r: r[0].comm, lambda r: safe(r[0].comm) if r[0].comm else Text("?", style="dim")),
-        Column("family", "IP", lambda r: r[0].family, lambda r: Text(r[0].family[-1])),
-        Column("laddr", "LADDR", lambda r: r[0].laddr, lambda r: Text(r[0].laddr)),
+        Column("family", "IP", lambda r: r[0].family, lambda r: safe(r[0].family[-1:])),
+        Column("laddr", "LADDR", lambda r: r[0].laddr, lambda r: safe(r[0].laddr)),
         Column("lport", "LPORT", lambda r: r[0].lport, lambda r: num(0, str(r[0].lport)), numeric=True),
-        Column("raddr", "RADDR", lambda r: r[0].raddr, lambda r: Text(r[0].raddr)),
+        Column("raddr", "RADDR", lambda r: r[0].raddr, lambda r: safe(r[0].raddr)),
         Column("rport", "RPORT", lambda r: r[0].rport, lambda r: num(0, str(r[0].rport)), numeric=True),
         Column("tx", "SENT", lambda r: r[0].tx_datagrams, lambda r: num(r[0].tx_datagrams), numeric=True),
         Column("tx_bytes", "SENT B", lambda r: r[0].tx_bytes, lambda r: num(0, byte_size(r[0].tx_bytes)), numeric=True),
@@ -280,7 +292,7 @@ class ProcessTable(SortableTable):
     COLUMNS = (
         Column("time", "TIME", lambda e: e.time, lambda e: Text(_clock(e.time)), numeric=True),
         Column("kind", "EVENT", lambda e: e.kind,
-               lambda e: Text(e.kind, style={"fork": "cyan", "exec": "green", "exit": "magenta"}.get(e.kind, ""))),
+               lambda e: safe(e.kind, style={"fork": "cyan", "exec": "green", "exit": "magenta"}.get(e.kind, ""))),
         Column("pid", "PID", lambda e: e.pid, lambda e: num(e.pid, str(e.pid)), numeric=True),
         Column("ppid", "PPID", lambda e: e.ppid, lambda e: num(e.ppid, str(e.ppid) if e.ppid else "-"), numeric=True),
         Column("comm", "COMM", lambda e: e.comm, lambda e: safe(e.comm)),
@@ -307,7 +319,7 @@ class AlertTable(SortableTable):
         Column("uid", "UID", lambda a: a.uid, lambda a: num(a.uid, str(a.uid)), numeric=True),
         Column("comm", "COMM", lambda a: a.comm, lambda a: safe(a.comm)),
         Column("result", "RESULT", lambda a: a.result,
-               lambda a: Text(a.result, style="bold red" if a.ret >= 0 else "yellow")),
+               lambda a: safe(a.result, style="bold red" if a.ret >= 0 else "yellow")),
         Column("path", "PATH", lambda a: a.path, lambda a: safe(a.path)),
     )
 
@@ -322,14 +334,14 @@ class ProbeTable(SortableTable):
     """ebpftop's BPF programs: (ProbeCost, interval_s) rows."""
 
     COLUMNS = (
-        Column("hook", "HOOK", lambda r: r[0].hook, lambda r: Text(r[0].hook)),
+        Column("hook", "HOOK", lambda r: r[0].hook, lambda r: safe(r[0].hook)),
         Column("runs", "RUNS", lambda r: r[0].runs, lambda r: num(r[0].runs), numeric=True),
         Column("rate", "PER SEC", lambda r: r[0].runs, lambda r: num(r[0].runs / r[1]), numeric=True),
         Column("avg", "AVG NS", lambda r: r[0].avg_ns or 0,
                lambda r: num(0, "-" if r[0].avg_ns is None else f"{r[0].avg_ns:,.0f}"), numeric=True),
         Column("cpu", "% OF A CPU", lambda r: r[0].run_time_ns,
                lambda r: num(0, f"{r[0].cpu_pct(r[1]):.3f}"), numeric=True),
-        Column("name", "PROGRAM", lambda r: r[0].name, lambda r: Text(r[0].name, style="dim")),
+        Column("name", "PROGRAM", lambda r: r[0].name, lambda r: safe(r[0].name, style="dim")),
     )
     DEFAULT_SORT = 4
 

@@ -13,6 +13,7 @@ from textual.widgets import Static
 from ebpftop import filters
 from ebpftop.history import History
 from ebpftop.model import STATUS_OK, STATUS_STARTING, Snapshot
+from ebpftop.text import visible
 from ebpftop.panes.tables import (
     AlertTable,
     FileOpenTable,
@@ -79,7 +80,7 @@ class Pane(Vertical):
         hidden = self.table.hidden_rows
         if hidden:
             text += f" · showing the first {count(len(self.table._rows) - hidden)} of {count(len(self.table._rows))} rows (filter or sort for the rest)"
-        self.query_one("#summary", Static).update(Text(text))
+        self.query_one("#summary", Static).update(Text(visible(text)))  # may hold names from a recording
 
 
 class NetworkPane(Pane):

@@ -17,5 +17,8 @@ class Source(Protocol):
     def poll(self) -> Snapshot | None:
         """The next snapshot; None when a recording has ended."""
 
+    def drain_events(self) -> None:
+        """Read event streams into the next snapshot now (between polls)."""
+
     def close(self) -> None:
         """Release everything; safe to call more than once."""

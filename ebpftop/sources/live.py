@@ -71,6 +71,7 @@ REQUIRED_TRACEPOINTS = {
 OPTIONAL_TRACEPOINTS = {
     "EBPFTOP_HAVE_OPEN": ["syscalls/sys_enter_open", "syscalls/sys_exit_open"],
     "EBPFTOP_HAVE_OPENAT2": ["syscalls/sys_enter_openat2", "syscalls/sys_exit_openat2"],
+    "EBPFTOP_HAVE_CREAT": ["syscalls/sys_enter_creat", "syscalls/sys_exit_creat"],
     "EBPFTOP_HAVE_ACCEPT": ["syscalls/sys_enter_accept", "syscalls/sys_exit_accept"],
     "EBPFTOP_HAVE_TASK_RENAME": ["task/task_rename"],
     "EBPFTOP_HAVE_EXEC": ["sched/sched_process_exec"],
@@ -526,6 +527,17 @@ class LiveSource:
             self._bpf.ring_buffer_consume()
             new, self._alerts_new = self._alerts_new, []
             return new
+
+    def drain_events(self) -> None:
+        """Read the ring buffers now (headless modes call this every half
+        second between polls); what is read waits for the next poll."""
+        with self._lock:
+            if self._bpf is None or self._closed:
+                return
+            if any(self.status.get(p) == STATUS_OK for p in ("tcp", "file_opens", "processes")):
+                self._bpf.ring_buffer_consume()
+            if not self._alerts_polled:
+                self._alerts_new = []  # nobody reads them between polls: the snapshot carries them
 
     @staticmethod
     def _wall_time(ts_ns: int) -> float:

@@ -30,5 +30,8 @@ class ReplaySource:
         self._next += 1
         return snap
 
+    def drain_events(self) -> None:
+        """Nothing to drain: the recording holds whole intervals."""
+
     def close(self) -> None:
         pass

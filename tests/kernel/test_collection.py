@@ -231,6 +231,24 @@ def test_opening_a_watched_file_raises_one_alert_with_pid_and_uid(fresh, workloa
     assert [a.pid for a in snap.alerts if a.path == "/etc/shadow"] == [done["pid"], denied.pid]
 
 
+def test_creat_is_an_open_and_raises_an_alert(fresh, workload, tmp_path):
+    """creat(2) was not traced: no row, and no alert for a watched path."""
+    import subprocess
+
+    target = tmp_path / f"created-{workload.comm}"
+    done = workload.run("creats", 25, target)
+    assert done["ok"] == 25
+    # as nobody, creat() of /etc/shadow fails (EACCES) and must still alert
+    nobody = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             str(workload.path), "creats", "1", "/etc/shadow"], capture_output=True, text=True)
+    assert nobody.returncode == 0, nobody.stderr
+    snap = poll_after(fresh)
+    rows = {r.path: r for r in snap.file_opens if r.comm == workload.comm}
+    assert (rows[str(target)].count, rows[str(target)].errors, rows[str(target)].pid) == (25, 0, done["pid"])
+    alerts = [a for a in snap.alerts if a.comm == workload.comm and a.path == "/etc/shadow"]
+    assert [(a.uid, a.result) for a in alerts] == [(65534, "EACCES")], alerts
+
+
 def test_an_alert_drained_by_the_interval_poll_still_reaches_poll_alerts(fresh, workload):
     fresh.poll_alerts()  # the TUI reads alerts every half second...
     done = workload.run("opens", 1, "/etc/shadow")

@@ -152,17 +152,32 @@ def test_not_root_is_one_line_and_exit_2():
 class Terminal:
     """ebpftop's TUI in a tmux session: a real terminal that can go away."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, after: str | None = None, rc_file: Path | None = None):
+        """ebpftop in a new terminal; with after, a shell runs ebpftop, writes
+        its exit status to rc_file, then runs after (in the same terminal);
+        self.pid is ebpftop's."""
         if shutil.which("tmux") is None:
             reason = "tmux is not installed (apt install tmux, or make test)"
             if os.environ.get("CI"):
                 pytest.fail(reason)
             pytest.skip(reason)
         self.name = name
-        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "36",
-                        f"cd {REPO} && exec {sys.executable} -m ebpftop"], check=True)
+        command = f"cd {REPO} && exec {sys.executable} -m ebpftop"
+        if after:
+            command = f"cd {REPO} && {sys.executable} -m ebpftop; echo \"exit $?\" > {rc_file}; {after}; sleep 60"
+        subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "36", command], check=True)
         self.pid = int(subprocess.run(["tmux", "list-panes", "-t", name, "-F", "#{pane_pid}"],
                                       check=True, capture_output=True, text=True).stdout)
+        if after:  # ebpftop is the shell's child
+            deadline = time.monotonic() + 10
+            while not (children := subprocess.run(["pgrep", "-P", str(self.pid)], capture_output=True,
+                                                   text=True).stdout.split()):
+                assert time.monotonic() < deadline, "ebpftop did not start"
+                time.sleep(0.02)
+            self.pid = int(children[0])
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "send-keys", "-t", self.name, *keys], check=True)
 
     def screen(self) -> str:
         return subprocess.run(["tmux", "capture-pane", "-p", "-t", self.name],
@@ -189,13 +204,25 @@ class Terminal:
         return False
 
 
+@pytest.fixture
+def busy_cpus():
+    """Every CPU kept busy: the races of a shutdown show more often."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(os.cpu_count() or 2)]
+    yield
+    for p in spinners:
+        p.kill()
+        p.wait()
+
+
 @pytest.mark.parametrize("when", ["at the first frame", "while running"])
-def test_closing_the_terminal_ends_ebpftop_and_detaches_everything(when):
-    """The terminal goes away (ssh drops, the window closes): SIGHUP.  Once,
-    Textual's input thread outlived an app ended mid-start-up and spun on the
-    dead terminal forever, keeping the process alive (about 1 start in 5)."""
+def test_closing_the_terminal_ends_ebpftop_and_detaches_everything(when, busy_cpus):
+    """The terminal goes away (ssh drops, the window closes): the kernel sends
+    SIGHUP, then SIGCONT.  Textual's own SIGCONT handler restarted
+    application mode inside the signal handler and deadlocked its writer
+    queue during shutdown (3 runs in 3 on a fresh machine); before that, its
+    input thread outlived an app ended mid-start-up and spun forever."""
     before = prog_ids()
-    for attempt in range(6 if when == "at the first frame" else 1):
+    for attempt in range(20 if when == "at the first frame" else 1):
         term = Terminal(f"ebpftop-test-{os.getpid()}-{attempt}")
         try:
             term.wait_for("1 Network")
@@ -206,3 +233,45 @@ def test_closing_the_terminal_ends_ebpftop_and_detaches_everything(when):
             term.close()
         assert term.gone_within(15), f"ebpftop still running after its terminal closed ({when}, try {attempt + 1})"
         assert not wait_detached(prog_ids() - before)
+
+
+def _terminal_modes(path: Path) -> set[str]:
+    return set(path.read_text().split())
+
+
+@pytest.mark.parametrize("how", ["stop, continue, q", "SIGQUIT", "SIGTERM"])
+def test_signals_leave_the_terminal_as_it_was(how, tmp_path):
+    """kill -STOP/-CONT then q: Textual's SIGCONT handler started a second
+    input thread (2 runs in 7 never exited) and saved the raw modes as those
+    to restore (7 in 7 left the terminal raw); SIGQUIT left raw mode, the
+    alternate screen and mouse reporting on."""
+    before = prog_ids()
+    modes = tmp_path / "stty"
+    rc = tmp_path / "rc"
+    term = Terminal(f"ebpftop-test-{os.getpid()}-modes", after=f"stty -a > {modes}", rc_file=rc)
+    try:
+        term.wait_for("● running")
+        if how == "stop, continue, q":
+            os.kill(term.pid, signal.SIGSTOP)
+            time.sleep(0.5)
+            os.kill(term.pid, signal.SIGCONT)
+            time.sleep(0.5)
+            term.keys("q")
+            expected = "exit 0"
+        else:
+            sig = signal.SIGQUIT if how == "SIGQUIT" else signal.SIGTERM
+            os.kill(term.pid, sig)
+            expected = f"exit {128 + sig}"
+        deadline = time.monotonic() + 15
+        while not modes.exists() or not modes.read_text():
+            assert time.monotonic() < deadline, f"ebpftop did not exit ({how}):\n{term.screen()}"
+            time.sleep(0.05)
+        time.sleep(0.1)
+        assert rc.read_text().strip() == expected
+        # the shell's terminal modes are back: canonical input and echo
+        assert {"icanon", "echo"} <= _terminal_modes(modes), modes.read_text()
+        screen = term.screen()
+        assert "1 Network" not in screen, "still on the alternate screen"
+    finally:
+        term.close()
+    assert not wait_detached(prog_ids() - before)

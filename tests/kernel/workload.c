@@ -3,6 +3,7 @@
  * JSON line describing what it did.
  *
  *   opens N PATH        open(PATH) N times (each closed)
+ *   creats N PATH       creat(PATH, 0600) N times (each closed)
  *   syscalls N          N getppid() syscalls
  *   rename N NAME       N getppid(), prctl(PR_SET_NAME, NAME), N getppid()
  *   pipe N DELAY_US     N reads of a pipe whose byte is already there, then N
@@ -43,10 +44,23 @@ static void die(const char *what) { perror(what); exit(1); }
 static int pipe_fds[2];
 static long pipe_n, pipe_delay_us;
 
+/* The waiting side raises this just before each blocking call, and the
+ * other side starts its DELAY_US only once it sees it: each call then waits
+ * at least DELAY_US, however late the waiting side was scheduled between two
+ * calls (on a loaded machine a fixed cadence let one call wait less). */
+static int call_ready;
+
+static void wait_for_call(void)
+{
+    while (!__atomic_exchange_n(&call_ready, 0, __ATOMIC_ACQ_REL))
+        usleep(20);
+}
+
 static void *pipe_writer(void *arg)
 {
     (void)arg;
     for (long i = 0; i < pipe_n; i++) {
+        wait_for_call();
         usleep(pipe_delay_us);
         if (write(pipe_fds[1], "x", 1) != 1) die("write");
     }
@@ -61,6 +75,8 @@ static void *pipe_drainer(void *arg)
     (void)arg;
     char page[4096];
     for (long i = 0; i < drain_n; i++) {
+        if (i < drain_n - 1) /* the last read only empties the pipe: no write waits for it */
+            wait_for_call();
         usleep(drain_delay_us);
         if (read(drain_fd, page, sizeof(page)) != sizeof(page)) die("drain");
     }
@@ -186,6 +202,13 @@ int main(int argc, char **argv)
             if (fd >= 0) { ok++; close(fd); } else failed++;
         }
         printf("{\"pid\": %d, \"ok\": %d, \"failed\": %d}\n", getpid(), ok, failed);
+    } else if (!strcmp(mode, "creats")) {
+        int ok = 0, failed = 0;
+        for (long i = 0; i < n; i++) {
+            int fd = (int)syscall(SYS_creat, argv[3], 0600); /* the syscall itself, not libc's openat */
+            if (fd >= 0) { ok++; close(fd); } else failed++;
+        }
+        printf("{\"pid\": %d, \"ok\": %d, \"failed\": %d}\n", getpid(), ok, failed);
     } else if (!strcmp(mode, "syscalls")) {
         for (long i = 0; i < n; i++) syscall(SYS_getppid);
         printf("{\"pid\": %d}\n", getpid());
@@ -204,8 +227,10 @@ int main(int argc, char **argv)
         }
         pthread_t t;
         pthread_create(&t, NULL, pipe_writer, NULL);
-        for (long i = 0; i < n; i++)  /* each waits for the writer */
+        for (long i = 0; i < n; i++) {  /* each waits for the writer */
+            __atomic_store_n(&call_ready, 1, __ATOMIC_RELEASE);
             if (read(pipe_fds[0], &c, 1) != 1) die("slow read");
+        }
         pthread_join(t, NULL);
         printf("{\"pid\": %d}\n", getpid());
     } else if (!strcmp(mode, "writes")) {
@@ -221,8 +246,10 @@ int main(int argc, char **argv)
         drain_fd = fds[0];
         pthread_t t;
         pthread_create(&t, NULL, pipe_drainer, NULL);
-        for (long i = 0; i < n; i++) /* each waits until the reader empties the pipe */
+        for (long i = 0; i < n; i++) { /* each waits until the reader empties the pipe */
+            __atomic_store_n(&call_ready, 1, __ATOMIC_RELEASE);
             if (write(fds[1], page, sizeof(page)) != sizeof(page)) die("slow write");
+        }
         pthread_join(t, NULL);
         printf("{\"pid\": %d}\n", getpid());
     } else if (!strcmp(mode, "faults")) {

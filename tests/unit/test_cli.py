@@ -68,13 +68,109 @@ def test_bad_recording_is_one_line_naming_the_line(tmp_path, capsys, content, me
     assert err.count("\n") == 1 and message in err, err
 
 
-def test_truncated_last_line_after_good_ones(tmp_path, capsys):
+def test_a_recording_cut_mid_line_replays_its_whole_intervals(tmp_path, capsys):
+    """A full disk or a kill mid-write leaves a cut last line: it once made
+    the replay reject every interval before it."""
     rec = tmp_path / "cut.jsonl"
     _record(rec, [sample_snapshot(), sample_snapshot()])
     data = rec.read_text()
     rec.write_text(data[: len(data) - 40])
+    assert cli.main(["--replay", str(rec), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1
+    assert err.count("\n") == 1 and "line 2 is cut short; replaying the 1 whole intervals" in err
+
+
+def _crafted(**changes) -> str:
+    d = json.loads(json.dumps(sample_snapshot().to_dict()))
+    for path, value in changes.items():
+        target = d
+        keys = path.split("__")
+        for k in keys[:-1]:
+            target = target[int(k)] if isinstance(target, list) else target[k]
+        last = keys[-1]
+        if isinstance(target, list):
+            target[int(last)] = value
+        else:
+            target[last] = value
+    return json.dumps(d)
+
+
+BUCKET = "read_latency__by_process__0__buckets__0"
+
+
+@pytest.mark.parametrize("line", [
+    _crafted(**{f"{BUCKET}__low_ns": -5}),  # looped the latency view forever, to 2.2 GB
+    _crafted(interval_s=-1),  # spun a timer at 100% CPU, deaf to q and signals
+    _crafted(interval_s=0),
+    _crafted(**{f"{BUCKET}__high_ns": 2 ** 4000}),
+    _crafted(**{f"{BUCKET}__count": 0}),
+    _crafted(**{"syscalls__0__count": 10 ** 400}),
+    _crafted(time="10000-01-01T00:00:00+00:00"),
+    _crafted(status=[1]),
+    _crafted(lost={"syscalls": -3}),
+    _crafted(capabilities={"notes": {"udp": 5}}),
+    _crafted().replace('"interval_s":', '"interval_s": NaN, "x":', 1),
+    _crafted().replace('"interval_s":', '"interval_s": 1e999, "x":', 1),
+    _crafted().replace('"interval_s":', '"deep": ' + "[" * 5000 + "]" * 5000 + ', "interval_s":', 1),
+], ids=["negative-bucket", "negative-interval", "zero-interval", "huge-bound", "empty-bucket", "huge-count",
+        "year-10000", "status-list", "negative-lost", "note-number", "nan", "1e999", "deep-nesting"])
+def test_a_crafted_recording_is_one_error_line_never_a_traceback(tmp_path, capsys, line):
+    rec = tmp_path / "crafted.jsonl"
+    rec.write_text(line + "\n")
     assert cli.main(["--replay", str(rec), "--json"]) == 2
-    assert "line 2: truncated" in capsys.readouterr().err
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("ebpftop: error: recording ") and "line 1" in err, err
+
+
+def test_json_output_never_holds_nan_or_infinity():
+    """NaN and Infinity are not JSON: the loader refuses them (above), and
+    the writer would rather fail than print them."""
+    from dataclasses import replace
+
+    from ebpftop.recording import dumps
+
+    with pytest.raises(ValueError):
+        dumps(replace(sample_snapshot(), interval_s=float("nan")))
+
+
+def test_recordings_are_0600_and_never_written_through_a_symlink(tmp_path, capsys):
+    import os
+    import stat
+
+    rec = tmp_path / "new.jsonl"
+    Recorder(rec).close()
+    assert stat.S_IMODE(rec.stat().st_mode) == 0o600
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    link = tmp_path / "planted"
+    link.symlink_to(victim)
+    assert cli.main(["--replay", str(tmp_path / "missing"), "--json"]) == 2  # (replay cannot record)
+    capsys.readouterr()
+    with pytest.raises(Exception, match="symbolic link"):
+        Recorder(link)
+    assert victim.read_text() == "keep me"
+    with pytest.raises(Exception, match="not a regular file"):
+        Recorder(os.devnull)
+
+
+def test_a_write_error_is_one_line(tmp_path):
+    """/dev/full: every write fails with ENOSPC, as on a full disk."""
+    import subprocess
+
+    from ebpftop.recording import RecordingError
+
+    with pytest.raises(RecordingError, match="No space left on device"):
+        r = Recorder.__new__(Recorder)
+        r.path = "/dev/full"
+        r._file = open("/dev/full", "w")  # noqa: SIM115 - a character device: Recorder() would refuse it
+        r.write(sample_snapshot())
+    rec = tmp_path / "rec.jsonl"
+    _record(rec, [sample_snapshot()] * 3)
+    proc = subprocess.run(f"{sys.executable} -m ebpftop --replay {rec} --json --speed 100 | head -c 10",
+                          shell=True, capture_output=True, text=True, timeout=60)
+    assert proc.stderr == "" and len(proc.stdout) == 10  # a reader that went away: no BrokenPipeError
 
 
 def test_missing_recording(tmp_path, capsys):
