@@ -48,26 +48,63 @@ def users_ssh_dirs() -> list[str]:
     return sorted(set(dirs))
 
 
+MAX_CONFIG_BYTES = 64 * 1024
+MAX_ENTRIES = 4096  # the kernel map of watched hashes holds this many
+
+
 def config_path() -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "ebpftop" / "watch"
 
 
-def read_config(path: Path) -> list[str]:
-    """One path per line; '#' starts a comment; 'DIR/*' watches a directory."""
+def _read_safely(path: Path) -> str | None:
+    """The file's text, read as root from a place a user may control
+    (sudo -E keeps their HOME): only a regular file, not through a symlink,
+    owned by root or the invoking user and writable by no one else, and at
+    most 64 KiB.  None when it does not exist."""
+    import stat
+
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
+        return None
+    except OSError as e:
+        why = "it is a symbolic link" if e.errno == 40 else e.strerror  # ELOOP
+        raise WatchError(f"cannot read watch list {path}: {why}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise WatchError(f"cannot read watch list {path}: not a regular file")
+        owners = {0, os.getuid()}
+        if os.environ.get("SUDO_UID", "").isdigit():
+            owners.add(int(os.environ["SUDO_UID"]))
+        if st.st_uid not in owners or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise WatchError(f"cannot read watch list {path}: it must belong to root or you "
+                             "and be writable by no one else")
+        data = os.read(fd, MAX_CONFIG_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise WatchError(f"watch list {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise WatchError(f"watch list {path} is not UTF-8 text") from None
+
+
+def read_config(path: Path) -> list[str]:
+    """One path per line; '#' starts a comment; 'DIR/*' watches a directory.
+    Errors name the file and line, never echo its content beyond that."""
+    text = _read_safely(path)
+    if text is None:
         return []
-    except (OSError, UnicodeDecodeError) as e:
-        raise WatchError(f"cannot read watch list {path}: {getattr(e, 'strerror', None) or e}") from None
     out = []
     for n, line in enumerate(text.splitlines(), start=1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         if not line.startswith("/"):
-            raise WatchError(f"watch list {path} line {n}: not an absolute path: {line!r}")
+            raise WatchError(f"watch list {path} line {n}: not an absolute path")
         out.append(line)
     return out
 
@@ -95,4 +132,7 @@ def build(extra: list[str], defaults: bool = True, config: Path | None = None) -
         if not e.startswith("/"):
             raise WatchError(f"--watch needs an absolute path, not {e!r}")
         entries.append(e)
-    return list(dict.fromkeys(entries))
+    entries = list(dict.fromkeys(entries))
+    if len(entries) > MAX_ENTRIES:
+        raise WatchError(f"{len(entries)} watched paths: at most {MAX_ENTRIES}")
+    return entries

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ebpftop import cli, watch
@@ -41,7 +43,7 @@ def test_bad_config_is_one_error(tmp_path):
     with pytest.raises(watch.WatchError, match="line 1: not an absolute path"):
         watch.build([], defaults=False, config=conf)
     conf.write_bytes(b"\xff\xfe")
-    with pytest.raises(watch.WatchError, match="cannot read watch list"):
+    with pytest.raises(watch.WatchError, match="is not UTF-8 text"):
         watch.build([], defaults=False, config=conf)
 
 
@@ -64,3 +66,47 @@ def test_relative_watch_argument(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     assert cli.main(["--json", "--watch", "shadow"]) == 2
     assert "--watch needs an absolute path" in capsys.readouterr().err
+
+
+def test_the_watch_file_is_read_safely_as_root(tmp_path):
+    """Under sudo -E the config path comes from the user: a symlink to
+    /etc/shadow printed its first line, a FIFO blocked start-up, /dev/zero
+    exhausted memory, and 4,096+ entries gave a traceback."""
+    import os
+
+    from ebpftop.watch import WatchError, read_config
+
+    secret = tmp_path / "secret"
+    secret.write_text("root:$6$hash:19000::::::\n")
+    link = tmp_path / "link"
+    link.symlink_to(secret)
+    with pytest.raises(WatchError, match="symbolic link") as e:
+        read_config(link)
+    assert "$6$" not in str(e.value)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(WatchError, match="not a regular file"):
+        read_config(fifo)
+    with pytest.raises(WatchError, match="not a regular file"):
+        read_config(Path("/dev/zero"))
+    big = tmp_path / "big"
+    big.write_text("/x\n" * 30000)
+    with pytest.raises(WatchError, match="larger than 64 KiB"):
+        read_config(big)
+    shared = tmp_path / "shared"
+    shared.write_text("/etc/hosts\n")
+    shared.chmod(0o666)
+    with pytest.raises(WatchError, match="writable by no one else"):
+        read_config(shared)
+    bad = tmp_path / "bad"
+    bad.write_text("root:$6$hash\n")
+    with pytest.raises(WatchError) as e:
+        read_config(bad)
+    assert "$6$" not in str(e.value)  # the line is named, not echoed
+
+
+def test_at_most_4096_watched_paths(tmp_path):
+    from ebpftop.watch import WatchError, build
+
+    with pytest.raises(WatchError, match="at most 4096"):
+        build([f"/w/{i}" for i in range(5000)], defaults=False, config=tmp_path / "none")
