@@ -1,5 +1,6 @@
 """bpf(2) commands that BCC 0.26 does not wrap, called directly: the kernel's
-run-time statistics of BPF programs, and cgroup links.
+run-time statistics of BPF programs, and cgroup links; and perf events with
+a BPF program on them, which BCC < 0.23 cannot open with exclude_kernel.
 
 Cgroup links (BPF_LINK_CREATE): a program attached to a cgroup with the older
 BPF_PROG_ATTACH stays attached after its loader dies -- on the root cgroup,
@@ -31,6 +32,17 @@ RUN_CNT_OFFSET = 200
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
+
+NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "riscv64": 241, "ppc64le": 319, "s390x": 331}
+PERF_FLAG_FD_CLOEXEC = 8
+PERF_EVENT_IOC_ENABLE = 0x2400  # _IO('$', 0)
+PERF_EVENT_IOC_SET_BPF = 0x40042408  # _IOW('$', 8, __u32)
+# struct perf_event_attr, its first version (PERF_ATTR_SIZE_VER0, 64 bytes,
+# which every kernel accepts): the flag bits are at byte 40
+PERF_ATTR_SIZE = 64
+PERF_ATTR_DISABLED = 1 << 0
+PERF_ATTR_EXCLUDE_KERNEL = 1 << 5
+PERF_ATTR_EXCLUDE_HV = 1 << 6
 
 # enum bpf_attach_type (UAPI)
 BPF_CGROUP_INET_INGRESS = 0
@@ -91,3 +103,49 @@ def cgroup2_root(mounts_text: str) -> str | None:
         if len(fields) >= 3 and fields[2] == "cgroup2":
             return fields[1].replace("\\040", " ")
     return None
+
+
+def online_cpus(text: str) -> list[int]:
+    """CPU numbers from /sys/devices/system/cpu/online text ('0-3,6')."""
+    cpus = []
+    for part in text.strip().split(","):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        cpus.extend(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def perf_event_with_program(prog_fd: int, event_type: int, config: int) -> list[int]:
+    """A perf event counting every occurrence (period 1) in user mode only,
+    for every task, on each online CPU, running prog_fd on each: one fd per
+    CPU.  Closing them (or dying) detaches the program."""
+    import fcntl
+
+    nr = NR_PERF_EVENT_OPEN.get(platform.machine())
+    if nr is None:
+        raise StatsError(f"perf_event_open(2) syscall number unknown on {platform.machine()}")
+    attr = (ctypes.c_uint8 * PERF_ATTR_SIZE)()
+    ctypes.c_uint32.from_buffer(attr, 0).value = event_type
+    ctypes.c_uint32.from_buffer(attr, 4).value = PERF_ATTR_SIZE
+    ctypes.c_uint64.from_buffer(attr, 8).value = config
+    ctypes.c_uint64.from_buffer(attr, 16).value = 1  # sample_period
+    ctypes.c_uint64.from_buffer(attr, 40).value = PERF_ATTR_DISABLED | PERF_ATTR_EXCLUDE_KERNEL | PERF_ATTR_EXCLUDE_HV
+    with open("/sys/devices/system/cpu/online") as f:
+        cpus = online_cpus(f.read())
+    fds: list[int] = []
+    try:
+        for cpu in cpus:
+            fd = _libc.syscall(ctypes.c_long(nr), ctypes.byref(attr), ctypes.c_int(-1), ctypes.c_int(cpu),
+                               ctypes.c_int(-1), ctypes.c_ulong(PERF_FLAG_FD_CLOEXEC))
+            if fd < 0:
+                err = ctypes.get_errno()
+                raise StatsError(err, os.strerror(err))
+            fds.append(fd)
+            fcntl.ioctl(fd, PERF_EVENT_IOC_SET_BPF, prog_fd)
+            fcntl.ioctl(fd, PERF_EVENT_IOC_ENABLE, 0)
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds

@@ -307,6 +307,8 @@ class LiveSource:
         self._udp_links: list[int] = []  # cgroup link fds: closing them detaches udp.c's programs
         self._udp_waiting: list[tuple] = []  # received, owner not yet known: (polls waited, key, value)
         self.caps: capabilities.Capabilities | None = None  # decided in start()
+        self.capabilities: dict = {}  # self.caps as every snapshot carries it, with per-pane notes
+        self._perf_fds: list[int] = []  # the page-fault perf events, where that is the hook
 
     # -- start-up ---------------------------------------------------------
 
@@ -357,6 +359,8 @@ class LiveSource:
         tfs = tracefs_root()
         try:
             self.caps = capabilities.detect_here(tfs)
+            self.capabilities = self.caps.to_dict()
+            self.capabilities["notes"] = {p: n for p, n in self.caps.notes().items() if p in self.panes}
         except capabilities.UnsupportedError as e:
             for p in self.panes:
                 self.status[p] = str(e)
@@ -461,19 +465,16 @@ class LiveSource:
         """The perf software event page-faults, user mode only, every fault
         (period 1), on every CPU, for every task: where the kernel has no
         exceptions:page_fault_user (on arm64, for one)."""
-        from bcc import BPF, Perf
+        from bcc import BPF
 
-        attr = Perf.perf_event_attr()
-        attr.type = PERF_TYPE_SOFTWARE
-        attr.config = PERF_COUNT_SW_PAGE_FAULTS
-        attr.sample_period = 1
-        attr.exclude_kernel = 1
-        attr.exclude_hv = 1
         try:
             with _captured_fd2():
-                bpf.attach_perf_event_raw(attr=attr, fn_name=b"page_fault_event", pid=-1, cpu=-1)
+                fn = bpf.load_func(b"page_fault_event", BPF.PERF_EVENT)
+            self._perf_fds = bpf_syscall.perf_event_with_program(
+                fn.fd, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS)
         except Exception as e:  # noqa: BLE001 - BCC raises plain Exception
-            self.status["page_faults"] = f"cannot open the perf event page-faults: {first_line(str(e))}"
+            why = e.strerror if isinstance(e, OSError) and e.strerror else first_line(str(e))
+            self.status["page_faults"] = f"cannot open the perf event page-faults: {why}"
 
     def _close_udp_links(self) -> None:
         for fd in self._udp_links:
@@ -613,7 +614,7 @@ class LiveSource:
             now = time.time()
             if bpf is None:
                 return Snapshot(time=now, interval_s=self.interval_s, status=dict(self.status),
-                                capabilities=self._capabilities_dict())
+                                capabilities=self.capabilities)
             running = {p for p, s in self.status.items() if s == STATUS_OK}
             kw = {}
             if running & {"tcp", "file_opens", "processes"}:
@@ -662,16 +663,9 @@ class LiveSource:
                 status=dict(self.status),
                 lost=lost,
                 probe_stats=self.probe_stats,
-                capabilities=self._capabilities_dict(),
+                capabilities=self.capabilities,
                 **kw,
             )
-
-    def _capabilities_dict(self) -> dict:
-        if self.caps is None:
-            return {}
-        d = self.caps.to_dict()
-        d["notes"] = {p: n for p, n in self.caps.notes().items() if p in self.panes}
-        return d
 
     def set_probe_stats(self, on: bool) -> str:
         """Turn the kernel's run-time statistics of BPF programs on or off
@@ -779,6 +773,9 @@ class LiveSource:
         with self._lock:
             self._closed = True
             self._close_udp_links()
+            for fd in self._perf_fds:
+                os.close(fd)
+            self._perf_fds = []
             if self._bpf is not None:
                 _detach_tracepoints_at_once(self._bpf)
                 self._bpf.cleanup()

@@ -24,7 +24,7 @@ WORKLOAD = Path(__file__).resolve().parents[1] / "kernel" / "workload.c"
 
 
 def main() -> None:
-    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 11
+    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 12
     with tempfile.TemporaryDirectory() as tmp:
         binary = os.path.join(tmp, "workload")
         subprocess.run(["gcc", "-O2", "-pthread", "-o", binary, str(WORKLOAD)], check=True)
@@ -39,8 +39,12 @@ def main() -> None:
             return (usage.ru_utime + usage.ru_stime) / PAGES * 1e9
 
         results: dict[str, list[float]] = {"bare": [], "tracepoint": [], "perf event": []}
-        for _ in range(repeats):
-            for mode, runs in results.items():
+        modes = list(results)
+        for i in range(repeats):
+            # the order turns each round: a run right after a probe set was
+            # closed measured slower here, whichever hook it had
+            for mode in modes[i % 3:] + modes[:i % 3]:
+                runs = results[mode]
                 if mode == "bare":
                     runs.append(ns_per_fault())
                     continue
@@ -52,7 +56,7 @@ def main() -> None:
                 finally:
                     source.close()
     bare = statistics.median(results["bare"])
-    print(f"{PAGES} fresh pages per run, median of {repeats} interleaved runs (the child's CPU time: mmap, touches, exit)")
+    print(f"{PAGES} fresh pages per run, median of {repeats} interleaved runs, the order turning (the child's CPU time: mmap, touches, exit)")
     for mode, runs in results.items():
         added = "" if mode == "bare" else f"  added {statistics.median(runs) - bare:+.0f} ns per fault"
         print(f"  {mode:11s} {statistics.median(runs):6.0f} ns per fault{added}")

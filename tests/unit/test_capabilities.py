@@ -144,3 +144,10 @@ def test_every_tracepoint_field_the_c_reads_is_declared_or_has_a_fallback():
                 if field not in declared.get(tp, set()) | by_capability.get(tp, set()):
                     undeclared.append(f"{c_file.name}: {tp} {field}")
     assert undeclared == []
+
+
+def test_online_cpus_parses_ranges_and_lists():
+    from ebpftop.sources.bpf_syscall import online_cpus
+
+    assert online_cpus("0-3,6\n") == [0, 1, 2, 3, 6]
+    assert online_cpus("0\n") == [0]
