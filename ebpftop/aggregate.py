@@ -24,10 +24,12 @@ AF_INET6 = 10
 
 @functools.lru_cache(maxsize=65536)
 def decode_c_string(raw: bytes) -> str:
-    """A NUL-terminated kernel string as text; bytes that are not UTF-8 stay
-    visible as \\xNN escapes rather than being dropped or guessed.  Cached:
-    the same few thousand comms come back at every poll."""
-    return bytes(raw).split(b"\0", 1)[0].decode("utf-8", "backslashreplace")
+    """A NUL-terminated kernel string as text.  Bytes that are not UTF-8 are
+    kept exactly, as lone surrogates (surrogateescape): text.visible() shows
+    them as \\xNN, distinct from a name really spelled with a backslash, and
+    JSON carries them as \\udcNN.  Cached: the same few thousand comms come
+    back at every poll."""
+    return bytes(raw).split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
 def format_addr(family: int, raw) -> str:

@@ -208,9 +208,15 @@ def _main(argv: list[str] | None) -> int:
             from ebpftop import headless
 
             return headless.run(source, flt, args.count, recorder, paced=not args.replay)
-        from ebpftop.terminal import terminal_for_textual
+        from ebpftop.terminal import LogError, open_log, terminal_for_textual
 
-        with terminal_for_textual():
+        try:
+            log_fd = open_log()
+        except LogError as e:
+            print(f"ebpftop: error: {e}", file=sys.stderr)
+            rc = 2
+            return rc
+        with terminal_for_textual(log_fd):
             if hasattr(source, "poll_alerts"):
                 # Live: compile the probes on the other core while Textual loads
                 # (the app's own start() then waits for this one).  Only inside

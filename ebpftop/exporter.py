@@ -10,6 +10,7 @@ import time
 
 from ebpftop.headless import sleep_until
 from ebpftop.metrics import MetricsState
+from ebpftop.text import visible  # label values: a \r in a name broke the scrape parser
 
 DEFAULT_ADDR = "127.0.0.1"
 
@@ -56,7 +57,7 @@ class SnapshotCollector:
             ):
                 m = CounterMetricFamily(name, doc, labels=["comm"])
                 for (comm,), v in counter.samples():
-                    m.add_metric([comm], v)
+                    m.add_metric([visible(comm)], v)
                 yield m
             m = CounterMetricFamily("ebpftop_tcp_connections", "New TCP connections by direction and service port.",
                                     labels=["direction", "port"])
@@ -71,12 +72,12 @@ class SnapshotCollector:
             ):
                 m = CounterMetricFamily(name, doc, labels=["comm", "direction"])
                 for (comm, direction), v in counter.samples():
-                    m.add_metric([comm, direction], v)
+                    m.add_metric([visible(comm), direction], v)
                 yield m
             m = CounterMetricFamily("ebpftop_watched_file_opens", "Opens of watched (sensitive) files, by process "
                                     "name and result (ok or the errno).", labels=["comm", "result"])
             for (comm, result), v in s.alerts.samples():
-                m.add_metric([comm, result], v)
+                m.add_metric([visible(comm), result], v)
             yield m
             h = HistogramMetricFamily("ebpftop_read_latency_seconds", "read() latency, all processes.")
             h.add_metric([], s.read_latency.cumulative(), s.read_latency.sum_ns / 1e9)
@@ -87,7 +88,7 @@ class SnapshotCollector:
             h = HistogramMetricFamily("ebpftop_read_latency_by_comm_seconds", "read() latency by process name.",
                                       labels=["comm"])
             for comm, hist in sorted(s.read_latency_by_comm.items()):
-                h.add_metric([comm], hist.cumulative(), hist.sum_ns / 1e9)
+                h.add_metric([visible(comm)], hist.cumulative(), hist.sum_ns / 1e9)
             yield h
             m = CounterMetricFamily("ebpftop_lost_events", "Events the probes could not record (a map full, "
                                     "a ring buffer overrun).", labels=["pane"])
@@ -108,6 +109,28 @@ class SnapshotCollector:
             yield GaugeMetricFamily("ebpftop_polls", "Polls of the kernel maps so far.", value=s.polls)
 
 
+# A connection that sends nothing for this long is closed: prometheus_client
+# serves each connection in a thread of its own, with no timeout (300 idle
+# connections kept 302 threads).
+IDLE_TIMEOUT_S = 10.0
+
+
+def drop_idle_connections(server) -> None:
+    """From now on, each connection's socket of server times out when idle,
+    and is closed without a traceback on stderr."""
+
+    class IdleTimeoutHandler(server.RequestHandlerClass):
+        timeout = IDLE_TIMEOUT_S
+
+        def handle(self):
+            try:
+                super().handle()
+            except (TimeoutError, ConnectionError):
+                pass  # idle too long, or gone: close it
+
+    server.RequestHandlerClass = IdleTimeoutHandler
+
+
 def run(source, listen: tuple[str, int], max_labels: int) -> int:
     from prometheus_client import start_http_server
     from prometheus_client.registry import CollectorRegistry
@@ -122,6 +145,7 @@ def run(source, listen: tuple[str, int], max_labels: int) -> int:
     except OSError as e:
         print(f"ebpftop: error: cannot listen on {addr}:{port}: {e.strerror}", file=sys.stderr)
         return 2
+    drop_idle_connections(server)
     try:
         status = source.start()
         for pane, reason in status.items():

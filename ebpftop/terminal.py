@@ -13,13 +13,26 @@ import os
 import sys
 
 
+class LogError(Exception):
+    """EBPFTOP_LOG cannot be opened; the message says which and why."""
+
+
+def open_log() -> int:
+    """The file descriptor fd 2 points at while the TUI runs (EBPFTOP_LOG)."""
+    path = os.environ.get("EBPFTOP_LOG", "/dev/null")
+    try:
+        # never through a symlink: root must not append to a file another user points it at
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        why = "it is a symbolic link" if e.errno == 40 else e.strerror  # ELOOP
+        raise LogError(f"cannot write the log EBPFTOP_LOG={path}: {why}") from None
+
+
 @contextlib.contextmanager
-def terminal_for_textual():
+def terminal_for_textual(log_fd: int):
+    """Takes over log_fd (from open_log())."""
     tty = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
     saved_fd2 = os.dup(2)
-    # never through a symlink: root must not append to a file another user points it at
-    log_fd = os.open(os.environ.get("EBPFTOP_LOG", "/dev/null"),
-                     os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     saved = sys.__stderr__, sys.stderr
     os.dup2(log_fd, 2)
     os.close(log_fd)

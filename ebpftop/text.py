@@ -7,23 +7,38 @@ screen, write the clipboard (OSC 52), nor reorder what is shown."""
 
 from __future__ import annotations
 
+import unicodedata
+
 # Bidi embedding/override/isolate controls and marks (Trojan Source).
 _BIDI = {0x200E, 0x200F, 0x061C, *range(0x202A, 0x202F), *range(0x2066, 0x206A)}
+# Characters that draw nothing or move the text: controls (Cc), format
+# characters such as zero-width spaces and bidi controls (Cf), the line and
+# paragraph separators U+2028/U+2029 (Zl, Zp), and lone surrogates (Cs), which
+# is how a name's bytes that are not UTF-8 arrive (see aggregate.decode_c_string).
+_HIDDEN_CATEGORIES = {"Cc", "Cf", "Zl", "Zp", "Cs"}
 
 
 def _escape(ch: str) -> str:
     o = ord(ch)
+    if 0xDC80 <= o <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
+        return f"\\x{o - 0xDC00:02x}"
     if o < 0x100:
         return f"\\x{o:02x}"
     return f"\\u{o:04x}"
 
 
 def visible(s: str) -> str:
-    """``s`` with C0, DEL, C1 and bidi-control characters as \\xNN / \\uNNNN."""
+    """``s`` with control, format, separator and bidi characters, and bytes
+    that were not UTF-8, as \\xNN / \\uNNNN; a backslash itself as \\\\,
+    so that a name spelled with a real backslash never looks like an escape."""
+    if s.isascii() and s.isprintable() and "\\" not in s:
+        return s  # the common case, at every table cell
     out = []
     for ch in s:
         o = ord(ch)
-        if o < 0x20 or 0x7F <= o <= 0x9F or o in _BIDI:
+        if ch == "\\":
+            out.append("\\\\")
+        elif o < 0x20 or 0x7F <= o <= 0x9F or o in _BIDI or unicodedata.category(ch) in _HIDDEN_CATEGORIES:
             out.append(_escape(ch))
         else:
             out.append(ch)

@@ -224,3 +224,18 @@ def test_missing_bpf_sources(monkeypatch, capsys, tmp_path):
     assert cli.main(["--json"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "eBPF sources" in err and "Traceback" not in err
+
+
+def test_a_log_path_through_a_symlink_is_one_line(tmp_path, monkeypatch, capsys):
+    """EBPFTOP_LOG is opened by root: never through a link another user planted."""
+    rec = tmp_path / "rec.jsonl"
+    _record(rec, [sample_snapshot()])
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    link = tmp_path / "log"
+    link.symlink_to(victim)
+    monkeypatch.setenv("EBPFTOP_LOG", str(link))
+    assert cli.main(["--replay", str(rec)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "EBPFTOP_LOG" in err and "symbolic link" in err
+    assert victim.read_text() == "keep me"

@@ -45,3 +45,39 @@ def test_visible_escapes_control_and_bidi_characters():
     assert visible("evil\u202etxt.exe") == "evil\\u202etxt.exe"
     assert visible("tab\there\nnl") == "tab\\x09here\\x0anl"
     assert visible("[bold]x[/]") == "[bold]x[/]"  # markup is not this function's job: the UI never parses it
+
+
+def test_visible_escapes_what_draws_nothing_and_keeps_escapes_unambiguous():
+    # U+2028 rendered invisibly; zero-width characters hide text too
+    assert visible("a\u2028b\u2029c\u200bd\ufeffe") == "a\\u2028b\\u2029c\\u200bd\\ufeffe"
+    # a real backslash is doubled, so "\x1b" typed as four characters is not an escape
+    assert visible("\\x1b") == "\\\\x1b"
+    assert visible("\x1b") == "\\x1b"
+    # ordinary text, accents and CJK pass unchanged
+    assert visible("nginx: worker") == "nginx: worker"
+    assert visible("café 日本") == "café 日本"
+
+
+def test_prometheus_label_values_are_escaped():
+    """A \\r in a process name broke prometheus_client's own parser on the
+    whole scrape."""
+    import threading
+
+    from prometheus_client.exposition import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+    from prometheus_client.registry import CollectorRegistry
+
+    from ebpftop.exporter import SnapshotCollector
+    from ebpftop.metrics import MetricsState
+    from ebpftop.model import SyscallRow
+    from tests.unit.snapshots import sample_snapshot
+    from dataclasses import replace
+
+    state = MetricsState(max_labels=10)
+    state.add(replace(sample_snapshot(), syscalls=(SyscallRow("evil\rname\n", 5, ((1, 5),)),)))
+    registry = CollectorRegistry()
+    registry.register(SnapshotCollector(state, threading.Lock()))
+    text = generate_latest(registry).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    comms = {s.labels["comm"] for s in families["ebpftop_syscalls"].samples}
+    assert comms == {"evil\\x0dname\\x0a"}

@@ -129,3 +129,36 @@ def test_port_in_use_is_one_line_and_exit_2(capsys):
         assert exporter.run(_NeverStarted(), ("127.0.0.1", port), 100) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"cannot listen on 127.0.0.1:{port}" in err
+
+
+def test_idle_connections_to_the_exporter_are_closed_quietly(monkeypatch, capfd):
+    import socket
+    import threading
+    import time
+
+    from prometheus_client import start_http_server
+    from prometheus_client.registry import CollectorRegistry
+
+    from ebpftop import exporter
+
+    monkeypatch.setattr(exporter, "IDLE_TIMEOUT_S", 0.5)
+    server, _thread = start_http_server(0, addr="127.0.0.1", registry=CollectorRegistry())
+    try:
+        exporter.drop_idle_connections(server)
+        port = server.server_address[1]
+        before = threading.active_count()
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]  # within the listen backlog
+        deadline = time.monotonic() + 5
+        while threading.active_count() < before + 4:  # one thread each
+            assert time.monotonic() < deadline, "the server never took the connections"
+            time.sleep(0.02)
+        deadline = time.monotonic() + 10
+        while threading.active_count() > before:
+            assert time.monotonic() < deadline, f"{threading.active_count() - before} threads still serve idle sockets"
+            time.sleep(0.05)
+        for s in idle:
+            s.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert "Traceback" not in capfd.readouterr().err  # a timed-out socket is no error to print

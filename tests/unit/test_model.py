@@ -42,7 +42,18 @@ def test_merge_sums_matching_buckets():
 
 def test_decode_c_string_stops_at_nul_and_keeps_bad_bytes_visible():
     assert aggregate.decode_c_string(b"bash\0garbage") == "bash"
-    assert aggregate.decode_c_string(b"a\xffb\0") == "a\\xffb"
+    bad = aggregate.decode_c_string(b"a\xffb\0")
+    assert bad.encode("utf-8", "surrogateescape") == b"a\xffb"  # the bytes, exactly
+    # shown as an escape that a name spelled with a real backslash cannot imitate
+    from ebpftop.text import visible
+
+    assert visible(bad) == "a\\xffb"
+    assert visible("a\\xffb") == "a\\\\xffb"
+    assert visible(bad) != visible("a\\xffb")
+    # and JSON carries it (as \udcff), a recording round trip keeps it
+    import json
+
+    assert json.loads(json.dumps(bad)) == bad
 
 
 def test_addresses():
