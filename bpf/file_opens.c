@@ -44,7 +44,9 @@ struct alert_event {
 
 BPF_RINGBUF_OUTPUT(alert_events, 16); /* 64 KiB: about 220 alerts between two reads */
 
-BPF_TABLE("lru_hash", u64, struct open_path, open_paths, FILE_OPENS_MAP_SIZE);
+/* Twice the rows: the kernel's LRU evicts in batches, before it is full, so
+ * an LRU only as large as the rows could drop the path of a counted row. */
+BPF_TABLE("lru_hash", u64, struct open_path, open_paths, 2 * FILE_OPENS_MAP_SIZE);
 /* The path is too big for the 512-byte BPF stack: read it into a per-CPU slot. */
 BPF_PERCPU_ARRAY(open_path_scratch, struct open_path, 1);
 

@@ -19,6 +19,9 @@
  *                       loopback socket that a child named <comm>r reads
  *   udp6 N SIZE         the same over IPv6, with connect() and send()
  *   udp4unread N SIZE   send N datagrams to a socket nobody ever reads
+ *   forkpace N US       fork N children that exit at once, one every US
+ *                       microseconds, reaping each
+ *   opensmany N DIR     open N distinct missing paths DIR/0, DIR/1, ...
  *   threads N K NAME    K threads, each N getppid() then exit; the first
  *                       renames itself NAME and makes N more
  */
@@ -284,6 +287,25 @@ int main(int argc, char **argv)
         udp(AF_INET6, atol(argv[2]), atol(argv[3]), 1, 1);
     } else if (!strcmp(mode, "udp4unread") && argc == 4) {
         udp(AF_INET, atol(argv[2]), atol(argv[3]), 0, 0);
+    } else if (!strcmp(mode, "forkpace") && argc == 4) {
+        long pace = atol(argv[3]);
+        for (long i = 0; i < n; i++) {
+            pid_t child = fork();
+            if (child == 0)
+                _exit(0);
+            if (child < 0) die("fork");
+            waitpid(child, NULL, 0);
+            usleep(pace);
+        }
+        printf("{\"pid\": %d}\n", getpid());
+    } else if (!strcmp(mode, "opensmany") && argc == 4) {
+        char path[4096];
+        for (long i = 0; i < n; i++) {
+            snprintf(path, sizeof(path), "%s/%ld", argv[3], i);
+            int fd = open(path, O_RDONLY);
+            if (fd >= 0) close(fd);
+        }
+        printf("{\"pid\": %d}\n", getpid());
     } else if (!strcmp(mode, "threads") && argc == 5) {
         long k = atol(argv[3]);
         pthread_t t[64];
