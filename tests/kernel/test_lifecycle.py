@@ -275,3 +275,16 @@ def test_signals_leave_the_terminal_as_it_was(how, tmp_path):
     finally:
         term.close()
     assert not wait_detached(prog_ids() - before)
+
+
+def test_sudo_finds_ebpftop_as_typed():
+    """sudo searches only its secure_path: make setup links /usr/local/bin/ebpftop."""
+    link = Path("/usr/local/bin/ebpftop")
+    if not link.exists():
+        reason = "make setup has not linked /usr/local/bin/ebpftop"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    out = subprocess.run(["env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                          "ebpftop", "--version"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("ebpftop "), out.stderr
