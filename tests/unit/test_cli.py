@@ -153,6 +153,15 @@ def test_recordings_are_0600_and_never_written_through_a_symlink(tmp_path, capsy
         Recorder(os.devnull)
 
 
+def test_recording_into_proc_is_one_line():
+    """--record /proc/version was an EIO traceback."""
+    from ebpftop.recording import RecordingError
+
+    with pytest.raises(RecordingError, match="cannot write /proc/version"):
+        r = Recorder("/proc/version")
+        r.write(sample_snapshot())
+
+
 def test_a_write_error_is_one_line(tmp_path):
     """/dev/full: every write fails with ENOSPC, as on a full disk."""
     import subprocess
