@@ -11,11 +11,12 @@ RUN_PACKAGES := python3-bpfcc bpfcc-tools libbpfcc bpftool python3-venv
 # What the tests and the benchmark add: gcc builds the workloads; bpftrace and
 # strace are the benchmark's peers; the Prometheus server is what the
 # exporter's end-to-end test scrapes with (its service is not left running);
-# tmux and rsvg-convert serve the start-up benchmark and the screenshots.
-TEST_PACKAGES := gcc bpftrace strace prometheus tmux librsvg2-bin debootstrap
+# tmux and rsvg-convert serve the start-up benchmark and the screenshots;
+# nft drops segments on loopback for the TCP retransmit test.
+TEST_PACKAGES := gcc bpftrace strace prometheus tmux librsvg2-bin debootstrap nftables
 SYSTEM_PYTHON := /usr/bin/python3
 
-.PHONY: setup packages test-packages headers tracefs venv path userspaces run test test-unit test-kernel screenshots snapshots bench clean
+.PHONY: setup packages test-packages headers tracefs venv path userspaces run lint test test-unit test-kernel screenshots snapshots bench clean
 
 setup: packages headers tracefs venv path
 
@@ -110,7 +111,11 @@ userspaces:
 run: setup
 	$(VENV)/bin/ebpftop $(ARGS)
 
-test: setup test-packages userspaces
+# ruff (pinned in the test extras): configured in pyproject.toml
+lint: venv
+	$(PY) -m ruff check ebpftop tests
+
+test: setup test-packages userspaces lint
 	$(PY) -m pytest tests
 
 test-unit: venv

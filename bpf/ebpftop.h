@@ -14,27 +14,39 @@
 
 #include <uapi/linux/ptrace.h>
 
-#define COMM_LEN 16
-
-/* With the syscalls pane on, read()'s and write()'s entries are stamped by its
+/* With the syscalls set on, read()'s and write()'s entries are stamped by its
  * raw sys_enter program (NR_READ and NR_WRITE are their numbers on this
  * architecture, -1 if unknown). */
 #if defined(EBPFTOP_SYSCALLS) && defined(EBPFTOP_READ_LATENCY) && NR_READ >= 0 && NR_WRITE >= 0
 #define LATENCY_ENTRY_ON_RAW_SYS_ENTER
 
 #endif
-#define PATH_LEN 256 /* longer paths are cut here and flagged as truncated */
+/* COMM_LEN, PATH_LEN and the other constants C and Python share come from
+ * ebpftop/cdefs.py as -D flags; the loss counters' slots (LOST_<SET>,
+ * LOST_SLOTS) and the map sizes from ebpftop/probesets.py. */
 
-/* Indexes of the loss counters, one per pane (mirrored in ebpftop/sources/live.py). */
-#define LOST_SYSCALLS 0
-#define LOST_READ_LATENCY 1
-#define LOST_FILE_OPENS 2
-#define LOST_PAGE_FAULTS 3
-#define LOST_TCP 4
-#define LOST_ALERTS 5
-#define LOST_PROCESSES 6
-#define LOST_UDP 7
-#define LOST_SLOTS 8
+/* Constants from the UAPI, spelled out: no kernel header is included. */
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_CLOSE 7
+#define SOCK_MSG_PEEK 2
+
+/* sock:inet_sock_set_state of a TCP socket, as sock_hooks.c hands it to each
+ * probe set that wants it (addresses: IPv4 in the first 4 bytes). */
+struct tcp_state_change {
+    u64 sk;
+    int oldstate;
+    int newstate;
+    u16 family;
+    u16 sport;
+    u16 dport;
+    u8 saddr[16];
+    u8 daddr[16];
+};
 
 /* Events that could not be recorded (a map was full, the ring buffer overran). */
 BPF_PERCPU_ARRAY(lost, u64, LOST_SLOTS);

@@ -10,7 +10,7 @@
 struct open_key {
     u64 path_hash;
     u32 tgid;
-    u32 flags; /* 1: the path was longer than PATH_LEN - 1 (cut); 2: unreadable */
+    u32 flags; /* PATH_CUT: longer than PATH_LEN - 1; PATH_UNREADABLE */
     char comm[COMM_LEN];
 };
 
@@ -74,7 +74,7 @@ static inline void opens_exit(long ret)
     bpf_get_current_comm(key.comm, sizeof(key.comm));
     int n = bpf_probe_read_user_str(buf->path, sizeof(buf->path), filename);
     if (n < 0) {
-        key.flags = 2;
+        key.flags = PATH_UNREADABLE;
         buf->path[0] = 0;
     } else {
         if (n == sizeof(buf->path)) {
@@ -82,7 +82,7 @@ static inline void opens_exit(long ret)
             char last = 0;
             bpf_probe_read_user(&last, 1, filename + PATH_LEN - 1);
             if (last)
-                key.flags = 1;
+                key.flags = PATH_CUT;
         }
         u64 h = 14695981039346656037ULL;
         u64 dir_h = 0; /* the hash of the path up to and including its last '/' */

@@ -14,12 +14,7 @@
  *   exit code is the one passed to exit_group() (the tracepoint has none);
  *   a process killed by a signal has no code. */
 
-#define PROC_FORK 1
-#define PROC_EXEC 2
-#define PROC_EXIT 3
-#define EXEC_ARGS 4
-#define ARG_LEN 48
-#define FILENAME_LEN 128
+/* PROC_FORK/EXEC/EXIT, EXEC_ARGS, ARG_LEN and FILENAME_LEN: ebpftop/cdefs.py */
 
 struct proc_event {
     u64 ts_ns;

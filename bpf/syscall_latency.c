@@ -7,8 +7,7 @@
  * The start time lives in task-local storage, updated in place: a thread is
  * in one syscall at a time. */
 
-#define OP_READ 0
-#define OP_WRITE 1
+/* OP_READ and OP_WRITE: ebpftop/cdefs.py */
 
 struct latency_key {
     char comm[COMM_LEN];

@@ -12,16 +12,8 @@
  *   and claims the record.  Records nobody claims (accept() without an
  *   address buffer) are reported by user space with the owner unknown. */
 
-/* Constants from the UAPI, spelled out: this file includes no kernel header. */
-#define AF_INET 2
-#define AF_INET6 10
-#define IPPROTO_TCP 6
-#define TCP_ESTABLISHED 1
-#define TCP_SYN_SENT 2
-#define TCP_SYN_RECV 3
-#define TCP_CLOSE 7
-#define DIRECTION_CONNECT 1
-#define DIRECTION_ACCEPT 2
+/* DIRECTION_CONNECT and DIRECTION_ACCEPT: ebpftop/cdefs.py.  The state
+ * changes come from sock_hooks.c, which owns sock:inet_sock_set_state. */
 
 struct tcp_event {
     u64 ts_ns;
@@ -66,67 +58,53 @@ static inline void tcp_emit(struct tcp_event *e)
         count_lost(LOST_TCP);
 }
 
-TRACEPOINT_PROBE(sock, inet_sock_set_state)
+static inline void tcp_on_state(struct tcp_state_change *c)
 {
-    if (args->protocol != IPPROTO_TCP)
-        return 0;
-    u64 sk = (u64)args->skaddr;
-    int oldstate = args->oldstate, newstate = args->newstate;
+    u64 sk = c->sk;
+    int oldstate = c->oldstate, newstate = c->newstate;
 
     if (newstate == TCP_SYN_SENT) {
         struct tcp_owner owner = {.pid = bpf_get_current_pid_tgid() >> 32};
         bpf_get_current_comm(owner.comm, sizeof(owner.comm));
         if (tcp_connecting.update(&sk, &owner) != 0)
             count_lost(LOST_TCP);
-        return 0;
+        return;
     }
     if (oldstate == TCP_SYN_SENT) {
         struct tcp_owner *owner = tcp_connecting.lookup(&sk);
         if (newstate == TCP_ESTABLISHED) {
             struct tcp_event e = {};
             e.ts_ns = bpf_ktime_get_ns();
-            e.family = args->family;
-            e.sport = args->sport;
-            e.dport = args->dport;
+            e.family = c->family;
+            e.sport = c->sport;
+            e.dport = c->dport;
             e.direction = DIRECTION_CONNECT;
             if (owner) {
                 e.pid = owner->pid;
                 e.owner_known = 1;
                 __builtin_memcpy(e.comm, owner->comm, COMM_LEN);
             }
-            if (args->family == AF_INET) {
-                __builtin_memcpy(e.saddr, args->saddr, 4);
-                __builtin_memcpy(e.daddr, args->daddr, 4);
-            } else {
-                __builtin_memcpy(e.saddr, args->saddr_v6, 16);
-                __builtin_memcpy(e.daddr, args->daddr_v6, 16);
-            }
+            __builtin_memcpy(e.saddr, c->saddr, 16);
+            __builtin_memcpy(e.daddr, c->daddr, 16);
             tcp_emit(&e);
         }
         if (owner)
             tcp_connecting.delete(&sk);
-        return 0;
+        return;
     }
     if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED) {
-        struct peer_key key = {.family = args->family, .port = args->dport};
+        struct peer_key key = {.family = c->family, .port = c->dport};
         struct pending_accept p = {};
         p.ts_ns = bpf_ktime_get_ns();
-        p.family = args->family;
-        p.sport = args->sport;
-        p.dport = args->dport;
-        if (args->family == AF_INET) {
-            __builtin_memcpy(key.addr, args->daddr, 4);
-            __builtin_memcpy(p.saddr, args->saddr, 4);
-            __builtin_memcpy(p.daddr, args->daddr, 4);
-        } else {
-            __builtin_memcpy(key.addr, args->daddr_v6, 16);
-            __builtin_memcpy(p.saddr, args->saddr_v6, 16);
-            __builtin_memcpy(p.daddr, args->daddr_v6, 16);
-        }
+        p.family = c->family;
+        p.sport = c->sport;
+        p.dport = c->dport;
+        __builtin_memcpy(key.addr, c->daddr, 16);
+        __builtin_memcpy(p.saddr, c->saddr, 16);
+        __builtin_memcpy(p.daddr, c->daddr, 16);
         if (tcp_pending_accept.update(&key, &p) != 0)
             count_lost(LOST_TCP);
     }
-    return 0;
 }
 
 static inline void accept_enter(void *upeer_sockaddr)

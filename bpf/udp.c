@@ -27,9 +27,7 @@
 #define UDP_IPPROTO_UDP 17
 #define UDP_ETH_P_IP 0x0800
 #define UDP_ETH_P_IPV6 0x86DD
-#define UDP_MSG_PEEK 2
-#define DIR_SENT 0
-#define DIR_RECEIVED 1
+/* DIR_SENT and DIR_RECEIVED: ebpftop/cdefs.py */
 
 struct udp_flow_key {
     u64 cookie;   /* received: the receiving socket; sent: 0 */
@@ -214,26 +212,23 @@ int udp_ingress(struct __sk_buff *skb)
     return PASS;
 }
 
-#ifdef EBPFTOP_HAVE_SOCK_RECV_LENGTH
-/* A task reads from a UDP socket: it owns what that socket receives.
- * (Linux >= 6.3; before, received datagrams go out with the owner unknown.) */
-TRACEPOINT_PROBE(sock, sock_recv_length)
+/* A task reads from a UDP socket: it owns what that socket receives.  Called
+ * from sock:sock_recv_length (sock_hooks.c; Linux >= 6.3; before, received
+ * datagrams go out with the owner unknown). */
+static inline void udp_on_recv(u64 addr, u16 family, u16 protocol, int ret, int flags)
 {
-    if (args->protocol != UDP_IPPROTO_UDP || (args->family != UDP_AF_INET && args->family != UDP_AF_INET6))
-        return 0;
-    if (args->ret < 0 || (args->flags & UDP_MSG_PEEK))
-        return 0;
-    u64 addr = (u64)args->sk;
+    if (protocol != UDP_IPPROTO_UDP || (family != UDP_AF_INET && family != UDP_AF_INET6))
+        return;
+    if (ret < 0 || (flags & SOCK_MSG_PEEK))
+        return;
     u64 *cookie = udp_sk_cookie.lookup(&addr);
     if (!cookie)
-        return 0; /* nothing has arrived on it since we attached */
+        return; /* nothing has arrived on it since we attached */
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     struct udp_owner *o = udp_owner.lookup(cookie);
     if (o && o->tgid == tgid)
-        return 0; /* the common case: two lookups, no write */
+        return; /* the common case: two lookups, no write */
     struct udp_owner owner = {.tgid = tgid};
     bpf_get_current_comm(owner.comm, sizeof(owner.comm));
     udp_owner.update(cookie, &owner);
-    return 0;
 }
-#endif

@@ -8,13 +8,16 @@ import socket
 from collections import defaultdict
 from collections.abc import Iterable
 
+from ebpftop import cdefs
 from ebpftop.model import (
     FileOpenRow,
     Histogram,
+    Latency,
     PageFaultRow,
     ProcessLatency,
-    Latency,
     SyscallRow,
+    TcpProcessTraffic,
+    TcpSession,
     UdpFlow,
 )
 
@@ -94,13 +97,13 @@ def latency(entries: Iterable[tuple[str, int, int, int, int]]) -> Latency:
 def file_open_rows(
     entries: Iterable[tuple[str, int, str, int, int, int]],
 ) -> tuple[FileOpenRow, ...]:
-    """(comm, pid, path, truncated flag, count, errors) entries into rows,
-    most opened first.  Flag 1: the path was cut; 2: it could not be read."""
+    """(comm, pid, path, flag, count, errors) entries into rows, most opened
+    first.  The flag (cdefs.PATH_CUT, PATH_UNREADABLE) says what was read."""
     totals: dict[tuple[str, int, str, bool], list[int]] = defaultdict(lambda: [0, 0])
     for comm, pid, path, flag, count, errors in entries:
-        if flag == 2:
+        if flag == cdefs.PATH_UNREADABLE:
             path = "<unreadable>"
-        t = totals[(comm, pid, path, flag == 1)]
+        t = totals[(comm, pid, path, flag == cdefs.PATH_CUT)]
         t[0] += count
         t[1] += errors
     rows = [
@@ -110,9 +113,6 @@ def file_open_rows(
     rows.sort(key=lambda r: (-r.count, r.path, r.comm, r.pid))
     return tuple(rows)
 
-
-UDP_SENT = 0
-UDP_RECEIVED = 1
 
 
 def udp_flows(
@@ -125,9 +125,34 @@ def udp_flows(
     totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for pid, comm, family, laddr, lport, raddr, rport, direction, datagrams, nbytes in entries:
         t = totals[(pid, comm, family, laddr, lport, raddr, rport)]
-        i = 0 if direction == UDP_SENT else 2
+        i = 0 if direction == cdefs.DIR_SENT else 2
         t[i] += datagrams
         t[i + 1] += nbytes
     rows = [UdpFlow(*k, *v) for k, v in totals.items()]
     rows.sort(key=lambda f: (-(f.tx_bytes + f.rx_bytes), f.comm, f.pid, f.lport, f.rport))
+    return tuple(rows)
+
+
+def busiest_first(sessions: Iterable[TcpSession]) -> tuple[TcpSession, ...]:
+    """TCP connections, the most bytes moved in the interval first, then the
+    most since they opened."""
+    return tuple(sorted(sessions, key=lambda s: (-(s.tx_bytes + s.rx_bytes), -(s.tx_total + s.rx_total),
+                                                  s.comm, s.pid, s.sport)))
+
+
+def tcp_by_process(sessions: Iterable[TcpSession]) -> tuple[TcpProcessTraffic, ...]:
+    """The per-process view (like nethogs): bytes in the interval and since
+    the connections opened, summed per (comm, pid); busiest first."""
+    sums: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0] * 7)
+    for s in sessions:
+        t = sums[(s.comm, s.pid)]
+        t[0] += 1
+        t[1] += s.tx_bytes
+        t[2] += s.rx_bytes
+        t[3] += s.tx_total
+        t[4] += s.rx_total
+        t[5] += s.retransmits
+        t[6] += s.resets_sent + s.resets_received
+    rows = [TcpProcessTraffic(c, p, *v) for (c, p), v in sums.items()]
+    rows.sort(key=lambda r: (-(r.tx_bytes + r.rx_bytes), -(r.tx_total + r.rx_total), r.comm, r.pid))
     return tuple(rows)

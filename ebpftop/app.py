@@ -17,34 +17,23 @@ from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
 
-from ebpftop import filters
+from ebpftop import filters, probesets
 from ebpftop.history import History
-from ebpftop.model import PANES, STATUS_STARTING, Snapshot
+from ebpftop.model import STATUS_STARTING, Snapshot
 from ebpftop.panes.help import HelpScreen
 from ebpftop.panes.tables import safe
-from ebpftop.panes.views import PANE_CLASSES, LatencyPane, NetworkPane, Pane, PaneInput
-from ebpftop.recording import Recorder, RecordingError
+from ebpftop.panes.views import TABS, LatencyView, NetworkView, View, ViewInput
+from ebpftop.recording import RecordingError
 from ebpftop.render import count
 from ebpftop.text import visible
 
-TAB_TITLES = {
-    "tcp": "1 Network",
-    "syscalls": "2 Syscalls",
-    "read_latency": "3 Latency",
-    "file_opens": "4 File opens",
-    "page_faults": "5 Page faults",
-    "processes": "6 Processes",
-    "probes": "7 Probes",
-    "alerts": "8 Alerts",
-}
 # Narrower than this, an alert toast would hide table columns: none is shown.
 NOTIFY_MIN_WIDTH = 100
-# The tabs: tcp shows TCP connections or UDP flows (u switches).
-UI_PANES = ("tcp", "syscalls", "read_latency", "file_opens", "page_faults", "processes", "probes", "alerts")
+TAB_IDS = tuple(t.id for t in TABS)
 
 
 @dataclass
@@ -67,6 +56,11 @@ class SourceFailed(Message):
     error: str
 
 
+@dataclass
+class RecordingFailed(Message):
+    error: str
+
+
 class EbpftopApp(App):
     TITLE = "ebpftop"
     ENABLE_COMMAND_PALETTE = False
@@ -77,7 +71,7 @@ class EbpftopApp(App):
     #filter { height: 1; border: none; padding: 0 1; background: $boost; }
     TabbedContent { height: 1fr; }
     TabPane { padding: 0; }
-    Pane { height: 1fr; }
+    View { height: 1fr; }
     .probe-state { height: 1; padding: 0 1; }
     .summary { height: 1; padding: 0 1; color: $text-muted; }
     .latency-body { height: 1fr; }
@@ -89,14 +83,7 @@ class EbpftopApp(App):
     #status-line { height: 1; padding: 0 1; background: $panel; }
     """
     BINDINGS = [
-        Binding("1", "show_pane('tcp')", "Network", show=False),
-        Binding("2", "show_pane('syscalls')", "Syscalls", show=False),
-        Binding("3", "show_pane('read_latency')", "Latency", show=False),
-        Binding("4", "show_pane('file_opens')", "Opens", show=False),
-        Binding("5", "show_pane('page_faults')", "Faults", show=False),
-        Binding("6", "show_pane('processes')", "Processes", show=False),
-        Binding("7", "show_pane('probes')", "Probes", show=False),
-        Binding("8", "show_pane('alerts')", "Alerts", show=False),
+        *(Binding(t.key, f"show_pane('{t.id}')", t.title, show=False) for t in TABS),
         Binding("c", "toggle_probe_cost", "probe cost", show=False),
         Binding("tab", "cycle_pane(1)", "Next pane", show=False, priority=True),
         Binding("shift+tab", "cycle_pane(-1)", "Prev pane", show=False, priority=True),
@@ -104,7 +91,8 @@ class EbpftopApp(App):
         Binding("s", "next_sort", "Sort"),
         Binding("S", "reverse_sort", "Reverse", show=False),
         Binding("w", "toggle_latency_op", "read/write", show=False),
-        Binding("u", "toggle_network", "TCP/UDP", show=False),
+        Binding("u", "toggle_udp", "TCP/UDP", show=False),
+        Binding("t", "next_tcp_view", "TCP views", show=False),
         Binding("backspace", "drill_up", "Back", show=False),
         Binding("p", "toggle_pause", "Pause"),
         Binding("question_mark", "help", "Help"),
@@ -116,29 +104,26 @@ class EbpftopApp(App):
         self,
         source,
         flt: filters.Filter = filters.Filter(),
-        recorder: Recorder | None = None,
         auto_poll: bool = True,
         clock=time.time,
     ):
         super().__init__()
-        self.source = source
+        self.source = source  # a sources.base.Source
         self.flt = flt
-        self.recorder = recorder
         self.auto_poll = auto_poll  # tests drive polls themselves
         self.clock = clock
         self.history = History()
-        self.status: dict[str, str] = {p: STATUS_STARTING for p in PANES}
+        self.status: dict[str, str] = {p: STATUS_STARTING for p in probesets.NAMES}
         self.latest: Snapshot | None = None  # the newest snapshot
         self.shown: Snapshot | None = None  # what the panes show (held while paused)
         self.paused = False
         self.ended = False
         self.started = False
         self.last_poll_at: float | None = None
-        self._stale: set[str] = set(UI_PANES)  # panes whose drawing is out of date
+        self._stale: set[str] = set(TAB_IDS)  # tabs whose drawing is out of date
         self._filtered: Snapshot | None = None  # self.shown through self.flt, computed on demand
         self._main_screen = None
-        self.probe_stats = getattr(source, "probe_stats", "off")
-        self.live_alerts = hasattr(source, "poll_alerts")  # else alerts come with the snapshots
+        self.probe_stats = source.probe_stats
         self.scopes: list[tuple[filters.Filter, str]] = []  # drill-down: filters to return to, and labels
         self.pending_signal: int | None = None  # SIGTERM/SIGHUP received: exit (see run_app)
         self.handle_signals = False  # run_app: signals through the event loop (see there)
@@ -150,10 +135,10 @@ class EbpftopApp(App):
         with Horizontal(id="filter-bar"):
             yield Label("filter /", id="filter-label")
             yield Input(placeholder="process name (substring, any case) · Enter keeps · Esc clears", id="filter")
-        with TabbedContent(initial="tcp"):
-            for cls in PANE_CLASSES:
-                with TabPane(TAB_TITLES[cls.PANE], id=cls.PANE):
-                    yield cls(id=f"pane-{cls.PANE}")
+        with TabbedContent(initial=TABS[0].id):
+            for tab in TABS:
+                with TabPane(f"{tab.key} {tab.title}", id=tab.id):
+                    yield tab.view(id=f"pane-{tab.id}")
         yield Static(id="status-line")
         yield Footer()
 
@@ -178,7 +163,7 @@ class EbpftopApp(App):
             self._take_signals_in_the_loop()
         self.set_interval(0.2, self.exit_on_signal)
         self.exit_on_signal()
-        if self.live_alerts and self.auto_poll:
+        if self.auto_poll:
             self.set_interval(0.5, self.poll_alerts)
 
     def exit_on_signal(self) -> None:
@@ -260,7 +245,7 @@ class EbpftopApp(App):
             self.schedule_poll()
 
     def on_source_failed(self, message: SourceFailed) -> None:
-        for p in PANES:
+        for p in probesets.NAMES:
             self.status[p] = message.error
         self.redraw()
 
@@ -272,10 +257,17 @@ class EbpftopApp(App):
     def poll_source(self) -> None:
         try:
             snap = self.source.poll()
+        except RecordingError as e:  # --record cannot write (the disk is full, say)
+            self.post_message(RecordingFailed(str(e)))
+            return
         except Exception as e:  # noqa: BLE001
             self.post_message(SourceFailed(f"poll failed: {type(e).__name__}: {e}"))
             return
         self.post_message(SnapshotReady(snap))
+
+    def on_recording_failed(self, message: RecordingFailed) -> None:
+        self.fatal_error = message.error  # printed once the terminal is restored
+        self.exit(return_code=1)
 
     @work(thread=True, exclusive=True, group="alerts")
     def poll_alerts(self) -> None:
@@ -291,6 +283,8 @@ class EbpftopApp(App):
     def take_alerts(self, alerts) -> None:
         """Shown at once, whatever pane is open: a notification (plain text,
         never markup) and the Alerts pane."""
+        if not alerts:
+            return
         self.history.add_alerts(alerts)
         # One notification per burst, and none where a toast would cover the
         # tables (under 100 columns): the status line's red alert count and
@@ -310,6 +304,7 @@ class EbpftopApp(App):
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
         self.accept_snapshot(message.snapshot)
         if self.auto_poll:
+            self.poll_alerts()  # a recording's alerts come with its snapshots
             self.schedule_poll()
 
     def accept_snapshot(self, snap: Snapshot | None) -> None:
@@ -319,17 +314,8 @@ class EbpftopApp(App):
             self.update_status_line()
             return
         self.last_poll_at = self.clock()
-        if self.recorder:
-            try:
-                self.recorder.write(snap)
-            except RecordingError as e:
-                self.fatal_error = str(e)  # printed once the terminal is restored
-                self.exit(return_code=1)
-                return
         self.latest = snap
-        self.history.add(snap, with_alerts=False)
-        if not self.live_alerts and snap.alerts:
-            self.take_alerts(list(snap.alerts))
+        self.history.add(snap)
         self.status.update(snap.status)
         self.probe_stats = snap.probe_stats
         if not self.paused:
@@ -343,7 +329,7 @@ class EbpftopApp(App):
     def redraw(self) -> None:
         """Draw the pane on screen now; the others when they are shown (a
         keystroke in the filter then costs one pane, not five)."""
-        self._stale = set(UI_PANES)
+        self._stale = set(TAB_IDS)
         self._filtered = None
         with self.batch_update():
             self.draw_pane(self._find(TabbedContent).active)
@@ -355,15 +341,15 @@ class EbpftopApp(App):
         self._stale.discard(pane_name)
         if self._filtered is None and self.shown is not None:
             self._filtered = filters.apply(self.shown, self.flt)  # once per redraw, shared by the panes
-        filtered = self._filtered
-        pane = self._find(f"#pane-{pane_name}", Pane)
-        probe_set = {"tcp": getattr(pane, "mode", "tcp"), "alerts": "file_opens"}.get(pane_name, pane_name)
-        if pane_name == "probes":
-            status = self.probe_stats
-        else:
-            status = self.status.get(probe_set, STATUS_STARTING)
-        note = self.shown.capabilities.get("notes", {}).get(probe_set, "") if self.shown is not None else ""
-        pane.update_from(PaneInput(filtered, self.history, self.flt, status, str(note)))
+        view = self._find(f"#pane-{pane_name}", View)
+        status = view.status_from(self.status, self.probe_stats)
+        note = self.shown.capabilities.get("notes", {}).get(view.probe_set, "") if self.shown is not None else ""
+        view.update_from(ViewInput(
+            self._filtered, self.history, self.flt, status, str(note),
+            recent_connections=filters.connections(self.history.connections, self.flt) if pane_name == "network" else (),
+            closed_connections=filters.tcp_sessions(self.history.tcp_closed, self.flt) if pane_name == "network" else (),
+            process_events=filters.process_events(self.history.processes, self.flt) if pane_name == "processes" else (),
+        ))
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         self.draw_pane(event.pane.id)
@@ -372,10 +358,9 @@ class EbpftopApp(App):
         if not self.is_running or not self._main_screen or not self._main_screen.is_attached:
             return  # a timer tick while the app shuts down
         line = Text()
-        replay_path = getattr(self.source, "path", None)  # only a recording has one
-        if replay_path is not None:
+        if self.source.kind == "replay":
             line.append("▶ replay ", style="bold magenta")
-            line.append_text(safe(f"{replay_path.name} "))
+            line.append_text(safe(f"{self.source.label} "))
         if not self.started:
             line.append("starting… ", style="yellow")
         if self.paused:
@@ -410,9 +395,9 @@ class EbpftopApp(App):
     # -- actions ------------------------------------------------------------
 
     @property
-    def active_pane(self) -> Pane:
+    def active_pane(self) -> View:
         tabs = self._find(TabbedContent)
-        return self._find(f"#pane-{tabs.active}", Pane)
+        return self._find(f"#pane-{tabs.active}", View)
 
     def action_show_pane(self, pane: str) -> None:
         self._find(TabbedContent).active = pane
@@ -422,8 +407,8 @@ class EbpftopApp(App):
 
     def action_cycle_pane(self, step: int) -> None:
         tabs = self._find(TabbedContent)
-        i = UI_PANES.index(tabs.active)
-        self.action_show_pane(UI_PANES[(i + step) % len(UI_PANES)])
+        i = TAB_IDS.index(tabs.active)
+        self.action_show_pane(TAB_IDS[(i + step) % len(TAB_IDS)])
 
     def action_open_filter(self) -> None:
         self._find("#filter-bar").add_class("visible")
@@ -494,7 +479,7 @@ class EbpftopApp(App):
             self.update_status_line()
 
     def action_toggle_probe_cost(self) -> None:
-        if not hasattr(self.source, "set_probe_stats"):
+        if self.source.kind != "live":
             self.notify("a recording shows the probe costs it recorded", timeout=3)
         else:
             self.probe_stats = self.source.set_probe_stats(self.probe_stats != "ok")
@@ -504,22 +489,29 @@ class EbpftopApp(App):
         self.action_show_pane("probes")
 
     def action_toggle_latency_op(self) -> None:
-        pane = self._find("#pane-read_latency", LatencyPane)
+        pane = self._find("#pane-latency", LatencyView)
         pane.op = "write" if pane.op == "read" else "read"
-        self._stale.add("read_latency")
-        self.action_show_pane("read_latency")
+        self._stale.add("latency")
+        self.action_show_pane("latency")
 
-    def action_toggle_network(self) -> None:
-        pane = self._find("#pane-tcp", NetworkPane)
-        pane.set_mode("udp" if pane.mode == "tcp" else "tcp")
-        self._stale.add("tcp")
-        self.action_show_pane("tcp")
+    def action_toggle_udp(self) -> None:
+        pane = self._find("#pane-network", NetworkView)
+        self._show_network(pane.tcp_mode if pane.mode == "udp" else "udp")
+
+    def action_next_tcp_view(self) -> None:
+        pane = self._find("#pane-network", NetworkView)
+        self._show_network(pane.next_tcp_mode())
+
+    def _show_network(self, mode: str) -> None:
+        self._find("#pane-network", NetworkView).set_mode(mode)
+        self._stale.add("network")
+        self.action_show_pane("network")
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
 
-def run_app(source, flt: filters.Filter, recorder: Recorder | None) -> int:
+def run_app(source, flt: filters.Filter) -> int:
     """Run the TUI (inside terminal.terminal_for_textual(): see there).
 
     SIGTERM, SIGHUP (the terminal closed), SIGINT and SIGQUIT end the app
@@ -528,7 +520,7 @@ def run_app(source, flt: filters.Filter, recorder: Recorder | None) -> int:
     takes them (see _take_signals_in_the_loop).  No handler ever raises: an
     exception raised inside Textual's code could leave its threads
     deadlocked, keeping the process alive with the probes attached."""
-    app = EbpftopApp(source, flt, recorder)
+    app = EbpftopApp(source, flt)
     app.handle_signals = True
 
     def note(signum, _frame):

@@ -82,6 +82,10 @@ class Capabilities:
     page_fault_tracepoint: bool = True
     task_rename_pid: bool = True
     group_dead: bool = True  # sched_process_exit tells a process's end from a thread's
+    # hooks of tcp_traffic that old kernels lack (no fallback: the figure is missing)
+    sock_send_length: bool = True  # Linux 6.3, as sock_recv_length
+    tcp_retransmit: bool = True  # tcp:tcp_retransmit_skb, Linux 4.15
+    tcp_resets: bool = True  # tcp:tcp_send_reset and tcp_receive_reset, Linux 4.15/4.16
     kernel: str = ""
     bcc: str = ""
     forced: frozenset = field(default_factory=frozenset)
@@ -113,6 +117,15 @@ class Capabilities:
             out["page_faults"] = "from the perf software event page-faults (no exceptions:page_fault_user here)"
         if not self.sock_recv_length:
             out["udp"] = "received datagrams' owner unknown: sock:sock_recv_length needs Linux 6.3"
+        missing = []
+        if not (self.sock_recv_length and self.sock_send_length):
+            missing.append("no bytes (sock:sock_send_length and sock_recv_length need Linux 6.3)")
+        if not self.tcp_retransmit:
+            missing.append("no retransmits (no tcp:tcp_retransmit_skb)")
+        if not self.tcp_resets:
+            missing.append("no resets (no tcp:tcp_send_reset/tcp_receive_reset)")
+        if missing:
+            out["tcp_traffic"] = "; ".join(missing)
         return out
 
     def to_dict(self) -> dict:
@@ -154,6 +167,9 @@ def detect(
                                and "page_fault_tracepoint" not in forced),
         task_rename_pid="pid" in rename_fields and "task_rename_pid" not in forced,
         group_dead="group_dead" in format_fields(tracepoint_format("sched/sched_process_exit")),
+        sock_send_length=bool(tracepoint_format("sock/sock_send_length")),
+        tcp_retransmit=bool(tracepoint_format("tcp/tcp_retransmit_skb")),
+        tcp_resets=bool(tracepoint_format("tcp/tcp_send_reset")) and bool(tracepoint_format("tcp/tcp_receive_reset")),
         kernel=kernel_release,
         bcc=bcc_version,
         forced=frozenset(forced),

@@ -6,8 +6,7 @@ import argparse
 import signal
 import sys
 
-from ebpftop import __version__, filters
-from ebpftop.model import PANES
+from ebpftop import __version__, filters, probesets
 
 EPILOG = """\
 examples:
@@ -68,19 +67,19 @@ def _listen(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
-def _panes(text: str) -> tuple[str, ...]:
-    names = tuple(p.strip() for p in text.split(",") if p.strip())
-    bad = [p for p in names if p not in PANES]
-    if bad or not names:
-        raise argparse.ArgumentTypeError(f"unknown pane {bad[0] if bad else text!r}; choose from {','.join(PANES)}")
-    return names
+def _probe_sets(text: str) -> tuple[str, ...]:
+    try:
+        return probesets.parse_list(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ebpftop",
-        description="A top-like monitor of what the Linux kernel sees: TCP connections, syscalls, "
-        "read() latency, file opens and page faults, from eBPF tracepoints.",
+        description="A top-like monitor of what the Linux kernel sees, from eBPF tracepoints: "
+        "TCP connections and traffic, UDP flows, syscalls, read() and write() latency, file opens, "
+        "page faults, processes, watched-file alerts and the probes' own cost.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -109,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "every user's ~/.ssh/*, and the lines of $XDG_CONFIG_HOME/ebpftop/watch")
     p.add_argument("--no-default-watch", action="store_true", help="watch only what --watch and the config file name")
     p.add_argument("--syslog", action="store_true", help="also write each alert to syslog (authpriv.warning)")
-    p.add_argument("--panes", type=_panes, default=PANES, metavar="LIST",
-                   help=f"comma-separated panes to trace (default all: {','.join(PANES)})")
+    p.add_argument("--panes", type=_probe_sets, default=probesets.NAMES, metavar="LIST",
+                   help=f"comma-separated probe sets to load (default all: {','.join(probesets.NAMES)})")
     p.add_argument("--version", action="version", version=f"ebpftop {__version__}")
     return p
 
@@ -160,7 +159,7 @@ def _main(argv: list[str] | None) -> int:
         if args.replay:
             from ebpftop.sources.replay import ReplaySource
 
-            source = ReplaySource(args.replay, speed=args.speed)
+            source = ReplaySource.from_file(args.replay, speed=args.speed)
         else:
             from ebpftop.preflight import PreflightError, check_live
 
@@ -169,25 +168,25 @@ def _main(argv: list[str] | None) -> int:
             except PreflightError as e:
                 print(f"ebpftop: error: {e}", file=sys.stderr)
                 return 2
-            from ebpftop.sources.live import LiveSource
-
             from ebpftop import watch
+            from ebpftop.sources.live import LiveSource
 
             try:
                 watched = watch.build(args.watch, defaults=not args.no_default_watch)
             except watch.WatchError as e:
                 print(f"ebpftop: error: {e}", file=sys.stderr)
                 return 2
-            source = LiveSource(interval_s=args.interval, panes=args.panes, probe_cost=args.probe_cost,
+            source = LiveSource(interval_s=args.interval, probe_sets=args.panes, probe_cost=args.probe_cost,
                                 watch=watched, syslog=args.syslog)
     except RecordingError as e:
         print(f"ebpftop: error: {e}", file=sys.stderr)
         return 2
 
-    recorder = None
     if args.record:
+        from ebpftop.sources.recorded import RecordedSource
+
         try:
-            recorder = Recorder(args.record)
+            source = RecordedSource(source, Recorder(args.record))
         except RecordingError as e:
             print(f"ebpftop: error: {e}", file=sys.stderr)
             return 2
@@ -207,7 +206,7 @@ def _main(argv: list[str] | None) -> int:
         if args.json:
             from ebpftop import headless
 
-            return headless.run(source, flt, args.count, recorder, paced=not args.replay)
+            return headless.run(source, flt, args.count, paced=not args.replay)
         from ebpftop.terminal import LogError, open_log, terminal_for_textual
 
         try:
@@ -217,7 +216,7 @@ def _main(argv: list[str] | None) -> int:
             rc = 2
             return rc
         with terminal_for_textual(log_fd):
-            if hasattr(source, "poll_alerts"):
+            if source.kind == "live":
                 # Live: compile the probes on the other core while Textual loads
                 # (the app's own start() then waits for this one).  Only inside
                 # terminal_for_textual: the compile swaps fd 2 for a moment.
@@ -227,7 +226,7 @@ def _main(argv: list[str] | None) -> int:
             from ebpftop.app import run_app
 
             tui = True
-            rc = run_app(source, flt, recorder)
+            rc = run_app(source, flt)
             return rc
     except KeyboardInterrupt:
         rc = 130
@@ -240,8 +239,6 @@ def _main(argv: list[str] | None) -> int:
         rc = e.code if isinstance(e.code, int) else 1
         raise
     finally:
-        source.close()
-        if recorder:
-            recorder.close()
+        source.close()  # detaches the probes; closes the recording
         if tui:
             _end_lingering_threads(rc)

@@ -69,6 +69,11 @@ class SnapshotCollector:
                  s.udp_datagrams),
                 ("ebpftop_udp_bytes", "UDP payload bytes by process name and direction (sent, received).",
                  s.udp_bytes),
+                ("ebpftop_tcp_bytes", "TCP bytes sent and received by process name (what sendmsg/recvmsg moved).",
+                 s.tcp_bytes),
+                ("ebpftop_tcp_retransmits", "Retransmitted TCP segments by process name (direction: sent).",
+                 s.tcp_retransmits),
+                ("ebpftop_tcp_resets", "TCP resets by process name and direction (sent, received).", s.tcp_resets),
             ):
                 m = CounterMetricFamily(name, doc, labels=["comm", "direction"])
                 for (comm, direction), v in counter.samples():
@@ -103,7 +108,9 @@ class SnapshotCollector:
                                     labels=["metric"])
             for name, counter in (("syscalls", s.syscalls), ("page_faults", s.page_faults),
                                   ("file_opens", s.file_opens), ("tcp_connections", s.tcp),
-                                  ("udp_datagrams", s.udp_datagrams), ("udp_bytes", s.udp_bytes)):
+                                  ("udp_datagrams", s.udp_datagrams), ("udp_bytes", s.udp_bytes),
+                                  ("tcp_bytes", s.tcp_bytes), ("tcp_retransmits", s.tcp_retransmits),
+                                  ("tcp_resets", s.tcp_resets)):
                 m.add_metric([name], counter.evicted)
             yield m
             yield GaugeMetricFamily("ebpftop_polls", "Polls of the kernel maps so far.", value=s.polls)

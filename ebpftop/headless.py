@@ -6,7 +6,7 @@ import sys
 import time
 
 from ebpftop import filters
-from ebpftop.recording import Recorder, dumps
+from ebpftop.recording import dumps
 
 # Ring buffers (connections, processes, alerts) are read this often between
 # polls, as the TUI reads them: once per interval, a burst of events between
@@ -21,7 +21,9 @@ def sleep_until(source, deadline: float) -> None:
         source.drain_events()
 
 
-def run(source, flt: filters.Filter, count: int | None, recorder: Recorder | None, paced: bool = True) -> int:
+def run(source, flt: filters.Filter, count: int | None, paced: bool = True) -> int:
+    """Print each snapshot (filtered) as a JSON line; a RecordedSource
+    writes the recording."""
     status = source.start()
     failed = {p: s for p, s in status.items() if s != "ok"}
     for pane, reason in failed.items():
@@ -38,8 +40,6 @@ def run(source, flt: filters.Filter, count: int | None, recorder: Recorder | Non
         snap = source.poll()
         if snap is None:  # a recording has ended
             break
-        if recorder:
-            recorder.write(snap)
         try:
             sys.stdout.write(dumps(filters.apply(snap, flt)) + "\n")
             sys.stdout.flush()

@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from ebpftop.model import Snapshot, TcpConnection
+from ebpftop.model import Snapshot
 
 MAX_CONNECTIONS = 2000  # newest kept for the TCP pane; older ones scroll away
 MAX_ALERTS = 1000
 MAX_PROCESS_EVENTS = 2000
+MAX_CLOSED_CONNECTIONS = 2000  # tcplife rows kept for the Network pane
 
 
 @dataclass
@@ -18,11 +19,12 @@ class History:
     connections: deque = field(default_factory=lambda: deque(maxlen=MAX_CONNECTIONS))
     connections_total: int = 0
     faults_total: dict = field(default_factory=dict)  # (comm, pid) -> faults since start
-    syscalls_total: int = 0
     lost_total: dict = field(default_factory=dict)
     polls: int = 0
     alerts: deque = field(default_factory=lambda: deque(maxlen=MAX_ALERTS))  # newest first
     processes: deque = field(default_factory=lambda: deque(maxlen=MAX_PROCESS_EVENTS))  # newest first
+    tcp_closed: deque = field(default_factory=lambda: deque(maxlen=MAX_CLOSED_CONNECTIONS))  # newest first
+    tcp_closed_total: int = 0
     alerts_total: int = 0
 
     def add_alerts(self, alerts) -> None:
@@ -31,24 +33,22 @@ class History:
             self.alerts.appendleft(a)
         self.alerts_total += len(alerts)
 
-    def add(self, snap: Snapshot, with_alerts: bool = True) -> None:
-        """with_alerts=False when the alerts already came through add_alerts
-        (live, they arrive every half second, ahead of the snapshot)."""
+    def add(self, snap: Snapshot) -> None:
+        """One interval's rows; its alerts come through add_alerts (the
+        source's poll_alerts is their one route into the TUI)."""
         self.polls += 1
-        if with_alerts:
-            self.add_alerts(snap.alerts)
         # snapshot rows are newest first; keep the deque newest first too
         for c in reversed(snap.tcp):
             self.connections.appendleft(c)
         self.connections_total += len(snap.tcp)
         for e in reversed(snap.processes):
             self.processes.appendleft(e)
+        for c in snap.tcp_closed:  # oldest first in the snapshot
+            self.tcp_closed.appendleft(c)
+        self.tcp_closed_total += len(snap.tcp_closed)
         for r in snap.page_faults:
             key = (r.comm, r.pid)
             self.faults_total[key] = self.faults_total.get(key, 0) + r.count
-        self.syscalls_total += sum(r.count for r in snap.syscalls)
         for pane, n in snap.lost.items():
             self.lost_total[pane] = self.lost_total.get(pane, 0) + n
 
-    def recent_connections(self) -> tuple[TcpConnection, ...]:
-        return tuple(self.connections)

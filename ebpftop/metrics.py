@@ -100,14 +100,18 @@ class MetricsState:
     alerts: BoundedCounter = None  # (comm, result): opens of watched files
     udp_datagrams: BoundedCounter = None  # (comm, direction)
     udp_bytes: BoundedCounter = None  # (comm, direction)
+    tcp_bytes: BoundedCounter = None  # (comm, direction): what sendmsg/recvmsg moved
+    tcp_retransmits: BoundedCounter = None  # (comm, direction="sent"): retransmitted segments
+    tcp_resets: BoundedCounter = None  # (comm, direction)
     read_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     read_latency_by_comm: dict = field(default_factory=dict)
     write_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     lost: dict = field(default_factory=dict)
     status: dict = field(default_factory=dict)
+    _tcp_seen: dict = field(default_factory=dict)  # open connection -> its counts at the last poll
 
     def __post_init__(self):
-        two_labels = ("tcp", "alerts", "udp_datagrams", "udp_bytes")
+        two_labels = ("tcp", "alerts", "udp_datagrams", "udp_bytes", "tcp_bytes", "tcp_retransmits", "tcp_resets")
         for name in ("syscalls", "page_faults", "file_opens", "file_open_errors", *two_labels):
             if getattr(self, name) is None:
                 setattr(self, name, BoundedCounter(self.max_labels, arity=2 if name in two_labels else 1))
@@ -137,6 +141,7 @@ class MetricsState:
                     nbytes[(f.comm, direction)] = nbytes.get((f.comm, direction), 0) + b
         self.udp_datagrams.add_interval(datagrams)
         self.udp_bytes.add_interval(nbytes)
+        self._add_tcp_traffic(snap)
         self.read_latency.add(snap.read_latency.total)
         self.write_latency.add(snap.write_latency.total)
         # per-comm histograms share the syscall counter's bound on names
@@ -149,6 +154,34 @@ class MetricsState:
         for pane, n in snap.lost.items():
             self.lost[pane] = self.lost.get(pane, 0) + n
         self.status = dict(snap.status)
+
+    def _add_tcp_traffic(self, snap: Snapshot) -> None:
+        """Bytes of the interval; retransmits and resets are per-connection
+        totals, so a connection adds what grew since the last poll, and a
+        closed one what it had left."""
+        nbytes: dict = {}
+        retransmits: dict = {}
+        resets: dict = {}
+        seen = {}
+        for c in snap.tcp_connections + snap.tcp_closed:
+            _add_pair(nbytes, (c.comm, "sent"), c.tx_bytes)
+            _add_pair(nbytes, (c.comm, "received"), c.rx_bytes)
+            key = (c.opened, c.saddr, c.sport, c.daddr, c.dport)
+            r0, s0, g0 = self._tcp_seen.get(key, (0, 0, 0))
+            _add_pair(retransmits, (c.comm, "sent"), c.retransmits - r0)
+            _add_pair(resets, (c.comm, "sent"), c.resets_sent - s0)
+            _add_pair(resets, (c.comm, "received"), c.resets_received - g0)
+            if c.closed is None:
+                seen[key] = (c.retransmits, c.resets_sent, c.resets_received)
+        self._tcp_seen = seen
+        self.tcp_bytes.add_interval(nbytes)
+        self.tcp_retransmits.add_interval(retransmits)
+        self.tcp_resets.add_interval(resets)
+
+
+def _add_pair(d: dict, key: tuple, n: int) -> None:
+    if n:
+        d[key] = d.get(key, 0) + n
 
 
 def _by_comm(pairs) -> dict:

@@ -11,12 +11,10 @@ A Snapshot is what the UI draws, what --json prints and what --record writes;
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
-PANES = ("tcp", "udp", "syscalls", "read_latency", "file_opens", "page_faults", "processes")
-# The probe sets, each with a status.  The read_latency set gives write()
-# latency too, and the TUI shows tcp and udp in one tab (u switches).
+# Which probe set fills which field: ebpftop/probesets.py.
 
 STATUS_OK = "ok"
 STATUS_STARTING = "starting"
@@ -59,6 +57,72 @@ class TcpConnection(NamedTuple):
             dport=int(d["dport"]),
             direction=str(d["direction"]),
         )
+
+
+class TcpSession(NamedTuple):
+    """One TCP connection's traffic (probe set tcp_traffic): bytes in the
+    interval and since it opened, retransmitted segments and resets."""
+
+    pid: int  # 0 when no owner was seen (accepted, never read from or written to)
+    comm: str
+    family: str  # "ipv4" or "ipv6"
+    saddr: str  # local
+    sport: int
+    daddr: str  # remote
+    dport: int
+    direction: str  # "connect" or "accept"
+    state: str  # ESTABLISHED, CLOSE_WAIT, ... (CLOSE once closed)
+    opened: float  # wall-clock seconds: connect(), or the accepted connection's handshake
+    closed: float | None  # when it closed; None while open
+    tx_bytes: int  # sent in the interval
+    rx_bytes: int  # received in the interval
+    tx_total: int
+    rx_total: int
+    retransmits: int = 0  # segments, since it opened
+    resets_sent: int = 0
+    resets_received: int = 0
+
+    def duration_s(self, now: float) -> float:
+        return max(0.0, (self.closed if self.closed is not None else now) - self.opened)
+
+    def to_dict(self) -> dict:
+        d = self._asdict()
+        d["opened"] = iso_time(self.opened)
+        d["closed"] = None if self.closed is None else iso_time(self.closed)
+        if self.closed is not None:
+            d["duration_s"] = round(self.closed - self.opened, 6)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TcpSession:
+        return cls(
+            pid=int(d["pid"]), comm=str(d["comm"]), family=str(d["family"]),
+            saddr=str(d["saddr"]), sport=int(d["sport"]), daddr=str(d["daddr"]), dport=int(d["dport"]),
+            direction=str(d["direction"]), state=str(d["state"]),
+            opened=parse_iso_time(d["opened"]),
+            closed=None if d.get("closed") is None else parse_iso_time(d["closed"]),
+            tx_bytes=int(d["tx_bytes"]), rx_bytes=int(d["rx_bytes"]),
+            tx_total=int(d["tx_total"]), rx_total=int(d["rx_total"]),
+            retransmits=int(d.get("retransmits", 0)), resets_sent=int(d.get("resets_sent", 0)),
+            resets_received=int(d.get("resets_received", 0)),
+        )
+
+
+class TcpProcessTraffic(NamedTuple):
+    """TCP bytes of one process over its connections (open or closed in the interval)."""
+
+    comm: str
+    pid: int
+    connections: int
+    tx_bytes: int
+    rx_bytes: int
+    tx_total: int
+    rx_total: int
+    retransmits: int
+    resets: int
+
+    def to_dict(self) -> dict:
+        return self._asdict()
 
 
 class UdpFlow(NamedTuple):
@@ -378,6 +442,10 @@ class Alert(NamedTuple):
         )
 
 
+RAW_TRACEPOINT_GROUPS = {"sys_enter": "raw_syscalls", "tcp_send_reset": "tcp", "tcp_retransmit_skb": "tcp",
+                         "tcp_receive_reset": "tcp"}  # raw ones are named by event only
+
+
 class ProbeCost(NamedTuple):
     """One of ebpftop's BPF programs in the interval, from the kernel's
     run-time statistics (BPF_ENABLE_STATS)."""
@@ -392,7 +460,8 @@ class ProbeCost(NamedTuple):
             category, _, event = self.name[len("tracepoint__"):].partition("__")
             return f"{category}:{event}"
         if self.name.startswith("raw_tracepoint__"):
-            return f"raw_syscalls:{self.name[len('raw_tracepoint__'):]} (raw)"
+            event = self.name[len("raw_tracepoint__"):]
+            return f"{RAW_TRACEPOINT_GROUPS.get(event, '?')}:{event} (raw)"
         if self.name == "page_fault_event":
             return "perf:page-faults (user mode)"
         if self.name in ("udp_egress", "udp_ingress"):
@@ -428,6 +497,9 @@ class Snapshot:
     interval_s: float
     tcp: tuple[TcpConnection, ...] = ()
     udp: tuple[UdpFlow, ...] = ()  # flows with traffic in the interval
+    tcp_connections: tuple[TcpSession, ...] = ()  # open TCP connections, busiest in the interval first
+    tcp_closed: tuple[TcpSession, ...] = ()  # TCP connections that closed in the interval
+    tcp_resets_unowned: int = 0  # resets sent for no socket (to a closed port) in the interval
     syscalls: tuple[SyscallRow, ...] = ()
     read_latency: Latency = field(default_factory=lambda: Latency(()))
     write_latency: Latency = field(default_factory=lambda: Latency(()))
@@ -449,6 +521,9 @@ class Snapshot:
             "interval_s": self.interval_s,
             "tcp": [c.to_dict() for c in self.tcp],
             "udp": [f.to_dict() for f in self.udp],
+            "tcp_connections": [c.to_dict() for c in self.tcp_connections],
+            "tcp_closed": [c.to_dict() for c in self.tcp_closed],
+            "tcp_resets_unowned": self.tcp_resets_unowned,
             "syscalls": [r.to_dict() for r in self.syscalls],
             "read_latency": self.read_latency.to_dict(),
             "write_latency": self.write_latency.to_dict(),
@@ -470,6 +545,9 @@ class Snapshot:
             interval_s=float(d["interval_s"]),
             tcp=tuple(TcpConnection.from_dict(x) for x in d["tcp"]),
             udp=tuple(UdpFlow.from_dict(x) for x in d.get("udp", [])),  # absent in older recordings
+            tcp_connections=tuple(TcpSession.from_dict(x) for x in d.get("tcp_connections", [])),
+            tcp_closed=tuple(TcpSession.from_dict(x) for x in d.get("tcp_closed", [])),
+            tcp_resets_unowned=int(d.get("tcp_resets_unowned", 0)),
             syscalls=tuple(SyscallRow.from_dict(x) for x in d["syscalls"]),
             read_latency=Latency.from_dict(d["read_latency"]),
             write_latency=Latency.from_dict(d.get("write_latency", {})),  # absent in older recordings
@@ -483,9 +561,6 @@ class Snapshot:
             lost={str(k): int(v) for k, v in d["lost"].items()},
             capabilities=dict(d.get("capabilities") or {}),  # absent in older recordings
         )
-
-    def with_status(self, status: dict) -> Snapshot:
-        return replace(self, status=dict(status))
 
 
 def iso_time(t: float) -> str:

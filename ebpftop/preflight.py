@@ -35,7 +35,7 @@ def check_live() -> None:
         raise PreflightError(
             f"kernel headers missing at {build}: apt install linux-headers-{platform.release()} (or run 'make setup')"
         )
-    from ebpftop.sources.live import bpf_dir, tracefs_root
+    from ebpftop.sources.program import bpf_dir, tracefs_root
 
     try:
         bpf_dir()

@@ -12,7 +12,8 @@ from textual.widgets import Static
 
 KEYS = (
     ("1 2 3 4 5 6 7 8", "show a pane: Network, Syscalls, Latency, File opens, Page faults, Processes, Probes, Alerts"),
-    ("u", "Network pane: switch between TCP connections and UDP flows"),
+    ("t", "Network pane: TCP connections with their traffic → per process → closed (tcplife) → new connections"),
+    ("u", "Network pane: switch between TCP and UDP flows"),
     ("c", "Probes pane: measure ebpftop's own BPF programs (on/off)"),
     ("w", "Latency pane: switch between read() and write()"),
     ("Tab / Shift+Tab", "next / previous pane"),

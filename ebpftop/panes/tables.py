@@ -13,7 +13,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from ebpftop.model import FileOpenRow, PageFaultRow, SyscallRow, TcpConnection, UdpFlow
+from ebpftop.model import FileOpenRow, PageFaultRow, SyscallRow, TcpConnection, TcpProcessTraffic, TcpSession, UdpFlow
 from ebpftop.render import byte_size, count, duration
 from ebpftop.text import visible
 
@@ -217,6 +217,115 @@ class UdpTable(SortableTable):
     def row_key(self, r: tuple[UdpFlow, float]) -> str:
         f = r[0]
         return f"{f.pid}\0{f.comm}\0{f.laddr}\0{f.lport}\0{f.raddr}\0{f.rport}"
+
+    def row_process(self, r):
+        return (r[0].pid, r[0].comm) if r[0].pid else None
+
+
+def _age(seconds: float) -> str:
+    s = int(seconds)
+    if s < 60:
+        return f"{seconds:.1f}s" if seconds < 10 else f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def _rate(n: int, interval_s: float) -> Text:
+    return num(0, byte_size(round(n / interval_s)) + "/s")
+
+
+class TcpTrafficTable(SortableTable):
+    """Open TCP connections and those closed in the interval: (TcpSession,
+    interval_s, snapshot time) rows; the busiest first."""
+
+    COLUMNS = (
+        Column("pid", "PID", lambda r: r[0].pid, lambda r: num(0, str(r[0].pid) if r[0].pid else "-"), numeric=True),
+        Column("comm", "COMM", lambda r: r[0].comm, lambda r: safe(r[0].comm) if r[0].comm else Text("?", style="dim")),
+        Column("local", "LOCAL", lambda r: (r[0].saddr, r[0].sport), lambda r: safe(_endpoint(r[0].saddr, r[0].sport))),
+        Column("remote", "REMOTE", lambda r: (r[0].daddr, r[0].dport), lambda r: safe(_endpoint(r[0].daddr, r[0].dport))),
+        Column("state", "STATE", lambda r: r[0].state, lambda r: safe(r[0].state)),
+        Column("age", "AGE", lambda r: r[0].duration_s(r[2]), lambda r: num(0, _age(r[0].duration_s(r[2]))), numeric=True),
+        Column("tx_rate", "TX/S", lambda r: r[0].tx_bytes, lambda r: _rate(r[0].tx_bytes, r[1]), numeric=True),
+        Column("rx_rate", "RX/S", lambda r: r[0].rx_bytes, lambda r: _rate(r[0].rx_bytes, r[1]), numeric=True),
+        Column("tx_total", "TX", lambda r: r[0].tx_total, lambda r: num(0, byte_size(r[0].tx_total)), numeric=True),
+        Column("rx_total", "RX", lambda r: r[0].rx_total, lambda r: num(0, byte_size(r[0].rx_total)), numeric=True),
+        Column("retrans", "RETRANS", lambda r: r[0].retransmits, lambda r: num(r[0].retransmits), numeric=True),
+        Column("resets", "RST S/R", lambda r: r[0].resets_sent + r[0].resets_received,
+               lambda r: num(0, f"{r[0].resets_sent}/{r[0].resets_received}"), numeric=True),
+    )
+    DEFAULT_SORT = 6
+
+    def _sorted(self):
+        col = self.COLUMNS[self.sort_index]
+        if col.key in ("tx_rate", "rx_rate"):  # by rate: both ways together, so the busiest is on top
+            return sorted(self._rows, key=lambda r: (r[0].tx_bytes + r[0].rx_bytes, col.sort_key(r)),
+                          reverse=self.sort_reverse)
+        return super()._sorted()
+
+    def row_key(self, r) -> str:
+        c = r[0]
+        return f"{c.opened:.9f}/{c.saddr}/{c.sport}/{c.daddr}/{c.dport}"
+
+    def row_process(self, r):
+        return (r[0].pid, r[0].comm) if r[0].pid else None
+
+
+class TcpClosedTable(SortableTable):
+    """Closed TCP connections, newest first (tcplife): TcpSession rows."""
+
+    COLUMNS = (
+        Column("closed", "CLOSED", lambda c: c.closed, lambda c: Text(_clock(c.closed)), numeric=True),
+        Column("pid", "PID", lambda c: c.pid, lambda c: num(0, str(c.pid) if c.pid else "-"), numeric=True),
+        Column("comm", "COMM", lambda c: c.comm, lambda c: safe(c.comm) if c.comm else Text("?", style="dim")),
+        Column("dir", "DIR", lambda c: c.direction, lambda c: safe(c.direction)),
+        Column("local", "LOCAL", lambda c: (c.saddr, c.sport), lambda c: safe(_endpoint(c.saddr, c.sport))),
+        Column("remote", "REMOTE", lambda c: (c.daddr, c.dport), lambda c: safe(_endpoint(c.daddr, c.dport))),
+        Column("life", "LIFETIME", lambda c: c.duration_s(c.closed), lambda c: num(0, _age(c.duration_s(c.closed))),
+               numeric=True),
+        Column("tx_total", "TX", lambda c: c.tx_total, lambda c: num(0, byte_size(c.tx_total)), numeric=True),
+        Column("rx_total", "RX", lambda c: c.rx_total, lambda c: num(0, byte_size(c.rx_total)), numeric=True),
+        Column("retrans", "RETRANS", lambda c: c.retransmits, lambda c: num(c.retransmits), numeric=True),
+        Column("resets", "RST S/R", lambda c: c.resets_sent + c.resets_received,
+               lambda c: num(0, f"{c.resets_sent}/{c.resets_received}"), numeric=True),
+    )
+
+    def row_key(self, c: TcpSession) -> str:
+        return f"{c.opened:.9f}/{c.saddr}/{c.sport}/{c.daddr}/{c.dport}"
+
+    def row_process(self, c: TcpSession):
+        return (c.pid, c.comm) if c.pid else None
+
+
+def _endpoint(addr: str, port: int) -> str:
+    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+
+
+class TcpProcessTable(SortableTable):
+    """TCP bytes per process (like nethogs): (TcpProcessTraffic, interval_s) rows."""
+
+    COLUMNS = (
+        Column("pid", "PID", lambda r: r[0].pid, lambda r: num(0, str(r[0].pid) if r[0].pid else "-"), numeric=True),
+        Column("comm", "COMM", lambda r: r[0].comm, lambda r: safe(r[0].comm) if r[0].comm else Text("?", style="dim")),
+        Column("conns", "CONNS", lambda r: r[0].connections, lambda r: num(r[0].connections), numeric=True),
+        Column("tx_rate", "TX/S", lambda r: r[0].tx_bytes, lambda r: _rate(r[0].tx_bytes, r[1]), numeric=True),
+        Column("rx_rate", "RX/S", lambda r: r[0].rx_bytes, lambda r: _rate(r[0].rx_bytes, r[1]), numeric=True),
+        Column("tx_total", "TX", lambda r: r[0].tx_total, lambda r: num(0, byte_size(r[0].tx_total)), numeric=True),
+        Column("rx_total", "RX", lambda r: r[0].rx_total, lambda r: num(0, byte_size(r[0].rx_total)), numeric=True),
+        Column("retrans", "RETRANS", lambda r: r[0].retransmits, lambda r: num(r[0].retransmits), numeric=True),
+        Column("resets", "RESETS", lambda r: r[0].resets, lambda r: num(r[0].resets), numeric=True),
+    )
+    DEFAULT_SORT = 3
+
+    def _sorted(self):
+        col = self.COLUMNS[self.sort_index]
+        if col.key in ("tx_rate", "rx_rate"):
+            return sorted(self._rows, key=lambda r: (r[0].tx_bytes + r[0].rx_bytes, col.sort_key(r)),
+                          reverse=self.sort_reverse)
+        return super()._sorted()
+
+    def row_key(self, r: tuple[TcpProcessTraffic, float]) -> str:
+        return f"{r[0].pid}\0{r[0].comm}"
 
     def row_process(self, r):
         return (r[0].pid, r[0].comm) if r[0].pid else None

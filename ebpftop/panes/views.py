@@ -1,5 +1,6 @@
-"""The five panes.  Each gets a ``PaneInput`` (the filtered snapshot and the
-history) and redraws itself from it; none keeps data of its own."""
+"""The views, one per tab, and TABS, the declaration of the tabs.  Each view
+gets a ``ViewInput`` (the filtered snapshot and the filtered history) and
+redraws itself from it; none keeps data of its own, and none filters."""
 
 from __future__ import annotations
 
@@ -10,10 +11,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
-from ebpftop import filters
+from ebpftop import aggregate, filters
 from ebpftop.history import History
-from ebpftop.model import STATUS_OK, STATUS_STARTING, Snapshot
-from ebpftop.text import visible
+from ebpftop.model import STATUS_OK, STATUS_STARTING, ProcessEvent, Snapshot, TcpConnection, TcpSession
 from ebpftop.panes.tables import (
     AlertTable,
     FileOpenTable,
@@ -23,27 +23,42 @@ from ebpftop.panes.tables import (
     ProcessTable,
     SortableTable,
     SyscallTable,
+    TcpClosedTable,
+    TcpProcessTable,
     TcpTable,
+    TcpTrafficTable,
     UdpTable,
     safe,
 )
 from ebpftop.render import byte_size, count, duration, histogram_lines
+from ebpftop.text import visible
 
 
 @dataclass(frozen=True)
-class PaneInput:
+class ViewInput:
     snapshot: Snapshot | None  # filtered; None before the first poll
     history: History
     flt: filters.Filter
-    status: str  # the probe's state: "starting", "ok", or why it is not running
+    status: str  # the probe set's state: "starting", "ok", or why it is not running
     note: str = ""  # what a fallback on this machine changes (capabilities.py)
+    # the history, through the same filter (filters.py is the only place rows are filtered)
+    recent_connections: tuple[TcpConnection, ...] = ()
+    closed_connections: tuple[TcpSession, ...] = ()
+    process_events: tuple[ProcessEvent, ...] = ()
 
 
-class Pane(Vertical):
+class View(Vertical):
     """A probe state line, a table, and a summary line."""
 
-    PANE = ""
+    PROBE_SET = ""  # whose status the state line shows
     TITLE = ""
+
+    @property
+    def probe_set(self) -> str:
+        return self.PROBE_SET
+
+    def status_from(self, status: dict, probe_stats: str) -> str:
+        return status.get(self.probe_set, STATUS_STARTING)
 
     def compose(self) -> ComposeResult:
         yield Static(id="probe-state", classes="probe-state")
@@ -57,7 +72,7 @@ class Pane(Vertical):
     def table(self) -> SortableTable:
         return self.query_one(SortableTable)
 
-    def update_from(self, view: PaneInput) -> None:
+    def update_from(self, view: ViewInput) -> None:
         state = self.query_one("#probe-state", Static)
         if view.status == STATUS_STARTING:
             state.update(Text("◌ starting: compiling and attaching the eBPF program…", style="yellow"))
@@ -73,7 +88,7 @@ class Pane(Vertical):
         if view.snapshot is not None:
             self.draw(view)
 
-    def draw(self, view: PaneInput) -> None:
+    def draw(self, view: ViewInput) -> None:
         raise NotImplementedError
 
     def set_summary(self, text: str) -> None:
@@ -83,42 +98,96 @@ class Pane(Vertical):
         self.query_one("#summary", Static).update(Text(visible(text)))  # may hold names from a recording
 
 
-class NetworkPane(Pane):
-    """TCP connections or UDP flows: the app's u key switches."""
+class NetworkView(View):
+    """TCP connections with their traffic, the same summed per process, new
+    TCP connections (the app's t key goes round these three), or UDP flows
+    (u switches between TCP and UDP)."""
 
-    PANE = "tcp"
+    TCP_MODES = ("traffic", "by_process", "closed", "new")
+    MODE_PROBE_SETS = {"traffic": "tcp_traffic", "by_process": "tcp_traffic", "closed": "tcp_traffic", "new": "tcp",
+                       "udp": "udp"}
     TITLES = {
-        "tcp": "new TCP connections (sock:inet_sock_set_state, accept in process context)",
+        "traffic": "TCP connections: bytes, rates, retransmits, resets (sock:sock_send/recv_length, tcp:*)",
+        "by_process": "TCP traffic per process (sock:sock_send/recv_length)",
+        "closed": "closed TCP connections, newest first: lifetime and totals (tcplife)",
+        "new": "new TCP connections (sock:inet_sock_set_state, accept in process context)",
         "udp": "UDP flows in the interval (cgroup_skb on the root cgroup, owners from sock:sock_recv_length)",
     }
-    mode = "tcp"  # or "udp"
+    MODE_NAMES = {"traffic": "connections", "by_process": "per process", "closed": "closed", "new": "new connections",
+                  "udp": "UDP"}
+    mode = "traffic"
+    tcp_mode = "traffic"  # the TCP view u returns to
+    TABLES = {"traffic": TcpTrafficTable, "by_process": TcpProcessTable, "closed": TcpClosedTable, "new": TcpTable,
+              "udp": UdpTable}
 
     @property
-    def TITLE(self) -> str:  # noqa: N802 - the attribute every pane has
+    def TITLE(self) -> str:  # noqa: N802 - the attribute every view has
         return self.TITLES[self.mode]
 
+    @property
+    def probe_set(self) -> str:
+        return self.MODE_PROBE_SETS[self.mode]
+
     def body(self) -> ComposeResult:
-        yield TcpTable(id="tcp-table")
-        udp = UdpTable(id="udp-table")
-        udp.display = False
-        yield udp
+        tables = {"traffic": TcpTrafficTable(id="traffic-table"), "by_process": TcpProcessTable(id="by-process-table"),
+                  "closed": TcpClosedTable(id="closed-table"), "new": TcpTable(id="tcp-table"),
+                  "udp": UdpTable(id="udp-table")}
+        for mode, table in tables.items():
+            table.display = mode == self.mode
+            yield table
 
     @property
     def table(self) -> SortableTable:
-        return self.query_one(TcpTable if self.mode == "tcp" else UdpTable)
+        return self.query_one(self.TABLES[self.mode])
+
+    def next_tcp_mode(self) -> str:
+        if self.mode == "udp":
+            return self.tcp_mode
+        return self.TCP_MODES[(self.TCP_MODES.index(self.mode) + 1) % len(self.TCP_MODES)]
 
     def set_mode(self, mode: str) -> None:
         self.mode = mode
-        self.query_one(TcpTable).display = mode == "tcp"
-        self.query_one(UdpTable).display = mode == "udp"
+        if mode != "udp":
+            self.tcp_mode = mode
+        for m, table_type in self.TABLES.items():
+            self.query_one(table_type).display = mode == m
 
-    def draw(self, view: PaneInput) -> None:
+    def _switch_hint(self) -> str:
         if self.mode == "udp":
-            self.draw_udp(view)
-        else:
-            self.draw_tcp(view)
+            return f"u: TCP {self.MODE_NAMES[self.tcp_mode]}"
+        return f"t: {self.MODE_NAMES[self.next_tcp_mode()]} · u: UDP"
 
-    def draw_udp(self, view: PaneInput) -> None:
+    def draw(self, view: ViewInput) -> None:
+        {"traffic": self.draw_traffic, "by_process": self.draw_by_process, "closed": self.draw_closed,
+         "new": self.draw_new, "udp": self.draw_udp}[self.mode](view)
+
+    def draw_closed(self, view: ViewInput) -> None:
+        closed = view.closed_connections
+        self.table.show(closed)
+        shown = f" · shown {len(closed)}" if view.flt.active else ""
+        self.set_summary(f"[Closed TCP connections: {len(view.snapshot.tcp_closed)} this interval, "
+                         f"{count(view.history.tcp_closed_total)} since start, the last "
+                         f"{count(len(view.history.tcp_closed))} kept{shown} · {self._switch_hint()}]")
+
+    def draw_traffic(self, view: ViewInput) -> None:
+        snap = view.snapshot
+        sessions = snap.tcp_connections + snap.tcp_closed
+        self.table.show([(s, snap.interval_s, snap.time) for s in sessions])
+        tx = sum(s.tx_bytes for s in sessions)
+        rx = sum(s.rx_bytes for s in sessions)
+        unowned = f" · {count(snap.tcp_resets_unowned)} resets to closed ports" if snap.tcp_resets_unowned else ""
+        self.set_summary(f"[TCP: {len(snap.tcp_connections)} open, {len(snap.tcp_closed)} closed in the interval · "
+                         f"sent {byte_size(tx)}, received {byte_size(rx)} in {snap.interval_s:g} s{unowned} · "
+                         f"{self._switch_hint()}]")
+
+    def draw_by_process(self, view: ViewInput) -> None:
+        snap = view.snapshot
+        rows = aggregate.tcp_by_process(snap.tcp_connections + snap.tcp_closed)
+        self.table.show([(r, snap.interval_s) for r in rows])
+        self.set_summary(f"[TCP traffic of {len(rows)} processes in {snap.interval_s:g} s, open connections and "
+                         f"those closed in the interval · {self._switch_hint()}]")
+
+    def draw_udp(self, view: ViewInput) -> None:
         flows = view.snapshot.udp
         self.table.show([(f, view.snapshot.interval_s) for f in flows])
         tx = sum(f.tx_datagrams for f in flows)
@@ -126,27 +195,24 @@ class NetworkPane(Pane):
         tx_b = sum(f.tx_bytes for f in flows)
         rx_b = sum(f.rx_bytes for f in flows)
         self.set_summary(f"[UDP: {len(flows)} flows · datagrams sent {count(tx)} ({byte_size(tx_b)}), received "
-                         f"{count(rx)} ({byte_size(rx_b)}) in {view.snapshot.interval_s:g} s · u: TCP]")
+                         f"{count(rx)} ({byte_size(rx_b)}) in {view.snapshot.interval_s:g} s · {self._switch_hint()}]")
 
-    def draw_tcp(self, view: PaneInput) -> None:
-        recent = filters.apply(
-            Snapshot(time=view.snapshot.time, interval_s=view.snapshot.interval_s, tcp=view.history.recent_connections()),
-            view.flt,
-        ).tcp
+    def draw_new(self, view: ViewInput) -> None:
+        recent = view.recent_connections
         self.table.show(recent)
         shown = f" · shown {len(recent)}" if view.flt.active else ""
-        self.set_summary(f"[Connections: {len(view.snapshot.tcp)} this interval, "
-                         f"{count(view.history.connections_total)} since start{shown} · u: UDP]")
+        self.set_summary(f"[New connections: {len(view.snapshot.tcp)} this interval, "
+                         f"{count(view.history.connections_total)} since start{shown} · {self._switch_hint()}]")
 
 
-class SyscallPane(Pane):
-    PANE = "syscalls"
+class SyscallView(View):
+    PROBE_SET = "syscalls"
     TITLE = "syscalls by process name (raw_syscalls:sys_enter)"
 
     def body(self) -> ComposeResult:
         yield SyscallTable(id="table")
 
-    def draw(self, view: PaneInput) -> None:
+    def draw(self, view: ViewInput) -> None:
         rows = view.snapshot.syscalls
         peak = max((r.count for r in rows), default=0)
         self.table.show([(r, view.snapshot.interval_s, peak) for r in rows])
@@ -175,11 +241,11 @@ def side_by_side(left: Text, right: Text, gap: int = 4) -> Text:
     return out
 
 
-class LatencyPane(Pane):
-    PANE = "read_latency"
+class LatencyView(View):
+    PROBE_SET = "read_latency"
     TITLE = "read() and write() latency (syscalls:sys_exit_read / sys_exit_write)"
     op = "read"  # or "write": the app's w key switches (the table; and the histogram when narrow)
-    _view: PaneInput | None = None  # the last drawn, to redraw on a resize
+    _view: ViewInput | None = None  # the last drawn, to redraw on a resize
 
     def body(self) -> ComposeResult:
         # Side by side, the histogram scrolling on its own: every bucket stays
@@ -201,7 +267,7 @@ class LatencyPane(Pane):
         text.append("\n".join(lines) if lines else f"no {op}() in this interval", style="" if lines else "dim")
         return text
 
-    def draw(self, view: PaneInput) -> None:
+    def draw(self, view: ViewInput) -> None:
         self._view = view
         lats = {"read": view.snapshot.read_latency, "write": view.snapshot.write_latency}
         who = f"processes matching {view.flt.comm!r}" if view.flt.comm else "all processes"
@@ -225,28 +291,28 @@ class LatencyPane(Pane):
             self.draw(self._view)
 
 
-class FileOpenPane(Pane):
-    PANE = "file_opens"
+class FileOpenView(View):
+    PROBE_SET = "file_opens"
     TITLE = "file opens (open, openat, openat2)"
 
     def body(self) -> ComposeResult:
         yield FileOpenTable(id="table")
 
-    def draw(self, view: PaneInput) -> None:
+    def draw(self, view: ViewInput) -> None:
         rows = view.snapshot.file_opens
         self.table.show(rows)
         self.set_summary(f"[Opens: {count(sum(r.count for r in rows))}, failed {count(sum(r.errors for r in rows))}, "
                  f"{len(rows)} distinct (process, path) · … marks a path longer than 255 bytes]")
 
 
-class PageFaultPane(Pane):
-    PANE = "page_faults"
+class PageFaultView(View):
+    PROBE_SET = "page_faults"
     TITLE = "user page faults (exceptions:page_fault_user)"
 
     def body(self) -> ComposeResult:
         yield PageFaultTable(id="table")
 
-    def draw(self, view: PaneInput) -> None:
+    def draw(self, view: ViewInput) -> None:
         rows = view.snapshot.page_faults
         totals = view.history.faults_total
         self.table.show([(r, view.snapshot.interval_s, totals.get((r.comm, r.pid), r.count)) for r in rows])
@@ -254,32 +320,30 @@ class PageFaultPane(Pane):
                  f"{len(rows)} processes]")
 
 
-class ProcessesPane(Pane):
-    PANE = "processes"
+class ProcessesView(View):
+    PROBE_SET = "processes"
     TITLE = "fork, exec and exit (task:task_newtask, sched:sched_process_exec/exit)"
 
     def body(self) -> ComposeResult:
         yield ProcessTable(id="table")
 
-    def draw(self, view: PaneInput) -> None:
-        events = filters.apply(
-            Snapshot(time=view.snapshot.time, interval_s=view.snapshot.interval_s,
-                     processes=tuple(view.history.processes)),
-            view.flt,
-        ).processes
+    def draw(self, view: ViewInput) -> None:
+        events = view.process_events
         self.table.show(events)
         kinds = {k: sum(1 for e in view.snapshot.processes if e.kind == k) for k in ("fork", "exec", "exit")}
         self.set_summary(f"[This interval: {kinds['fork']} forks, {kinds['exec']} execs, {kinds['exit']} exits · "
                          f"the last {count(len(view.history.processes))} events kept]")
 
 
-class ProbesPane(Pane):
+class ProbesView(View):
     """The course's "strace versus eBPF overhead" question, answered live."""
 
-    PANE = "probes"
     TITLE = "ebpftop's own BPF programs (kernel run-time statistics)"
 
-    def update_from(self, view: PaneInput) -> None:
+    def status_from(self, status: dict, probe_stats: str) -> str:
+        return probe_stats  # the kernel's run-time statistics: on, off, or why unavailable
+
+    def update_from(self, view: ViewInput) -> None:
         state = self.query_one("#probe-state", Static)
         if view.status == "off":
             state.update(Text("○ off: press c to measure each program's cost (while on, every BPF program "
@@ -294,7 +358,7 @@ class ProbesPane(Pane):
     def body(self) -> ComposeResult:
         yield ProbeTable(id="table")
 
-    def draw(self, view: PaneInput) -> None:
+    def draw(self, view: ViewInput) -> None:
         probes = view.snapshot.probes
         self.table.show([(p, view.snapshot.interval_s) for p in probes])
         total_ns = sum(p.run_time_ns for p in probes)
@@ -304,14 +368,14 @@ class ProbesPane(Pane):
                          "not counting the tracepoints' own dispatch]")
 
 
-class AlertsPane(Pane):
-    PANE = "alerts"
+class AlertsView(View):
+    PROBE_SET = "file_opens"  # alerts ride on the file opens probes
     TITLE = "opens of watched files (successful or not), newest first"
 
-    def update_from(self, view: PaneInput) -> None:
+    def update_from(self, view: ViewInput) -> None:
         state = self.query_one("#probe-state", Static)
         if view.status in ("ok", "starting"):
-            Pane.update_from(self, view)
+            View.update_from(self, view)
             if view.snapshot is None:
                 self.draw(view)  # alerts can come before the first poll
         else:
@@ -320,7 +384,7 @@ class AlertsPane(Pane):
     def body(self) -> ComposeResult:
         yield AlertTable(id="table")
 
-    def draw(self, view: PaneInput) -> None:
+    def draw(self, view: ViewInput) -> None:
         self.table.show(list(view.history.alerts))
         lost = view.history.lost_total.get("alerts", 0)
         self.set_summary(f"[Alerts: {count(view.history.alerts_total)} since start"
@@ -328,4 +392,24 @@ class AlertsPane(Pane):
                          + " · never hidden by the name filter]")
 
 
-PANE_CLASSES = (NetworkPane, SyscallPane, LatencyPane, FileOpenPane, PageFaultPane, ProcessesPane, ProbesPane, AlertsPane)
+@dataclass(frozen=True)
+class Tab:
+    """One tab of the TUI: its id (and widget id view-ID), key and title,
+    and the view that draws it."""
+
+    id: str
+    key: str
+    title: str
+    view: type[View]
+
+
+TABS: tuple[Tab, ...] = (
+    Tab("network", "1", "Network", NetworkView),
+    Tab("syscalls", "2", "Syscalls", SyscallView),
+    Tab("latency", "3", "Latency", LatencyView),
+    Tab("file_opens", "4", "File opens", FileOpenView),
+    Tab("page_faults", "5", "Page faults", PageFaultView),
+    Tab("processes", "6", "Processes", ProcessesView),
+    Tab("probes", "7", "Probes", ProbesView),
+    Tab("alerts", "8", "Alerts", AlertsView),
+)

@@ -1,24 +1,38 @@
-"""The interface every snapshot source offers (live probes or a recording)."""
+"""The contract every snapshot source keeps: the live probes
+(sources/live.py), a recording (sources/replay.py), a source that records
+another (sources/recorded.py), and the tests' sources.  The app, the CLI,
+headless mode and the exporter use a source only through this."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
-from ebpftop.model import Snapshot
+from ebpftop.model import Alert, Snapshot
 
 
 class Source(Protocol):
-    interval_s: float
+    kind: str  # "live" (probes in this kernel) or "replay" (snapshots made earlier)
+    label: str  # what the status line names: "" live, a recording's file name
+    interval_s: float  # between two polls
+    probe_stats: str  # "ok", "off", or why BPF run-time statistics are unavailable
 
     def start(self) -> dict[str, str]:
         """Make the source ready (compile and attach, open the file); slow.
-        Returns each pane's status."""
+        Returns each probe set's status."""
 
     def poll(self) -> Snapshot | None:
         """The next snapshot; None when a recording has ended."""
 
+    def poll_alerts(self) -> list[Alert]:
+        """Alerts since the last call, oldest first: the TUI's only route for
+        alerts (live, every half second; a recording's come with its
+        snapshots).  Snapshots carry them too, for --json and recordings."""
+
     def drain_events(self) -> None:
         """Read event streams into the next snapshot now (between polls)."""
+
+    def set_probe_stats(self, on: bool) -> str:
+        """Turn the probes' run-time statistics on or off; the new state."""
 
     def close(self) -> None:
         """Release everything; safe to call more than once."""

@@ -49,7 +49,7 @@ def main() -> None:
                     runs.append(ns_per_fault())
                     continue
                 os.environ[FORCE_ENV] = "page_fault_tracepoint" if mode == "perf event" else ""
-                source = LiveSource(interval_s=1, panes=("page_faults",))
+                source = LiveSource(interval_s=1, probe_sets=("page_faults",))
                 try:
                     assert source.start()["page_faults"] == "ok"
                     runs.append(ns_per_fault())

@@ -1,12 +1,16 @@
 """The overhead benchmark (make bench; root).  Not collected by pytest.
 
 1. Each workload alone and beside each monitor (ebpftop headless with every
-   pane on, bpftrace running the course's system_monitor.bt, strace -f -c),
-   interleaved over several rounds in one run: median ns per operation and
-   the ratio to the bare workload of the same run.
-2. ebpftop's own cost: CPU per minute idle and under the read() loop, the time
-   of one poll with 1k/10k/100k map entries, start-up time, peak RSS, and the
-   TUI's repaint time for a filter keystroke with 10k rows.
+   probe set on, bpftrace running the course's system_monitor.bt, strace -f
+   -c), interleaved over several rounds in one run: median ns per operation
+   and the ratio to the bare workload of the same run.  The loops: read,
+   getppid, open, tcp (connect+accept+close), udp, and tcpbulk (a loopback
+   TCP stream in 64 KiB writes: its ns per write give the throughput).
+2. ebpftop's own cost: CPU per minute idle and under the read() loop; each of
+   its programs' runs and ns per run during the TCP stream (the Probes
+   pane's figures); the time of one poll with 1k/10k/100k map entries,
+   start-up time, peak RSS, and the TUI's repaint time for a filter
+   keystroke with 10k rows.
 
 Results: printed, and written to tests/bench/results/latest.md (and .json).
 The machine is shared and noisy: only ratios from one run mean anything.
@@ -16,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import ctypes
 import json
 import os
 import platform
@@ -34,7 +37,9 @@ EBPFTOP = [sys.executable, "-m", "ebpftop"]
 RESULTS = HERE / "results"
 
 # Base operations per run; strace runs 1/20 as many (it is ~100x slower).
-WORKLOADS = {"read": 2_000_000, "getppid": 2_000_000, "open": 200_000, "tcp": 4_000, "udp": 200_000}
+WORKLOADS = {"read": 2_000_000, "getppid": 2_000_000, "open": 200_000, "tcp": 4_000, "udp": 200_000,
+             "tcpbulk": 20_000}
+BULK_CHUNK = 65536  # bytes per tcpbulk operation (workload.c)
 MONITORS = ("none", "ebpftop", "bpftrace", "strace")
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -150,6 +155,27 @@ def own_cost(binary: Path, idle_s: float, busy_s: float) -> dict:
     return {"idle_cpu_pct": idle, "idle_s": idle_s, "busy_cpu_pct": busy, "busy_s": busy_s, "peak_rss_mb": rss}
 
 
+def tcp_probe_cost(binary: Path, chunks: int = 20_000) -> dict:
+    """What each of ebpftop's programs costs while a loopback TCP stream runs
+    (the kernel's run-time statistics, as the Probes pane shows them): runs
+    and ns per run, and all of them per 64 KiB written."""
+    before = prog_ids()
+    proc = subprocess.Popen([*EBPFTOP, "--json", "--probe-cost", "--interval", "3", "--count", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, text=True)
+    wait_attached(before)
+    time.sleep(3.5)  # into the second interval: the first one's statistics started mid-way
+    done = 0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 2.0:
+        run_workload(binary, "tcpbulk", chunks // 4, "none")
+        done += chunks // 4
+    out, _err = proc.communicate(timeout=30)
+    snap = json.loads(out.splitlines()[-1])
+    programs = {p["hook"]: {"runs": p["runs"], "avg_ns": p["avg_ns"], "run_time_ns": p["run_time_ns"]}
+                for p in snap["probes"] if p["runs"]}
+    return {"chunks_written": done, "interval_s": snap["interval_s"], "programs": programs}
+
+
 def _alive(pid: int) -> bool:
     """Running, not exited (a zombie waiting for tmux to reap it has exited)."""
     try:
@@ -199,10 +225,11 @@ def startup() -> dict:
 def poll_cost(sizes=(1_000, 10_000, 100_000), repeats: int = 3) -> dict:
     """Time of one poll (drain + decode + snapshot) with N synthetic entries,
     spread evenly over the four aggregating maps."""
-    from ebpftop.sources.live import LiveSource, MapSizes
+    from ebpftop.sources.live import LiveSource
 
     cap = 1 << 17
-    source = LiveSource(interval_s=5.0, sizes=MapSizes(syscalls=cap, read_latency=cap, file_opens=cap, page_faults=cap))
+    source = LiveSource(interval_s=5.0, map_sizes={"SYSCALLS_MAP_SIZE": cap, "READ_LATENCY_MAP_SIZE": cap, "FILE_OPENS_MAP_SIZE": cap,
+                                                    "PAGE_FAULTS_MAP_SIZE": cap})
     source.start()
     bpf = source._bpf  # the benchmark fills the maps directly
     out = {}
@@ -246,7 +273,7 @@ def udp_poll_cost(flows: int = 10_000, repeats: int = 3) -> dict:
 
     from ebpftop.sources.live import LiveSource
 
-    source = LiveSource(interval_s=5.0, panes=("udp",))
+    source = LiveSource(interval_s=5.0, probe_sets=("udp",))
     source.start()
     times = []
     try:
@@ -341,6 +368,16 @@ def markdown(res: dict) -> str:
         for m in ("ebpftop", "bpftrace", "strace"):
             cells.append(f"{row[m]['ns_per_op']:.0f} ({row[m]['ratio']:.2f}×)")
         lines.append(f"| {mode} | " + " | ".join(cells) + " |")
+    bulk = res["overhead"].get("tcpbulk")
+    if bulk:
+        lines += ["", "TCP stream over loopback (tcpbulk, 64 KiB writes): " + ", ".join(
+            f"{m} {BULK_CHUNK / bulk[m]['ns_per_op'] * 1e9 / 2**20:,.0f} MiB/s"
+            for m in ("none", "ebpftop", "bpftrace", "strace")).replace("none", "bare", 1) + "."]
+    tc = res.get("tcp_probe_cost")
+    if tc:
+        progs = sorted(tc["programs"].items(), key=lambda kv: -kv[1]["run_time_ns"])
+        lines += ["", "ebpftop's programs during the stream (run-time statistics, one interval): " + "; ".join(
+            f"{hook} {v['runs']:,} runs, {v['avg_ns']:.0f} ns each" for hook, v in progs[:6]) + "."]
     oc = res.get("own_cost")
     if oc:
         lines += ["", f"ebpftop's own CPU: {oc['idle_cpu_pct']:.2f}% of one core idle ({oc['idle_s']:.0f} s), "
@@ -373,7 +410,7 @@ def main() -> int:
     ap.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measurement")
     ap.add_argument("--busy", type=float, default=30.0, help="seconds of CPU measurement under the read() loop")
     ap.add_argument("--quick", action="store_true", help="one round, short measurements (a smoke run)")
-    ap.add_argument("--only", choices=("overhead", "own", "poll", "startup", "ui"), action="append")
+    ap.add_argument("--only", choices=("overhead", "own", "tcp", "poll", "startup", "ui"), action="append")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench: needs root", file=sys.stderr)
@@ -382,7 +419,7 @@ def main() -> int:
     if args.quick:
         args.rounds, args.idle, args.busy = 1, 10.0, 5.0
         workloads = {k: v // 4 for k, v in workloads.items()}
-    only = set(args.only or ("overhead", "own", "poll", "startup", "ui"))
+    only = set(args.only or ("overhead", "own", "tcp", "poll", "startup", "ui"))
     tmp = Path(tempfile.mkdtemp())
     binary = tmp / "workload"
     sh("gcc", "-O2", "-o", str(binary), str(HERE / "workload.c"))
@@ -394,6 +431,7 @@ def main() -> int:
     phases = (
         ("overhead", "overhead", lambda: overhead(binary, args.rounds, workloads)),
         ("own", "own_cost", lambda: own_cost(binary, args.idle, args.busy)),
+        ("tcp", "tcp_probe_cost", lambda: tcp_probe_cost(binary)),
         ("poll", "poll", poll_cost),
         ("poll", "udp_poll", udp_poll_cost),
         ("startup", "startup", startup),

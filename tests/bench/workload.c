@@ -1,7 +1,8 @@
 /* Syscall-heavy loops for the overhead benchmark.
  * usage: workload MODE N   MODE: read (1-byte read of /dev/zero), getppid,
  *        open (open+close /etc/hostname), tcp (connect+accept+close over
- *        127.0.0.1), udp (sendto+recv of a 64-byte datagram over 127.0.0.1)
+ *        127.0.0.1), udp (sendto+recv of a 64-byte datagram over 127.0.0.1),
+ *        tcpbulk (a loopback TCP stream: N writes of 64 KiB, a child reading)
  * prints: MODE N ns_per_op */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -11,9 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#define BULK_CHUNK 65536
 
 static double now(void)
 {
@@ -39,15 +43,39 @@ int main(int argc, char **argv)
         if (bind(ur, (struct sockaddr *)&a, sizeof(a)) || getsockname(ur, (struct sockaddr *)&a, &alen))
             return 1;
     }
-    if (!strcmp(mode, "tcp")) {
+    if (!strcmp(mode, "tcp") || !strcmp(mode, "tcpbulk")) {
         ls = socket(AF_INET, SOCK_STREAM, 0);
         int one = 1;
         setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
         if (bind(ls, (struct sockaddr *)&a, sizeof(a)) || listen(ls, 128) || getsockname(ls, (struct sockaddr *)&a, &alen))
             return 1;
     }
+    static char chunk[BULK_CHUNK];
+    int bulk = -1;
+    pid_t reader = -1;
+    if (!strcmp(mode, "tcpbulk")) {
+        /* the reader: a child on the other core, reading until EOF */
+        reader = fork();
+        if (reader == 0) {
+            int s = accept(ls, NULL, NULL);
+            while (read(s, chunk, sizeof(chunk)) > 0)
+                ;
+            _exit(0);
+        }
+        bulk = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(bulk, (struct sockaddr *)&a, sizeof(a))) return 1;
+    }
     double t0 = now();
-    if (!strcmp(mode, "read")) {
+    if (!strcmp(mode, "tcpbulk")) {
+        for (long i = 0; i < n; i++)
+            for (size_t done = 0; done < sizeof(chunk);) {
+                ssize_t w = write(bulk, chunk + done, sizeof(chunk) - done);
+                if (w <= 0) return 1;
+                done += w;
+            }
+        close(bulk);
+        waitpid(reader, NULL, 0); /* every byte read */
+    } else if (!strcmp(mode, "read")) {
         for (long i = 0; i < n; i++)
             if (read(fd, buf, 1) != 1) return 1;
     } else if (!strcmp(mode, "open")) {

@@ -419,12 +419,12 @@ def test_udp_gso_counts_every_segment(fresh):
     ("/tmp", "cannot attach to the cgroup v2 root /tmp"),  # a directory, but no cgroup
 ])
 def test_udp_without_a_usable_cgroup_says_why_and_the_rest_run(monkeypatch, root, reason):
-    from tests.kernel.test_lifecycle import cgroup_programs, prog_ids
     from ebpftop.sources import live
+    from tests.kernel.test_lifecycle import cgroup_programs, prog_ids
 
     monkeypatch.setattr(live.bpf_syscall, "cgroup2_root", lambda _mounts: root)
     before = prog_ids()
-    source = live.LiveSource(interval_s=1.0, panes=("udp", "syscalls"))
+    source = live.LiveSource(interval_s=1.0, probe_sets=("udp", "syscalls"))
     try:
         status = source.start()
         assert status["syscalls"] == "ok"

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from ebpftop.sources.live import LiveSource, MapSizes
+from ebpftop.sources.live import LiveSource
 from tests.conftest import require_kernel_support
 from tests.kernel.test_lifecycle import REPO
 
@@ -20,7 +20,7 @@ def _kernel():
 
 
 def _small(panes, sizes) -> LiveSource:
-    source = LiveSource(interval_s=1.0, panes=panes, sizes=sizes)
+    source = LiveSource(interval_s=1.0, probe_sets=panes, map_sizes=sizes)
     status = source.start()
     assert all(s == "ok" for s in status.values()), status
     source.poll()  # from empty maps
@@ -31,7 +31,7 @@ def test_a_fold_into_a_full_map_counts_every_syscall_it_drops(workload):
     """A process's count is folded under its name when it exits; with the
     folded map full, the whole count was dropped and lost said 1."""
     n, processes = 5000, 64
-    source = _small(("syscalls",), MapSizes(syscalls=32))
+    source = _small(("syscalls",), {"SYSCALLS_MAP_SIZE": 32})
     try:
         for _ in range(processes):
             workload.run("syscalls", n)
@@ -47,7 +47,7 @@ def test_dropped_opens_never_evict_the_paths_of_counted_rows(workload, tmp_path)
     """Each dropped open used to write its path into the path cache: with
     20,000 distinct paths, 3,705 counted rows showed their path evicted."""
     opens = 3000
-    source = _small(("file_opens",), MapSizes(file_opens=256))
+    source = _small(("file_opens",), {"FILE_OPENS_MAP_SIZE": 256})
     try:
         workload.run("opensmany", opens, tmp_path / "missing")
         snap = source.poll()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ebpftop import probesets
 from tests.conftest import require_kernel_support
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,19 +96,49 @@ def query(base: str, promql: str) -> list:
     return body["data"]["result"]
 
 
+def _send_tcp(comm: str, nbytes: int) -> str:
+    """A child named comm sends nbytes over loopback TCP to this process."""
+    import ctypes
+    import os
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ctypes.CDLL(None).prctl(15, comm.encode(), 0, 0, 0)  # PR_SET_NAME
+            with socket.create_connection(listener.getsockname()) as s:
+                s.sendall(b"p" * nbytes)
+        finally:
+            os._exit(0)
+    conn, _ = listener.accept()
+    got = 0
+    while chunk := conn.recv(65536):
+        got += len(chunk)
+    os.waitpid(pid, 0)
+    conn.close()
+    listener.close()
+    assert got == nbytes
+    return comm
+
+
 def test_prometheus_sees_a_known_workload(prometheus, workload, tmp_path):
     target = tmp_path / "scraped"
     target.write_text("x")
     workload.run("opens", 777, target)
     workload.run("opens", 23, tmp_path / "absent")
     workload.run("udp4", 55, 100)
+    sender = _send_tcp(f"{workload.comm[:12]}tcp", 4321)
     deadline = time.monotonic() + 40
-    opens = errors = udp = None
+    opens = errors = udp = tcp = None
     while time.monotonic() < deadline:
         opens = query(prometheus, f'ebpftop_file_opens_total{{comm="{workload.comm}"}}')
         errors = query(prometheus, f'ebpftop_file_open_errors_total{{comm="{workload.comm}"}}')
         udp = query(prometheus, f'ebpftop_udp_bytes_total{{comm="{workload.comm}",direction="sent"}}')
-        if opens and errors and udp and float(opens[0]["value"][1]) >= 800:
+        tcp = query(prometheus, f'ebpftop_tcp_bytes_total{{comm="{sender}",direction="sent"}}')
+        if opens and errors and udp and tcp and float(opens[0]["value"][1]) >= 800:
             break
         time.sleep(0.5)
     assert opens and errors, "Prometheus never scraped the workload's counts"
@@ -115,9 +146,10 @@ def test_prometheus_sees_a_known_workload(prometheus, workload, tmp_path):
     assert 800 <= float(opens[0]["value"][1]) < 800 + 20
     assert float(errors[0]["value"][1]) == 23
     assert float(udp[0]["value"][1]) == 55 * 100
+    assert tcp and float(tcp[0]["value"][1]) == 4321
     received = query(prometheus, f'ebpftop_udp_datagrams_total{{comm="{workload.comm}r",direction="received"}}')
     assert received and float(received[0]["value"][1]) == 55
     up = query(prometheus, "ebpftop_probe_up")
     assert {r["metric"]["pane"]: r["value"][1] for r in up} == {
-        p: "1" for p in ("tcp", "udp", "syscalls", "read_latency", "file_opens", "page_faults", "processes")}
+        p: "1" for p in probesets.NAMES}
     assert query(prometheus, "sum(ebpftop_read_latency_seconds_count) > 0")

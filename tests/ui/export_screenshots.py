@@ -15,7 +15,7 @@ time.tzset()
 from tests.ui.harness import feed, replay_app  # noqa: E402
 
 SHOTS = {
-    "tcp": ["1"],
+    "tcp": ["1", "t", "t", "t"],  # new connections (the recording predates TCP traffic)
     "udp": ["1", "u"],
     "syscalls": ["2"],
     "read_latency": ["3"],
@@ -30,11 +30,30 @@ SHOTS = {
     "help": ["question_mark"],
 }
 WIDE = {"latency_wide"}  # drawn on a terminal wider than SIDE_BY_SIDE_WIDTH
+# From the hand-built snapshot of the UI tests (the recording predates TCP traffic).
+SAMPLE_SHOTS = {
+    "tcp_traffic": ["1"],
+    "tcp_by_process": ["1", "t"],
+    "tcp_closed": ["1", "t", "t"],
+}
+
+
+def sample_app():
+    from dataclasses import replace
+
+    from ebpftop.app import EbpftopApp
+    from tests.ui.harness import ListSource
+    from tests.unit.snapshots import T0, sample_snapshot
+
+    earlier = sample_snapshot(T0 - 5)  # another closed connection, an interval before
+    earlier = replace(earlier, tcp_closed=tuple(c._replace(sport=50980, tx_total=1_200, rx_total=52_000)
+                                                for c in earlier.tcp_closed))
+    return EbpftopApp(ListSource([earlier, sample_snapshot()]), auto_poll=False, clock=lambda: 0.0)
 
 
 async def shoot(name: str, keys: list[str], out: Path) -> None:
-    app = replay_app()
-    size = (170, 32) if name in WIDE else (120, 32)
+    app = sample_app() if name in SAMPLE_SHOTS else replay_app()
+    size = (170, 32) if name in WIDE else (150, 24) if name in SAMPLE_SHOTS else (120, 32)
     async with app.run_test(size=size) as pilot:
         await feed(app, pilot, polls=2)
         await pilot.press(*keys)
@@ -45,7 +64,7 @@ async def shoot(name: str, keys: list[str], out: Path) -> None:
 def main(out_dir: str) -> int:
     out = Path(out_dir)
     out.mkdir(exist_ok=True)
-    for name, keys in SHOTS.items():
+    for name, keys in {**SHOTS, **SAMPLE_SHOTS}.items():
         asyncio.run(shoot(name, keys, out))
         print(f"wrote {out / name}.svg")
     return 0

@@ -14,24 +14,44 @@ SIZE = (120, 36)
 
 
 class ListSource:
-    """A source that hands out the given snapshots, one per poll."""
+    """A live-like source (sources.base.Source) that hands out the given
+    snapshots, one per poll, and their alerts through poll_alerts."""
+
+    kind = "live"
+    label = ""
+    probe_stats = "off"
 
     def __init__(self, snapshots, interval_s: float = 5.0):
         self.snapshots = list(snapshots)
         self.interval_s = interval_s
+        self.alerts_pending = []
 
     def start(self):
         return dict(self.snapshots[0].status)
 
     def poll(self):
-        return self.snapshots.pop(0) if self.snapshots else None
+        if not self.snapshots:
+            return None
+        snap = self.snapshots.pop(0)
+        self.alerts_pending.extend(snap.alerts)
+        return snap
+
+    def poll_alerts(self):
+        out, self.alerts_pending = self.alerts_pending, []
+        return out
+
+    def drain_events(self):
+        pass
+
+    def set_probe_stats(self, on):
+        return self.probe_stats
 
     def close(self):
         pass
 
 
 def replay_app(path: Path = RECORDING, flt: Filter = Filter()) -> EbpftopApp:
-    return EbpftopApp(ReplaySource(path), flt=flt, auto_poll=False, clock=lambda: 0.0)
+    return EbpftopApp(ReplaySource.from_file(path), flt=flt, auto_poll=False, clock=lambda: 0.0)
 
 
 async def feed(app: EbpftopApp, pilot, polls: int = 1) -> None:
@@ -42,4 +62,5 @@ async def feed(app: EbpftopApp, pilot, polls: int = 1) -> None:
         await pilot.pause(0.01)
     for _ in range(polls):
         app.accept_snapshot(app.source.poll())
+        app.take_alerts(app.source.poll_alerts())  # what the app's alert timer does
     await pilot.pause()

@@ -9,17 +9,17 @@ import pytest
 from rich.text import Text
 from textual.widgets import DataTable, Input, Static, TabbedContent
 
+from ebpftop.app import EbpftopApp
 from ebpftop.filters import Filter
 from ebpftop.model import FileOpenRow, SyscallRow, UdpFlow
 from ebpftop.panes.help import HelpScreen
-from ebpftop.panes.tables import SortableTable, TcpTable, UdpTable
+from ebpftop.panes.tables import SortableTable, TcpTable, TcpTrafficTable, UdpTable
 from tests.ui.harness import SIZE, ListSource, feed, replay_app
 from tests.unit.snapshots import sample_snapshot
-from ebpftop.app import EbpftopApp
 
 
 def table_of(app, pane: str) -> SortableTable:
-    return app.query_one(f"#pane-{pane}").query_one(SortableTable)
+    return app.query_one(f"#pane-{pane}").table  # the table the view shows
 
 
 def column_values(table: DataTable, col: int) -> list[str]:
@@ -35,13 +35,13 @@ async def test_number_keys_and_tab_switch_panes():
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
         tabs = app.query_one(TabbedContent)
-        assert tabs.active == "tcp"
-        for key, pane in zip("12345678", ("tcp", "syscalls", "read_latency", "file_opens", "page_faults", "processes",
+        assert tabs.active == "network"
+        for key, pane in zip("12345678", ("network", "syscalls", "latency", "file_opens", "page_faults", "processes",
                                            "probes", "alerts")):
             await pilot.press(key)
             assert tabs.active == pane
         await pilot.press("tab")
-        assert tabs.active == "tcp"
+        assert tabs.active == "network"
         await pilot.press("shift+tab")
         assert tabs.active == "alerts"
         await pilot.press("shift+tab", "shift+tab", "shift+tab")
@@ -54,14 +54,14 @@ async def test_w_switches_the_latency_pane_between_read_and_write():
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
         await pilot.press("3")
-        hist = app.query_one("#pane-read_latency").query_one("#histogram", Static)
+        hist = app.query_one("#pane-latency").query_one("#histogram", Static)
         assert "read() latency" in str(hist.render())
-        assert column_values(table_of(app, "read_latency"), 0) == ["postgres", "nginx"]
+        assert column_values(table_of(app, "latency"), 0) == ["postgres", "nginx"]
         await pilot.press("1", "w")
-        assert app.query_one(TabbedContent).active == "read_latency"
+        assert app.query_one(TabbedContent).active == "latency"
         assert "write() latency" in str(hist.render())
         assert "8 writes" in str(hist.render())
-        assert column_values(table_of(app, "read_latency"), 0) == ["postgres"]
+        assert column_values(table_of(app, "latency"), 0) == ["postgres"]
         await pilot.press("w")
         assert "read() latency" in str(hist.render())
 
@@ -83,6 +83,7 @@ async def test_filter_applies_to_every_pane_at_each_keystroke():
     app = replay_app()
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
+        await pilot.press("1", "t", "t", "t")  # network: new connections (the recording predates TCP traffic)
         await pilot.press("2")
         assert table_of(app, "syscalls").row_count > 3
         await pilot.press("slash", "w", "e", "b")
@@ -91,7 +92,7 @@ async def test_filter_applies_to_every_pane_at_each_keystroke():
         # Tab moves between panes while the filter keeps the keys: each pane
         # is filtered the moment it is shown
         await pilot.press("tab")
-        assert column_values(table_of(app, "read_latency"), 0) == ["webserver"]
+        assert column_values(table_of(app, "latency"), 0) == ["webserver"]
         await pilot.press("tab")
         assert table_of(app, "file_opens").row_count >= 1
         assert set(column_values(table_of(app, "file_opens"), 3)) == {"webserver"}
@@ -100,7 +101,7 @@ async def test_filter_applies_to_every_pane_at_each_keystroke():
         await pilot.press("tab")
         assert set(column_values(table_of(app, "processes"), 4)) <= {"webserver"}
         await pilot.press("tab", "tab", "tab")  # probes and alerts: never filtered by name
-        assert set(column_values(table_of(app, "tcp"), 2)) == {"webserver"}
+        assert set(column_values(table_of(app, "network"), 2)) == {"webserver"}
         await pilot.press("tab")
         # case-insensitive, and digits go to the filter, not to the pane keys
         await pilot.press("backspace", "backspace", "backspace", "D", "B", "-")
@@ -138,7 +139,7 @@ async def test_enter_keeps_the_filter_and_escape_clears_it():
         status = app.query_one("#status-line", Static).render()
         assert "filter: name ~ cache" in str(status)
         await pilot.press("3")  # keys are pane keys again
-        assert app.query_one(TabbedContent).active == "read_latency"
+        assert app.query_one(TabbedContent).active == "latency"
         await pilot.press("slash", "escape")
         assert app.flt.comm == ""
         await pilot.press("2")
@@ -258,7 +259,7 @@ async def test_enter_on_a_name_with_many_pids_scopes_to_that_exact_name():
         await pilot.press("enter")
         assert column_values(table_of(app, "syscalls"), 0) == [names[0]]
         await pilot.press("3")
-        assert column_values(table_of(app, "read_latency"), 0) in ([names[0]], [])
+        assert column_values(table_of(app, "latency"), 0) in ([names[0]], [])
         await pilot.press("backspace")
         assert app.flt.exact_comm is None and app.flt.comm == "er"
 
@@ -365,7 +366,7 @@ async def test_replay_plays_to_the_end_and_says_so():
 async def test_replay_with_timers_polls_by_itself(recording):
     from ebpftop.sources.replay import ReplaySource
 
-    app = EbpftopApp(ReplaySource(recording, speed=40.0))
+    app = EbpftopApp(ReplaySource.from_file(recording, speed=40.0))
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(200):
             if app.ended:
@@ -382,7 +383,7 @@ async def test_resizing_to_80x24_and_back():
             await pilot.resize_terminal(*size)
             await pilot.press("3")
             await pilot.pause()
-        assert app.query_one(TabbedContent).active == "read_latency"
+        assert app.query_one(TabbedContent).active == "latency"
 
 
 HOSTILE = ["[/]", "[bold red]x", "[@click=app.quit]x", "\x1b[2J\x1b]52;c;aGk=\x07", "rtl\u202eexe"]
@@ -424,11 +425,11 @@ async def test_u_switches_the_network_pane_between_tcp_and_udp():
     app = EbpftopApp(ListSource([sample_snapshot()]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        pane = app.query_one("#pane-tcp")
+        pane = app.query_one("#pane-network")
         state = pane.query_one("#probe-state", Static)
         assert "TCP connections" in str(state.render())
         await pilot.press("4", "u")  # from any pane: shows the network pane, in UDP
-        assert app.query_one(TabbedContent).active == "tcp"
+        assert app.query_one(TabbedContent).active == "network"
         assert isinstance(pane.table, UdpTable) and pane.table.display and not pane.query_one(TcpTable).display
         assert app.focused is pane.table
         assert "UDP flows" in str(state.render())
@@ -439,7 +440,9 @@ async def test_u_switches_the_network_pane_between_tcp_and_udp():
         await pilot.press("enter")  # drill down from a flow to its process
         assert app.flt.pid == 53
         assert column_values(pane.table, 1) == ["systemd-resolve"]
-        await pilot.press("backspace", "u")
+        await pilot.press("backspace", "u")  # back to the TCP view it came from
+        assert isinstance(pane.table, TcpTrafficTable) and pane.table.display
+        await pilot.press("t", "t", "t")  # connections -> per process -> closed -> new connections
         assert isinstance(pane.table, TcpTable) and pane.table.display
 
 
@@ -449,7 +452,7 @@ async def test_the_udp_view_says_why_udp_is_not_running():
     app = EbpftopApp(ListSource([snap]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        state = app.query_one("#pane-tcp").query_one("#probe-state", Static)
+        state = app.query_one("#pane-network").query_one("#probe-state", Static)
         assert "running" in str(state.render()) and "not running" not in str(state.render())
         await pilot.press("u")
         assert "not running: needs the cgroup v2 hierarchy mounted" in str(state.render())
@@ -460,7 +463,7 @@ async def test_port_filter_keeps_udp_flows_on_that_port():
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
         await pilot.press("u")
-        table = app.query_one("#pane-tcp").table
+        table = app.query_one("#pane-network").table
         assert column_values(table, 4) == ["5353"] and column_values(table, 6) == ["5353"]
         assert column_values(table, 0) == ["-"]  # owner unknown
 
@@ -474,7 +477,7 @@ async def test_hostile_names_in_udp_flows_are_plain_text(name):
         await pilot.press("u")
         from ebpftop.text import visible
 
-        cell = app.query_one("#pane-tcp").table.get_cell_at((0, 1))
+        cell = app.query_one("#pane-network").table.get_cell_at((0, 1))
         assert cell.plain == visible(name) and not cell.spans
 
 
@@ -483,7 +486,7 @@ async def test_latency_histograms_go_side_by_side_when_the_terminal_widens():
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
         await pilot.press("3")
-        hist = app.query_one("#pane-read_latency").query_one("#histogram", Static)
+        hist = app.query_one("#pane-latency").query_one("#histogram", Static)
         assert "write() latency" not in str(hist.render())
         await pilot.resize_terminal(170, 40)
         await pilot.pause()
@@ -491,9 +494,9 @@ async def test_latency_histograms_go_side_by_side_when_the_terminal_widens():
         assert "read() latency" in both and "write() latency" in both
         first = both.splitlines()[0]
         assert first.index("write() latency") > first.index("read() latency")  # one line, two columns
-        assert column_values(table_of(app, "read_latency"), 0) == ["postgres", "nginx"]  # the table: read()
+        assert column_values(table_of(app, "latency"), 0) == ["postgres", "nginx"]  # the table: read()
         await pilot.press("w")
-        assert column_values(table_of(app, "read_latency"), 0) == ["postgres"]
+        assert column_values(table_of(app, "latency"), 0) == ["postgres"]
         await pilot.resize_terminal(*SIZE)
         await pilot.pause()
         assert "read() latency" not in str(hist.render())  # narrow again: the one w chose
@@ -534,7 +537,7 @@ async def test_rows_that_look_the_same_never_crash_the_app():
             await pilot.press(key)
         assert table_of(app, "alerts").row_count == 6  # all kept: alerts are history
         assert table_of(app, "processes").row_count >= 2
-        assert table_of(app, "tcp").row_count >= 2
+        assert table_of(app, "network").row_count >= 2
         await pilot.press("enter")  # drill-down on a duplicated row names its process
         assert app.is_running
 
@@ -564,7 +567,7 @@ async def test_every_field_of_a_crafted_recording_is_drawn_escaped():
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
         cells = []
-        for key, pane in (("1", "tcp"), ("6", "processes"), ("7", "probes")):
+        for key, pane in (("1", "network"), ("6", "processes"), ("7", "probes")):
             await pilot.press(key)
             table = table_of(app, pane)
             cells += [table.get_cell_at((0, c)) for c in range(len(table.columns))]
@@ -572,3 +575,46 @@ async def test_every_field_of_a_crafted_recording_is_drawn_escaped():
         for cell in cells:
             assert "\x1b" not in str(cell) and "\x07" not in str(cell), cell
         assert app.is_running
+
+
+async def test_the_network_pane_opens_on_tcp_traffic_busiest_first_and_t_sums_it_per_process():
+    app = EbpftopApp(ListSource([sample_snapshot()]), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=(160, 36)) as pilot:
+        await feed(app, pilot)
+        pane = app.query_one("#pane-network")
+        assert isinstance(pane.table, TcpTrafficTable)
+        assert column_values(pane.table, 1) == ["nginx", "curl", "curl"]  # most bytes in the interval first
+        assert column_values(pane.table, 2) == ["[::1]:8080", "10.0.0.2:51000", "10.0.0.2:50990"]
+        assert column_values(pane.table, 4) == ["ESTABLISHED", "ESTABLISHED", "CLOSE"]
+        assert column_values(pane.table, 5) == ["30s", "1.0s", "2.0s"]  # age; a closed one: its lifetime
+        assert column_values(pane.table, 6) == ["976.6 KiB/s", "160 B/s", "20 B/s"]  # sent / 5 s
+        assert column_values(pane.table, 10) == ["2", "0", "0"]  # retransmits
+        assert column_values(pane.table, 11) == ["0/0", "0/0", "0/1"]  # resets sent/received
+        summary = str(pane.query_one("#summary", Static).render())
+        assert "2 open, 1 closed" in summary and "3 resets to closed ports" in summary
+        await pilot.press("t")
+        assert column_values(pane.table, 1) == ["nginx", "curl"]
+        assert column_values(pane.table, 2) == ["1", "2"]  # connections
+        assert column_values(pane.table, 4) == ["3.9 KiB/s", "293.4 KiB/s"]  # received per second: 20,000 B / 5 s
+        await pilot.press("slash", *"cur", "enter")  # the filter and drill-down work here too
+        assert column_values(pane.table, 1) == ["curl"]
+        await pilot.press("enter")
+        assert app.flt.pid == 4242
+
+
+async def test_closed_connections_are_kept_across_intervals_newest_first():
+    from ebpftop.panes.tables import TcpClosedTable
+
+    first = sample_snapshot()
+    later = replace(sample_snapshot(t=first.time + 5), tcp_closed=(
+        first.tcp_connections[1]._replace(state="CLOSE", closed=first.time + 4, tx_total=900),))
+    app = EbpftopApp(ListSource([first, later]), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=(160, 36)) as pilot:
+        await feed(app, pilot, polls=2)
+        await pilot.press("1", "t", "t")
+        pane = app.query_one("#pane-network")
+        assert isinstance(pane.table, TcpClosedTable)
+        assert column_values(pane.table, 4) == ["10.0.0.2:51000", "10.0.0.2:50990"]  # newest first, both kept
+        assert column_values(pane.table, 6) == ["5.0s", "2.0s"]  # lifetimes
+        assert column_values(pane.table, 7) == ["900 B", "700 B"]
+        assert "2 since start" in str(pane.query_one("#summary", Static).render())

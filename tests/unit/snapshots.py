@@ -6,12 +6,13 @@ from ebpftop.model import (
     Bucket,
     FileOpenRow,
     Histogram,
+    Latency,
     PageFaultRow,
     ProcessLatency,
-    Latency,
     Snapshot,
     SyscallRow,
     TcpConnection,
+    TcpSession,
     UdpFlow,
 )
 
@@ -27,6 +28,17 @@ def sample_snapshot(t: float = T0, scale: int = 1) -> Snapshot:
             TcpConnection(t - 2, 880, "nginx", "ipv6", "::1", 8080, "::1", 40222, "accept"),
             TcpConnection(t - 3, 0, "", "ipv4", "127.0.0.1", 22, "127.0.0.1", 50001, "accept"),
         ),
+        tcp_connections=(
+            TcpSession(880, "nginx", "ipv6", "::1", 8080, "::1", 40222, "accept", "ESTABLISHED", t - 30, None,
+                       5_000_000 * scale, 20_000, 50_000_000, 400_000, retransmits=2),
+            TcpSession(4242, "curl", "ipv4", "10.0.0.2", 51000, "93.184.216.34", 443, "connect", "ESTABLISHED",
+                       t - 1, None, 800, 1_500_000, 800, 1_500_000),
+        ),
+        tcp_closed=(
+            TcpSession(4242, "curl", "ipv4", "10.0.0.2", 50990, "93.184.216.34", 443, "connect", "CLOSE",
+                       t - 4, t - 2, 100, 2_000, 700, 9_000, resets_received=1),
+        ),
+        tcp_resets_unowned=3,
         udp=(
             UdpFlow(53, "systemd-resolve", "ipv4", "127.0.0.53", 53, "127.0.0.1", 41000, 12, 1400, 12, 480),
             UdpFlow(4242, "curl", "ipv4", "127.0.0.1", 41000, "127.0.0.53", 53, 12 * scale, 480 * scale, 12, 1400),
@@ -51,6 +63,6 @@ def sample_snapshot(t: float = T0, scale: int = 1) -> Snapshot:
             FileOpenRow("curl", 4242, "/etc/ssl/certs/ca.pem", 2, 1),
         ),
         page_faults=(PageFaultRow("postgres", 100, 700 * scale), PageFaultRow("curl", 4242, 90)),
-        status={"tcp": "ok", "udp": "ok", "syscalls": "ok", "read_latency": "ok", "file_opens": "ok", "page_faults": "ok"},
-        lost={"tcp": 0, "udp": 0, "syscalls": 0, "read_latency": 0, "file_opens": 0, "page_faults": 0},
+        status={"tcp": "ok", "tcp_traffic": "ok", "udp": "ok", "syscalls": "ok", "read_latency": "ok", "file_opens": "ok", "page_faults": "ok"},
+        lost={"tcp": 0, "tcp_traffic": 0, "udp": 0, "syscalls": 0, "read_latency": 0, "file_opens": 0, "page_faults": 0},
     )

@@ -35,6 +35,10 @@ EVERYTHING = {
     "sock/sock_recv_length": "format:\n\tfield:void * sk;\n",
     "exceptions/page_fault_user": "format:\n\tfield:unsigned long address;\n",
     "sched/sched_process_exit": "format:\n\tfield:bool group_dead;\toffset:32;\n",
+    "sock/sock_send_length": "format:\n\tfield:void * sk;\n",
+    "tcp/tcp_retransmit_skb": "format:\n\tfield:const void * skaddr;\n",
+    "tcp/tcp_send_reset": "format:\n\tfield:const void * skaddr;\n",
+    "tcp/tcp_receive_reset": "format:\n\tfield:const void * skaddr;\n",
 }
 
 
@@ -80,7 +84,7 @@ def test_missing_tracepoints_and_fields_choose_their_fallbacks():
                   tracepoint_format=formats({"task/task_rename": RENAME_WITHOUT_PID}))
     assert not caps.sock_recv_length and not caps.page_fault_tracepoint and not caps.task_rename_pid
     assert not caps.group_dead
-    assert set(caps.notes()) == {"udp", "page_faults"}
+    assert set(caps.notes()) == {"udp", "page_faults", "tcp_traffic"}  # tcp_traffic: no bytes
     assert "-DEBPFTOP_TASK_RENAME_HAS_PID" not in caps.defines()
 
 
@@ -117,12 +121,12 @@ def _probe_bodies(text: str):
 
 def test_every_tracepoint_field_the_c_reads_is_declared_or_has_a_fallback():
     """A field read as args->F in bpf/*.c is checked against the running
-    kernel (live.REQUIRED_FIELDS) or chosen by capabilities: none is used unchecked."""
-    from ebpftop.sources.live import REQUIRED_FIELDS
+    kernel (each probe set's declared fields) or chosen by capabilities: none is used unchecked."""
+    from ebpftop.probesets import PROBE_SETS
 
     declared: dict[str, set] = {}
-    for fields in REQUIRED_FIELDS.values():
-        for tp, names in fields.items():
+    for probe_set in PROBE_SETS:
+        for tp, names in probe_set.fields.items():
             declared.setdefault(tp, set()).update(names)
     # fields behind a capability define, or optional hooks read only when present
     by_capability = {
@@ -151,3 +155,13 @@ def test_online_cpus_parses_ranges_and_lists():
 
     assert online_cpus("0-3,6\n") == [0, 1, 2, 3, 6]
     assert online_cpus("0\n") == [0]
+
+
+def test_tcp_traffic_says_which_figures_an_older_kernel_cannot_give():
+    older = {k: v for k, v in EVERYTHING.items() if k not in ("sock/sock_send_length", "sock/sock_recv_length")}
+    caps = detect(kernel_release="5.15.0", bcc_version="0.26.0", tracepoint_format=formats(older), have_btf=True)
+    assert caps.notes()["tcp_traffic"] == "no bytes (sock:sock_send_length and sock_recv_length need Linux 6.3)"
+    no_tcp = {k: v for k, v in EVERYTHING.items() if not k.startswith("tcp/")}
+    caps = detect(kernel_release="6.18", bcc_version="0.31.0", tracepoint_format=formats(no_tcp), have_btf=True)
+    assert caps.notes()["tcp_traffic"] == ("no retransmits (no tcp:tcp_retransmit_skb); "
+                                           "no resets (no tcp:tcp_send_reset/tcp_receive_reset)")

@@ -22,7 +22,7 @@ from tests.unit.snapshots import sample_snapshot
         (["--comm", "a-name-too-long-for-comm"], "longer than a process name"),
         (["--pid", "0"], "must be at least 1"),
         (["--count", "2"], "--count needs --json"),
-        (["--panes", "tcp,disk"], "unknown pane 'disk'"),
+        (["--panes", "tcp,disk"], "unknown probe set 'disk'"),
         (["--replay", "x", "--record", "y"], "cannot be combined"),
     ],
 )
@@ -210,12 +210,12 @@ def test_headers_missing(monkeypatch, capsys):
 
 
 def test_tracefs_missing(monkeypatch, capsys, tmp_path):
-    from ebpftop.sources import live
+    from ebpftop.sources import program
 
     monkeypatch.setattr(preflight.os, "geteuid", lambda: 0)
     monkeypatch.setitem(sys.modules, "bcc", object())
     monkeypatch.setattr(preflight.os.path, "isdir", lambda p: not str(p).endswith("events"))
-    monkeypatch.setattr(live, "TRACEFS_DIRS", (str(tmp_path),))
+    monkeypatch.setattr(program, "TRACEFS_DIRS", (str(tmp_path),))
     assert cli.main(["--json"]) == 2
     assert "mount -t tracefs nodev /sys/kernel/tracing" in capsys.readouterr().err
 
@@ -224,12 +224,12 @@ def test_missing_bpf_sources(monkeypatch, capsys, tmp_path):
     monkeypatch.setattr(preflight.os, "geteuid", lambda: 0)
     monkeypatch.setitem(sys.modules, "bcc", object())
     monkeypatch.setattr(preflight.os.path, "isdir", lambda p: True)
-    from ebpftop.sources import live
+    from ebpftop.sources import program
 
     def missing():
         raise FileNotFoundError("ebpftop's eBPF sources (bpf/*.c) are missing from this installation")
 
-    monkeypatch.setattr(live, "bpf_dir", missing)
+    monkeypatch.setattr(program, "bpf_dir", missing)
     assert cli.main(["--json"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "eBPF sources" in err and "Traceback" not in err

@@ -62,6 +62,7 @@ def test_prometheus_label_values_are_escaped():
     """A \\r in a process name broke prometheus_client's own parser on the
     whole scrape."""
     import threading
+    from dataclasses import replace
 
     from prometheus_client.exposition import generate_latest
     from prometheus_client.parser import text_string_to_metric_families
@@ -71,7 +72,6 @@ def test_prometheus_label_values_are_escaped():
     from ebpftop.metrics import MetricsState
     from ebpftop.model import SyscallRow
     from tests.unit.snapshots import sample_snapshot
-    from dataclasses import replace
 
     state = MetricsState(max_labels=10)
     state.add(replace(sample_snapshot(), syscalls=(SyscallRow("evil\rname\n", 5, ((1, 5),)),)))

@@ -12,7 +12,7 @@ def test_history_accumulates_since_start():
     h.add(sample_snapshot(t=105.0))
     assert h.connections_total == 6
     assert h.faults_total[("postgres", 100)] == 1400
-    assert h.recent_connections()[0].time == 104.0  # newest first
+    assert h.connections[0].time == 104.0  # newest first
 
 
 def test_bpftrace_style_histogram():

@@ -10,7 +10,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ebpftop"
 CORE = ["model", "filters", "aggregate", "history", "render", "text", "recording", "metrics", "exporter",
-        "headless", "watch", "preflight", "terminal", "sources.replay", "sources.live", "sources.bpf_syscall"]
+        "headless", "watch", "preflight", "terminal", "sources.replay", "sources.live", "sources.bpf_syscall",
+        "sources.program", "sources.events", "sources.joins", "sources.recorded", "sources.base", "probesets", "cdefs"]
 
 
 def _imports(path: Path) -> set[str]:

@@ -80,7 +80,7 @@ def test_exposition_parses_with_prometheus_client():
     opens_err = {s.labels["comm"]: s.value for s in fams["ebpftop_file_open_errors"].samples if s.name.endswith("_total")}
     assert opens_err["curl"] == 2
     up = {s.labels["pane"]: s.value for s in fams["ebpftop_probe_up"].samples}
-    assert up == {p: 1.0 for p in ("tcp", "udp", "syscalls", "read_latency", "file_opens", "page_faults")}
+    assert up == {p: 1.0 for p in ("tcp", "tcp_traffic", "udp", "syscalls", "read_latency", "file_opens", "page_faults")}
     udp = {(s.labels["comm"], s.labels["direction"]): s.value for s in fams["ebpftop_udp_datagrams"].samples
            if s.name.endswith("_total")}
     assert udp == {("systemd-resolve", "sent"): 24, ("systemd-resolve", "received"): 24, ("curl", "sent"): 24,
@@ -162,3 +162,23 @@ def test_idle_connections_to_the_exporter_are_closed_quietly(monkeypatch, capfd)
         server.shutdown()
         server.server_close()
     assert "Traceback" not in capfd.readouterr().err  # a timed-out socket is no error to print
+
+
+def test_tcp_bytes_and_per_connection_totals_become_counters_without_double_counting():
+    from dataclasses import replace
+
+    from ebpftop.metrics import MetricsState
+    from tests.unit.snapshots import sample_snapshot
+
+    first = sample_snapshot()
+    state = MetricsState()
+    state.add(first)
+    assert state.tcp_bytes.values[("nginx", "sent")] == 5_000_000
+    assert state.tcp_bytes.values[("curl", "received")] == 1_500_000 + 2_000
+    assert state.tcp_retransmits.values == {("nginx", "sent"): 2}
+    assert state.tcp_resets.values == {("curl", "received"): 1}
+    nginx = first.tcp_connections[0]
+    later = replace(first, tcp_connections=(nginx._replace(tx_bytes=10, rx_bytes=0, retransmits=5),), tcp_closed=())
+    state.add(later)
+    assert state.tcp_bytes.values[("nginx", "sent")] == 5_000_010
+    assert state.tcp_retransmits.values == {("nginx", "sent"): 5}  # 2, then 3 more: not 2 + 5

@@ -84,7 +84,8 @@ def test_snapshot_json_round_trip():
 def test_json_keys_are_the_documented_ones():
     d = sample_snapshot().to_dict()
     assert set(d) == {"time", "interval_s", "tcp", "udp", "syscalls", "read_latency", "write_latency", "file_opens",
-                      "page_faults", "processes", "alerts", "probes", "probe_stats", "status", "lost", "capabilities"}
+                      "page_faults", "processes", "alerts", "probes", "probe_stats", "status", "lost", "capabilities",
+                      "tcp_connections", "tcp_closed", "tcp_resets_unowned"}
     assert set(d["tcp"][0]) == {"pid", "comm", "family", "saddr", "sport", "daddr", "dport", "direction", "time"}
     assert set(d["udp"][0]) == {"pid", "comm", "family", "laddr", "lport", "raddr", "rport",
                                 "tx_datagrams", "tx_bytes", "rx_datagrams", "rx_bytes"}
@@ -125,7 +126,9 @@ def test_alert_round_trip_and_result_names():
 
 
 def test_udp_flows_merge_directions_and_sockets():
-    from ebpftop.aggregate import UDP_RECEIVED, UDP_SENT, udp_flows
+    from ebpftop.aggregate import udp_flows
+    from ebpftop.cdefs import DIR_RECEIVED as UDP_RECEIVED
+    from ebpftop.cdefs import DIR_SENT as UDP_SENT
 
     flows = udp_flows([
         (7, "dig", "ipv4", "127.0.0.1", 4000, "127.0.0.53", 53, UDP_SENT, 1, 40),
