@@ -447,15 +447,27 @@ RAW_TRACEPOINT_GROUPS = {"sys_enter": "raw_syscalls", "tcp_send_reset": "tcp", "
 
 
 class ProbeCost(NamedTuple):
-    """One of ebpftop's BPF programs in the interval, from the kernel's
-    run-time statistics (BPF_ENABLE_STATS)."""
+    """One BPF program on the machine in the interval, ebpftop's or another
+    tool's, from the kernel's run-time statistics (BPF_ENABLE_STATS)."""
 
-    name: str  # the program: tracepoint__<category>__<event>, or the raw tracepoint's name
+    name: str  # ebpftop's: tracepoint__<category>__<event>, ...; another's: the kernel's name for it
     runs: int
     run_time_ns: int
+    prog_id: int = 0
+    prog_type: str = ""  # tracepoint, kprobe, cgroup_skb, ... ("" in recordings made before it was kept)
+    ours: bool = True  # one of ebpftop's own
+    holders: tuple = ()  # ((pid, comm), ...) holding it open; () for ebpftop's (and for a pinned one)
+
+    @property
+    def owner(self) -> str:
+        if self.ours:
+            return "ebpftop"
+        return ", ".join(f"{comm}[{pid}]" for pid, comm in self.holders) or "-"
 
     @property
     def hook(self) -> str:
+        if not self.ours:
+            return f"{self.prog_type or '?'} {self.name}"
         if self.name.startswith("tracepoint__"):
             category, _, event = self.name[len("tracepoint__"):].partition("__")
             return f"{category}:{event}"
@@ -484,11 +496,18 @@ class ProbeCost(NamedTuple):
             "run_time_ns": self.run_time_ns,
             "avg_ns": None if self.avg_ns is None else round(self.avg_ns, 1),
             "cpu_pct": round(self.cpu_pct(interval_s), 4),
+            "prog_id": self.prog_id,
+            "prog_type": self.prog_type,
+            "ours": self.ours,
+            "holders": [{"pid": pid, "comm": comm} for pid, comm in self.holders],
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> ProbeCost:
-        return cls(name=str(d["name"]), runs=int(d["runs"]), run_time_ns=int(d["run_time_ns"]))
+        return cls(name=str(d["name"]), runs=int(d["runs"]), run_time_ns=int(d["run_time_ns"]),
+                   prog_id=int(d.get("prog_id", 0)), prog_type=str(d.get("prog_type", "")),
+                   ours=bool(d.get("ours", True)),
+                   holders=tuple((int(h["pid"]), str(h["comm"])) for h in d.get("holders", [])))
 
 
 @dataclass(frozen=True)

@@ -440,9 +440,12 @@ class AlertTable(SortableTable):
 
 
 class ProbeTable(SortableTable):
-    """ebpftop's BPF programs: (ProbeCost, interval_s) rows."""
+    """Every BPF program on the machine, ebpftop's in green: (ProbeCost, interval_s) rows."""
 
     COLUMNS = (
+        Column("id", "ID", lambda r: r[0].prog_id, lambda r: num(0, str(r[0].prog_id) if r[0].prog_id else "-"), numeric=True),
+        Column("owner", "OWNER", lambda r: (not r[0].ours, r[0].owner),
+               lambda r: safe(r[0].owner, style="green" if r[0].ours else "")),
         Column("hook", "HOOK", lambda r: r[0].hook, lambda r: safe(r[0].hook)),
         Column("runs", "RUNS", lambda r: r[0].runs, lambda r: num(r[0].runs), numeric=True),
         Column("rate", "PER SEC", lambda r: r[0].runs, lambda r: num(r[0].runs / r[1]), numeric=True),
@@ -452,10 +455,10 @@ class ProbeTable(SortableTable):
                lambda r: num(0, f"{r[0].cpu_pct(r[1]):.3f}"), numeric=True),
         Column("name", "PROGRAM", lambda r: r[0].name, lambda r: safe(r[0].name, style="dim")),
     )
-    DEFAULT_SORT = 4
+    DEFAULT_SORT = 6
 
     def row_key(self, r) -> str:
-        return r[0].name
+        return f"{r[0].prog_id}/{r[0].name}"
 
 
 class LatencyTable(SortableTable):

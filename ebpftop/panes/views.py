@@ -338,7 +338,7 @@ class ProcessesView(View):
 class ProbesView(View):
     """The course's "strace versus eBPF overhead" question, answered live."""
 
-    TITLE = "ebpftop's own BPF programs (kernel run-time statistics)"
+    TITLE = "every BPF program on this machine, ebpftop's marked (kernel run-time statistics)"
 
     def status_from(self, status: dict, probe_stats: str) -> str:
         return probe_stats  # the kernel's run-time statistics: on, off, or why unavailable
@@ -361,11 +361,14 @@ class ProbesView(View):
     def draw(self, view: ViewInput) -> None:
         probes = view.snapshot.probes
         self.table.show([(p, view.snapshot.interval_s) for p in probes])
-        total_ns = sum(p.run_time_ns for p in probes)
-        runs = sum(p.runs for p in probes)
-        cpu = total_ns / (view.snapshot.interval_s * 1e9) * 100
-        self.set_summary(f"[{len(probes)} programs · {count(runs)} runs · {cpu:.3f}% of one CPU in the interval, "
-                         "not counting the tracepoints' own dispatch]")
+        ours = [p for p in probes if p.ours]
+
+        def cpu(ps) -> float:
+            return sum(p.run_time_ns for p in ps) / (view.snapshot.interval_s * 1e9) * 100
+
+        self.set_summary(f"[{len(probes)} programs, {len(ours)} of them ebpftop's · all {cpu(probes):.3f}% of one CPU "
+                         f"in the interval, ebpftop's {cpu(ours):.3f}% ({count(sum(p.runs for p in ours))} runs), "
+                         "not counting the hooks' own dispatch]")
 
 
 class AlertsView(View):

@@ -17,14 +17,21 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+from typing import NamedTuple
 
 NR_BPF = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351}
+BPF_PROG_GET_NEXT_ID = 11
+BPF_PROG_GET_FD_BY_ID = 13
 BPF_OBJ_GET_INFO_BY_FD = 15
 BPF_LINK_CREATE = 28
 BPF_ENABLE_STATS = 32
 BPF_STATS_RUN_TIME = 0
 
-# struct bpf_prog_info (UAPI): run_time_ns at byte 192, run_cnt at 200.
+# struct bpf_prog_info (UAPI): type at byte 0, id at 4, name (16 bytes) at 64,
+# run_time_ns at 192, run_cnt at 200, recursion_misses at 208.
+TYPE_OFFSET = 0
+ID_OFFSET = 4
+NAME_OFFSET = 64
 PROG_INFO_SIZE = 216
 RUN_TIME_OFFSET = 192
 RUN_CNT_OFFSET = 200
@@ -72,10 +79,102 @@ def enable_run_time_stats() -> int:
     return _bpf(BPF_ENABLE_STATS, attr)
 
 
-def prog_run_stats(prog_fd: int) -> tuple[int, int]:
-    """(total run time in ns, number of runs) of one program since it loaded."""
-    run_time, run_cnt, _misses = prog_info(prog_fd)
-    return run_time, run_cnt
+# enum bpf_prog_type (UAPI), for the Probes pane
+PROG_TYPES = {
+    1: "socket_filter", 2: "kprobe", 3: "sched_cls", 4: "sched_act", 5: "tracepoint", 6: "xdp", 7: "perf_event",
+    8: "cgroup_skb", 9: "cgroup_sock", 10: "lwt_in", 11: "lwt_out", 12: "lwt_xmit", 13: "sock_ops", 14: "sk_skb",
+    15: "cgroup_device", 16: "sk_msg", 17: "raw_tracepoint", 18: "cgroup_sock_addr", 19: "lwt_seg6local",
+    20: "lirc_mode2", 21: "sk_reuseport", 22: "flow_dissector", 23: "cgroup_sysctl", 24: "raw_tracepoint_writable",
+    25: "cgroup_sockopt", 26: "tracing", 27: "struct_ops", 28: "ext", 29: "lsm", 30: "sk_lookup", 31: "syscall",
+    32: "netfilter",
+}
+
+
+class ProgDetails(NamedTuple):
+    prog_id: int
+    prog_type: str
+    name: str  # the kernel's name: 15 characters at most
+    run_time_ns: int
+    run_cnt: int
+    recursion_misses: int
+
+
+def prog_details(prog_fd: int) -> ProgDetails:
+    info = _prog_info_bytes(prog_fd)
+    raw_name = bytes(info[NAME_OFFSET:NAME_OFFSET + 16]).split(b"\0", 1)[0]
+    prog_type = ctypes.c_uint32.from_buffer(info, TYPE_OFFSET).value
+    return ProgDetails(
+        prog_id=ctypes.c_uint32.from_buffer(info, ID_OFFSET).value,
+        prog_type=PROG_TYPES.get(prog_type, f"type {prog_type}"),
+        name=raw_name.decode("utf-8", "replace"),
+        run_time_ns=ctypes.c_uint64.from_buffer(info, RUN_TIME_OFFSET).value,
+        run_cnt=ctypes.c_uint64.from_buffer(info, RUN_CNT_OFFSET).value,
+        recursion_misses=ctypes.c_uint64.from_buffer(info, RECURSION_MISSES_OFFSET).value,
+    )
+
+
+def host_prog_ids() -> list[int]:
+    """The id of every BPF program loaded on the machine."""
+    ids, current = [], 0
+    while True:
+        attr = (ctypes.c_uint8 * 16)()
+        ctypes.c_uint32.from_buffer(attr, 0).value = current
+        try:
+            _bpf(BPF_PROG_GET_NEXT_ID, attr)
+        except StatsError as e:
+            if e.errno == 2:  # ENOENT: no more
+                return ids
+            raise
+        current = ctypes.c_uint32.from_buffer(attr, 4).value
+        ids.append(current)
+
+
+def prog_fd_by_id(prog_id: int) -> int:
+    attr = (ctypes.c_uint8 * 16)()
+    ctypes.c_uint32.from_buffer(attr, 0).value = prog_id
+    return _bpf(BPF_PROG_GET_FD_BY_ID, attr)
+
+
+def prog_holders(proc: str = "/proc") -> dict[int, list[tuple[int, str]]]:
+    """prog id -> the processes holding it: an fd of the program itself or of
+    a BPF link to it (what /proc/PID/fdinfo says).  A program attached and
+    then let go by every process (pinned, or a cgroup program attached the old
+    way) has none."""
+    holders: dict[int, list[tuple[int, str]]] = {}
+    for pid_dir in os.listdir(proc):
+        if not pid_dir.isdigit():
+            continue
+        fd_dir = f"{proc}/{pid_dir}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        comm = None
+        for fd in fds:
+            try:
+                target = os.readlink(f"{fd_dir}/{fd}")
+            except OSError:
+                continue
+            if target not in ("anon_inode:bpf-prog", "anon_inode:bpf_link"):
+                continue
+            try:
+                with open(f"{proc}/{pid_dir}/fdinfo/{fd}") as f:
+                    info = f.read()
+            except OSError:
+                continue
+            for line in info.splitlines():
+                if line.startswith("prog_id:"):
+                    if comm is None:
+                        try:
+                            with open(f"{proc}/{pid_dir}/comm", "rb") as f:
+                                comm = f.read().rstrip(b"\n").decode("utf-8", "surrogateescape")
+                        except OSError:
+                            comm = ""
+                    entry = (int(pid_dir), comm)
+                    prog = holders.setdefault(int(line.split(":", 1)[1]), [])
+                    if entry not in prog:
+                        prog.append(entry)
+    return {prog_id: sorted(procs) for prog_id, procs in holders.items()}
 
 
 def prog_info(prog_fd: int) -> tuple[int, int, int]:
@@ -83,16 +182,21 @@ def prog_info(prog_fd: int) -> tuple[int, int, int]:
     loaded.  The misses are runs the kernel skipped: a tracepoint or kprobe
     program is not run while another one runs on that CPU (its recursion
     guard); counted by the kernel since Linux 5.12 (0 before)."""
+    info = _prog_info_bytes(prog_fd)
+    run_time = ctypes.c_uint64.from_buffer(info, RUN_TIME_OFFSET).value
+    run_cnt = ctypes.c_uint64.from_buffer(info, RUN_CNT_OFFSET).value
+    misses = ctypes.c_uint64.from_buffer(info, RECURSION_MISSES_OFFSET).value
+    return run_time, run_cnt, misses
+
+
+def _prog_info_bytes(prog_fd: int):
     info = (ctypes.c_uint8 * PROG_INFO_SIZE)()
     attr = (ctypes.c_uint8 * 16)()
     ctypes.c_uint32.from_buffer(attr, 0).value = prog_fd
     ctypes.c_uint32.from_buffer(attr, 4).value = PROG_INFO_SIZE
     ctypes.c_uint64.from_buffer(attr, 8).value = ctypes.addressof(info)
     _bpf(BPF_OBJ_GET_INFO_BY_FD, attr)
-    run_time = ctypes.c_uint64.from_buffer(info, RUN_TIME_OFFSET).value
-    run_cnt = ctypes.c_uint64.from_buffer(info, RUN_CNT_OFFSET).value
-    misses = ctypes.c_uint64.from_buffer(info, RECURSION_MISSES_OFFSET).value
-    return run_time, run_cnt, misses
+    return info
 
 
 def cgroup_link(prog_fd: int, cgroup_fd: int, attach_type: int) -> int:

@@ -127,7 +127,9 @@ class LiveSource:
         self._owners: dict[str, tuple[str, ...]] = {}  # BPF program -> the probe sets it serves
         self._misses = joins.Deltas()  # runs the kernel skipped, per program
         self._stats_fd: int | None = None  # open while BPF run-time statistics are wanted
-        self._stats = joins.Deltas()
+        self._stats = joins.Deltas()  # prog id -> (run time, runs): every program on the machine
+        self._our_ids: dict[int, str] = {}  # prog id -> the name of one of ours
+        self._holders: dict[int, list] = {}  # prog id -> processes holding it (refreshed when a new one shows)
         self._tcp_pending: list = []
         self._proc_pending: list = []
         self._alerts_interval: list[Alert] = []  # for the next snapshot
@@ -263,6 +265,20 @@ class LiveSource:
         for fd in self._udp_links:
             os.close(fd)
         self._udp_links = []
+
+    def attached_hooks(self) -> dict:
+        """Where the loaded programs are attached: classic and raw tracepoint
+        names, cgroup_skb directions, and how many perf events (the bench's
+        floor puts empty programs on exactly these)."""
+        with self._lock:
+            if self._bpf is None:
+                return {"tracepoints": [], "raw_tracepoints": [], "cgroup_skb": [], "perf_events": 0}
+            return {
+                "tracepoints": sorted(k.decode() for k in self._bpf.tracepoint_fds),
+                "raw_tracepoints": sorted(k.decode() for k in self._bpf.raw_tracepoint_fds),
+                "cgroup_skb": ["egress", "ingress"] if self._udp_links else [],
+                "perf_events": len(self._perf_fds),
+            }
 
     # -- events between polls ---------------------------------------------
 
@@ -457,7 +473,9 @@ class LiveSource:
                 except OSError as e:
                     self.probe_stats = f"unavailable: BPF_ENABLE_STATS failed ({e.strerror or e}; needs Linux 5.8)"
                     return self.probe_stats
-                self._stats = joins.Deltas(self._read_prog_stats())
+                self._our_ids = self._our_program_ids()
+                self._stats = joins.Deltas({pid: (d.run_time_ns, d.run_cnt) for pid, d in self._host_programs().items()})
+                self._holders = {}
                 self.probe_stats = "ok"
             elif not on and self._stats_fd is not None:
                 os.close(self._stats_fd)
@@ -474,18 +492,48 @@ class LiveSource:
                 out[name.decode()] = bpf_syscall.prog_info(fn.fd)[2]
         return out
 
-    def _read_prog_stats(self) -> dict[str, tuple[int, int]]:
+    def _our_program_ids(self) -> dict[int, str]:
         if self._bpf is None:
             return {}
         out = {}
         for name, fn in self._bpf.funcs.items():
             with contextlib.suppress(OSError):
-                out[name.decode()] = bpf_syscall.prog_run_stats(fn.fd)
+                out[bpf_syscall.prog_details(fn.fd).prog_id] = name.decode()
+        return out
+
+    @staticmethod
+    def _host_programs() -> dict[int, bpf_syscall.ProgDetails]:
+        """Every BPF program on the machine, as bpftool prog list sees them."""
+        out = {}
+        for prog_id in bpf_syscall.host_prog_ids():
+            try:
+                fd = bpf_syscall.prog_fd_by_id(prog_id)
+            except OSError:
+                continue  # unloaded meanwhile
+            try:
+                out[prog_id] = bpf_syscall.prog_details(fd)
+            except OSError:
+                pass
+            finally:
+                os.close(fd)
         return out
 
     def _probe_costs(self) -> tuple[ProbeCost, ...]:
-        costs = [ProbeCost(name=name, runs=runs, run_time_ns=run_time)
-                 for name, (run_time, runs) in self._stats.step(self._read_prog_stats()).items()]
+        """Every BPF program on the machine in the interval, ebpftop's marked;
+        the processes holding the others (rescanned when one appears)."""
+        progs = self._host_programs()
+        spent = self._stats.step({pid: (d.run_time_ns, d.run_cnt) for pid, d in progs.items()})
+        if any(pid not in self._our_ids and pid not in self._holders for pid in progs):
+            self._holders = bpf_syscall.prog_holders()
+            for pid in progs:
+                self._holders.setdefault(pid, [])  # held by no process: not rescanned for it again
+        costs = []
+        for pid, d in progs.items():
+            run_time, runs = spent[pid]
+            ours = pid in self._our_ids
+            costs.append(ProbeCost(name=self._our_ids.get(pid, d.name), runs=runs, run_time_ns=run_time,
+                                   prog_id=pid, prog_type=d.prog_type, ours=ours,
+                                   holders=() if ours else tuple(self._holders.get(pid, ()))))
         costs.sort(key=lambda c: (-c.run_time_ns, c.name))
         return tuple(costs)
 

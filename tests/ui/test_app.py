@@ -287,8 +287,8 @@ async def test_probes_pane_and_the_c_key():
         assert "measuring" in str(state.render())
         await feed(app, pilot)
         await pilot.press("7")
-        assert column_values(table_of(app, "probes"), 0) == ["raw_syscalls:sys_enter (raw)", "syscalls:sys_exit_read"]
-        assert column_values(table_of(app, "probes"), 3) == ["60", "90"]
+        assert column_values(table_of(app, "probes"), 2) == ["raw_syscalls:sys_enter (raw)", "syscalls:sys_exit_read"]
+        assert column_values(table_of(app, "probes"), 5) == ["60", "90"]
         await pilot.press("c")
         assert app.source.probe_stats == "off"
 
@@ -618,3 +618,24 @@ async def test_closed_connections_are_kept_across_intervals_newest_first():
         assert column_values(pane.table, 6) == ["5.0s", "2.0s"]  # lifetimes
         assert column_values(pane.table, 7) == ["900 B", "700 B"]
         assert "2 since start" in str(pane.query_one("#summary", Static).render())
+
+
+async def test_the_probes_pane_shows_other_tools_programs_with_their_holders():
+    from ebpftop.model import ProbeCost
+
+    hostile = "x\x1b[31m"
+    snap = replace(sample_snapshot(), probe_stats="ok", probes=(
+        ProbeCost("raw_tracepoint__sys_enter", 1000, 60_000, prog_id=7, prog_type="raw_tracepoint"),
+        ProbeCost("trace_connect", 50, 200_000, prog_id=9, prog_type="kprobe", ours=False,
+                  holders=((4321, "falco"), (4322, hostile))),
+        ProbeCost("sd_fw_egress", 0, 0, prog_id=3, prog_type="cgroup_skb", ours=False)))
+    app = EbpftopApp(ListSource([snap]), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=(160, 36)) as pilot:
+        await feed(app, pilot)
+        await pilot.press("7")
+        table = table_of(app, "probes")
+        assert column_values(table, 0) == ["9", "7", "3"]  # the most CPU first
+        assert column_values(table, 1) == ["falco[4321], x\\x1b[31m[4322]", "ebpftop", "-"]
+        assert column_values(table, 2) == ["kprobe trace_connect", "raw_syscalls:sys_enter (raw)", "cgroup_skb sd_fw_egress"]
+        summary = str(app.query_one("#pane-probes").query_one("#summary", Static).render())
+        assert "3 programs, 1 of them ebpftop's" in summary

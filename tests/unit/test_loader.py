@@ -198,3 +198,33 @@ def test_a_run_the_kernel_skipped_is_charged_to_every_set_the_program_serves():
     lost = joins.charge_misses({"tcp": 1, "udp": 0}, {"tracepoint__sock__inet_sock_set_state": 3, "udp_egress": 0,
                                                       "unknown_prog": 9}, owners)
     assert lost == {"tcp": 4, "tcp_traffic": 3, "udp": 0}
+
+
+def test_bpf_program_holders_are_read_from_proc_fdinfo(tmp_path):
+    from ebpftop.sources import bpf_syscall
+
+    def proc(pid, comm, fds):
+        (tmp_path / str(pid) / "fd").mkdir(parents=True)
+        (tmp_path / str(pid) / "fdinfo").mkdir()
+        (tmp_path / str(pid) / "comm").write_text(comm + "\n")
+        for fd, (target, info) in fds.items():
+            (tmp_path / str(pid) / "fd" / str(fd)).symlink_to(target)
+            (tmp_path / str(pid) / "fdinfo" / str(fd)).write_text(info)
+
+    proc(10, "bpftrace", {3: ("anon_inode:bpf-prog", "pos:\t0\nprog_type:\t2\nprog_id:\t41\n"),
+                          4: ("anon_inode:bpf_link", "link_type:\tperf\nlink_id:\t5\nprog_id:\t42\n"),
+                          5: ("anon_inode:bpf-map", "map_id:\t7\n"),
+                          6: ("/dev/null", "pos:\t0\n")})
+    proc(11, "systemd", {9: ("anon_inode:bpf-prog", "prog_id:\t41\n")})
+    (tmp_path / "self").mkdir()
+    assert bpf_syscall.prog_holders(str(tmp_path)) == {41: [(10, "bpftrace"), (11, "systemd")], 42: [(10, "bpftrace")]}
+
+
+def test_probe_costs_round_trip_with_their_holders_and_old_recordings_read_as_ours():
+    from ebpftop.model import ProbeCost
+
+    cost = ProbeCost("trace_connect", 5, 500, prog_id=9, prog_type="kprobe", ours=False, holders=((42, "falco"),))
+    assert ProbeCost.from_dict(cost.to_dict(5.0)) == cost
+    old = {"name": "tracepoint__syscalls__sys_exit_read", "runs": 1, "run_time_ns": 2}
+    assert ProbeCost.from_dict(old) == ProbeCost("tracepoint__syscalls__sys_exit_read", 1, 2)
+    assert ProbeCost.from_dict(old).owner == "ebpftop"
