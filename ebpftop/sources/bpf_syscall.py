@@ -96,6 +96,8 @@ class ProgDetails(NamedTuple):
     name: str  # the kernel's name: 15 characters at most
     run_time_ns: int
     run_cnt: int
+    # runs the kernel skipped: a tracepoint or kprobe program is not run while
+    # another one runs on that CPU (its recursion guard); Linux >= 5.12, else 0
     recursion_misses: int
 
 
@@ -175,18 +177,6 @@ def prog_holders(proc: str = "/proc") -> dict[int, list[tuple[int, str]]]:
                     if entry not in prog:
                         prog.append(entry)
     return {prog_id: sorted(procs) for prog_id, procs in holders.items()}
-
-
-def prog_info(prog_fd: int) -> tuple[int, int, int]:
-    """(run time in ns, runs, recursion misses) of one program since it
-    loaded.  The misses are runs the kernel skipped: a tracepoint or kprobe
-    program is not run while another one runs on that CPU (its recursion
-    guard); counted by the kernel since Linux 5.12 (0 before)."""
-    info = _prog_info_bytes(prog_fd)
-    run_time = ctypes.c_uint64.from_buffer(info, RUN_TIME_OFFSET).value
-    run_cnt = ctypes.c_uint64.from_buffer(info, RUN_CNT_OFFSET).value
-    misses = ctypes.c_uint64.from_buffer(info, RECURSION_MISSES_OFFSET).value
-    return run_time, run_cnt, misses
 
 
 def _prog_info_bytes(prog_fd: int):

@@ -483,23 +483,21 @@ class LiveSource:
                 self.probe_stats = "off"
             return self.probe_stats
 
-    def _read_misses(self) -> dict[str, int]:
+    def _our_programs(self) -> dict[str, bpf_syscall.ProgDetails]:
+        """Each of ebpftop's loaded programs by its name, as the kernel sees it."""
         if self._bpf is None:
             return {}
         out = {}
         for name, fn in self._bpf.funcs.items():
             with contextlib.suppress(OSError):
-                out[name.decode()] = bpf_syscall.prog_info(fn.fd)[2]
+                out[name.decode()] = bpf_syscall.prog_details(fn.fd)
         return out
 
+    def _read_misses(self) -> dict[str, int]:
+        return {name: d.recursion_misses for name, d in self._our_programs().items()}
+
     def _our_program_ids(self) -> dict[int, str]:
-        if self._bpf is None:
-            return {}
-        out = {}
-        for name, fn in self._bpf.funcs.items():
-            with contextlib.suppress(OSError):
-                out[bpf_syscall.prog_details(fn.fd).prog_id] = name.decode()
-        return out
+        return {d.prog_id: name for name, d in self._our_programs().items()}
 
     @staticmethod
     def _host_programs() -> dict[int, bpf_syscall.ProgDetails]:
