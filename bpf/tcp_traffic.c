@@ -97,21 +97,19 @@ static inline void tcp_traffic_on_state(struct tcp_state_change *c)
             count_lost(LOST_TCP_TRAFFIC);
         return;
     }
-    struct tcp_conn *conn = tcp_conns.lookup(&sk);
     if (c->oldstate == TCP_SYN_RECV && c->newstate == TCP_ESTABLISHED) {
         /* a new accepted connection, at an address an earlier one may have left */
         tcp_conn_evict(sk);
-        {
-            struct tcp_conn fresh = {};
-            fresh.opened_ns = bpf_ktime_get_ns();
-            fresh.direction = DIRECTION_ACCEPT;
-            fresh.state = TCP_ESTABLISHED;
-            tcp_conn_addresses(&fresh, c);
-            if (tcp_conns.update(&sk, &fresh) != 0)
-                count_lost(LOST_TCP_TRAFFIC);
-        }
+        struct tcp_conn fresh = {};
+        fresh.opened_ns = bpf_ktime_get_ns();
+        fresh.direction = DIRECTION_ACCEPT;
+        fresh.state = TCP_ESTABLISHED;
+        tcp_conn_addresses(&fresh, c);
+        if (tcp_conns.update(&sk, &fresh) != 0)
+            count_lost(LOST_TCP_TRAFFIC);
         return;
     }
+    struct tcp_conn *conn = tcp_conns.lookup(&sk);
     if (!conn)
         return; /* established before we attached */
     conn->state = c->newstate;

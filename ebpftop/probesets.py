@@ -38,6 +38,10 @@ class ProbeSet:
         return self.lost_counters or (self.name,)
 
 
+# What bpf/sock_hooks.c reads of sock:inet_sock_set_state, for every set it calls.
+INET_SOCK_SET_STATE_FIELDS = ("oldstate", "newstate", "protocol", "family", "sport", "dport",
+                              "saddr", "daddr", "saddr_v6", "daddr_v6", "skaddr")
+
 # In the order their C files are concatenated (a file may call what an
 # earlier one defines: syscalls.c stamps syscall_latency.c's entries).
 PROBE_SETS: tuple[ProbeSet, ...] = (
@@ -76,8 +80,7 @@ PROBE_SETS: tuple[ProbeSet, ...] = (
     ProbeSet(
         name="tcp", c_file="tcp.c", title="new TCP connections",
         tracepoints=("sock/inet_sock_set_state", "syscalls/sys_enter_accept4", "syscalls/sys_exit_accept4"),
-        fields={"sock/inet_sock_set_state": ("oldstate", "newstate", "protocol", "family", "sport", "dport",
-                                             "saddr", "daddr", "saddr_v6", "daddr_v6", "skaddr"),
+        fields={"sock/inet_sock_set_state": INET_SOCK_SET_STATE_FIELDS,
                 "syscalls/sys_enter_accept4": ("upeer_sockaddr",), "syscalls/sys_exit_accept4": ("ret",)},
         map_sizes={"TCP_MAP_SIZE": 8192, "TCP_RINGBUF_PAGES": 64},  # 256 KiB: about 2,900 events
         shared_hooks=("sock/inet_sock_set_state",), snapshot_fields=("tcp",),
@@ -86,8 +89,7 @@ PROBE_SETS: tuple[ProbeSet, ...] = (
         name="tcp_traffic", c_file="tcp_traffic.c",
         title="TCP bytes, retransmits and resets per connection, and closed connections",
         tracepoints=("sock/inet_sock_set_state",),
-        fields={"sock/inet_sock_set_state": ("oldstate", "newstate", "protocol", "family", "sport", "dport",
-                                             "saddr", "daddr", "saddr_v6", "daddr_v6", "skaddr"),
+        fields={"sock/inet_sock_set_state": INET_SOCK_SET_STATE_FIELDS,
                 "sock/sock_send_length": ("sk", "protocol", "ret"),
                 "sock/sock_recv_length": ("sk", "protocol", "ret", "flags")},
         # 256 KiB: about 2,000 closed connections whose sockets were reused between two reads

@@ -99,9 +99,9 @@ class View(Vertical):
 
 
 class NetworkView(View):
-    """TCP connections with their traffic, the same summed per process, new
-    TCP connections (the app's t key goes round these three), or UDP flows
-    (u switches between TCP and UDP)."""
+    """TCP connections with their traffic, the same summed per process, the
+    closed ones, new TCP connections (the app's t key goes round these four),
+    or UDP flows (u switches between TCP and UDP)."""
 
     TCP_MODES = ("traffic", "by_process", "closed", "new")
     MODE_PROBE_SETS = {"traffic": "tcp_traffic", "by_process": "tcp_traffic", "closed": "tcp_traffic", "new": "tcp",
@@ -129,10 +129,8 @@ class NetworkView(View):
         return self.MODE_PROBE_SETS[self.mode]
 
     def body(self) -> ComposeResult:
-        tables = {"traffic": TcpTrafficTable(id="traffic-table"), "by_process": TcpProcessTable(id="by-process-table"),
-                  "closed": TcpClosedTable(id="closed-table"), "new": TcpTable(id="tcp-table"),
-                  "udp": UdpTable(id="udp-table")}
-        for mode, table in tables.items():
+        for mode, table_type in self.TABLES.items():
+            table = table_type(id=f"{mode}-table")
             table.display = mode == self.mode
             yield table
 
