@@ -12,8 +12,9 @@ RUN_PACKAGES := python3-bpfcc bpfcc-tools libbpfcc bpftool python3-venv
 # strace are the benchmark's peers; the Prometheus server is what the
 # exporter's end-to-end test scrapes with (its service is not left running);
 # tmux and rsvg-convert serve the start-up benchmark and the screenshots;
-# nft drops segments on loopback for the TCP retransmit test.
-TEST_PACKAGES := gcc bpftrace strace prometheus tmux librsvg2-bin debootstrap nftables
+# nft drops segments on loopback for the TCP retransmit test; docker.io (with
+# libc6-dev for a static workload) runs the container tests.
+TEST_PACKAGES := gcc libc6-dev bpftrace strace prometheus tmux librsvg2-bin debootstrap nftables docker.io
 SYSTEM_PYTHON := /usr/bin/python3
 
 .PHONY: setup packages test-packages headers tracefs venv path userspaces run lint test test-unit test-kernel screenshots snapshots bench clean

@@ -64,19 +64,24 @@ static inline void count_lost(u32 pane)
 }
 
 /* A per-thread counter: the hot path looks a thread up by its tid (a small
- * integer key) and reads the comm only once, when the thread is first seen in
- * the interval.  When the comm changes (exec, prctl) or the thread exits, the
- * count is folded into a (comm, tgid)-keyed map, so every event is charged to
- * the name the thread had when it made it. */
+ * integer key) and reads the comm and the cgroup only once, when the thread is
+ * first seen in the interval.  When the comm changes (exec, prctl), the
+ * thread moves to another cgroup (a container's runtime puts it there) or it
+ * exits, the count is folded into a (cgroup, comm, tgid)-keyed map, so every
+ * event is charged to the name and the container the thread had when it made
+ * it. */
 struct thread_count {
     u64 count;
+    u64 cgroup; /* cgroup v2 id (the inode number of its directory) */
     u32 tgid;
     char comm[COMM_LEN];
 };
 
 struct comm_pid_key {
+    u64 cgroup;
     char comm[COMM_LEN];
     u32 tgid;
+    u32 pad; /* zero: a key's every byte is hashed */
 };
 
 /* Per-thread scratch space, for state carried from a syscall's entry to its
@@ -88,7 +93,9 @@ struct comm_pid_key {
 struct task_scratch {
     u64 latency_start_ns; /* entry of the read() or write() in progress */
     u32 latency_op;       /* which of the two */
-    u32 pad;
+    u32 latency_who_known; /* the next two are set (the raw sys_enter had them at hand) */
+    u64 latency_cgroup;    /* the caller's cgroup and comm at the entry */
+    char latency_comm[COMM_LEN];
     u64 open_filename;  /* user pointer to the path being opened */
     u64 accept_sockaddr; /* user pointer to accept()'s peer address buffer */
 };

@@ -9,6 +9,7 @@
  * space reads when it meets a hash it has not seen. */
 struct open_key {
     u64 path_hash;
+    u64 cgroup;
     u32 tgid;
     u32 flags; /* PATH_CUT: longer than PATH_LEN - 1; PATH_UNREADABLE */
     char comm[COMM_LEN];
@@ -37,6 +38,7 @@ struct alert_event {
     u32 ppid; /* 0: forked before ebpftop started (user space reads /proc then) */
     u32 uid;
     u32 pad;
+    u64 cgroup;
     s64 ret; /* the fd, or -errno */
     char comm[COMM_LEN];
     char path[PATH_LEN];
@@ -71,6 +73,7 @@ static inline void opens_exit(long ret)
         return;
     struct open_key key = {};
     key.tgid = bpf_get_current_pid_tgid() >> 32;
+    key.cgroup = bpf_get_current_cgroup_id();
     bpf_get_current_comm(key.comm, sizeof(key.comm));
     int n = bpf_probe_read_user_str(buf->path, sizeof(buf->path), filename);
     if (n < 0) {
@@ -107,6 +110,7 @@ static inline void opens_exit(long ret)
                 u32 *parent = parent_of.lookup(&key.tgid);
                 a->ppid = parent ? *parent : 0;
                 a->uid = (u32)bpf_get_current_uid_gid();
+                a->cgroup = key.cgroup;
                 a->ret = ret;
                 __builtin_memcpy(a->comm, key.comm, COMM_LEN);
                 bpf_probe_read_kernel_str(a->path, sizeof(a->path), buf->path);

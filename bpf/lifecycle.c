@@ -2,9 +2,9 @@
  *
  * - a new process (task:task_newtask without CLONE_THREAD): its parent is
  *   recorded (alerts and exec rows name it) and the processes pane gets a fork;
- * - a thread's comm changes (exec, prctl(PR_SET_NAME), /proc/PID/comm) or it
- *   exits: its per-thread counters (syscalls, page faults) are folded under
- *   the name it had until now;
+ * - a thread's comm changes (exec, prctl(PR_SET_NAME), /proc/PID/comm), it
+ *   moves to another cgroup, or it exits: its per-thread counters (syscalls,
+ *   page faults) are folded under the name and cgroup it had until now;
  * - exec and exit rows for the processes pane. */
 
 #define CLONE_THREAD_FLAG 0x00010000
@@ -57,6 +57,19 @@ TRACEPOINT_PROBE(task, task_rename)
      * to be the current one (true but for writes to another's /proc/PID/comm) */
     fold_thread((u32)bpf_get_current_pid_tgid());
 #endif
+    return 0;
+}
+#endif
+
+#if defined(EBPFTOP_HAVE_CGROUP_ATTACH) && (defined(EBPFTOP_SYSCALLS) || defined(EBPFTOP_PAGE_FAULTS))
+/* A thread moved to another cgroup (a container runtime putting its first
+ * process in the container's cgroup, systemd starting a unit): what it did
+ * until now stays with the cgroup it did it in.  Runs in the mover, so the
+ * thread is named by args->pid. */
+TRACEPOINT_PROBE(cgroup, cgroup_attach_task)
+{
+    if (args->dst_root == 0) /* the cgroup v2 hierarchy */
+        fold_thread(args->pid);
     return 0;
 }
 #endif

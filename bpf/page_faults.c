@@ -17,6 +17,7 @@ static inline void page_fault_count(void)
         return;
     }
     struct thread_count init = {.count = 1, .tgid = pid_tgid >> 32};
+    init.cgroup = bpf_get_current_cgroup_id();
     bpf_get_current_comm(init.comm, sizeof(init.comm));
     if (fault_counts.insert(&tid, &init) != 0)
         count_lost(LOST_PAGE_FAULTS);
@@ -43,7 +44,9 @@ static inline void page_faults_fold(u32 tid)
     struct thread_count *c = fault_counts.lookup(&tid);
     if (!c)
         return;
-    struct comm_pid_key key = {.tgid = c->tgid};
+    struct comm_pid_key key = {};
+    key.cgroup = c->cgroup;
+    key.tgid = c->tgid;
     __builtin_memcpy(key.comm, c->comm, COMM_LEN);
     u64 count = c->count;
     fault_counts.delete(&tid);

@@ -19,6 +19,7 @@
 struct proc_event {
     u64 ts_ns;
     u64 lifetime_ns; /* exit: since the fork; 0 if it forked before ebpftop started */
+    u64 cgroup;      /* the task's (fork: the parent's, which the child starts in) */
     u32 kind;
     u32 pid;
     u32 ppid;
@@ -75,6 +76,7 @@ static inline struct proc_event *proc_event_new(u32 kind, u32 pid, u64 now)
     e->ts_ns = now;
     e->kind = kind;
     e->pid = pid;
+    e->cgroup = bpf_get_current_cgroup_id();
     bpf_get_current_comm(e->comm, sizeof(e->comm));
     return e;
 }

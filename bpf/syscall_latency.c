@@ -1,5 +1,5 @@
 /* read() and write() latency: log2 histograms of their durations in ns, per
- * (comm, tgid, syscall).
+ * (cgroup, comm, tgid, syscall).
  *
  * Entry: when the syscalls pane is on, its raw sys_enter program stamps the
  * start (one program on that hook instead of two); otherwise
@@ -10,6 +10,7 @@
 /* OP_READ and OP_WRITE: ebpftop/cdefs.py */
 
 struct latency_key {
+    u64 cgroup;
     char comm[COMM_LEN];
     u32 tgid;
     u16 slot; /* bpf_log2l(ns): slot k holds [2^(k-1), 2^k), slot 0 holds 0 */
@@ -28,10 +29,29 @@ static inline void latency_enter(u32 op)
 {
     struct task_scratch *s = scratch_get(1, LOST_READ_LATENCY);
     if (s) {
+        s->latency_who_known = 0;
         s->latency_start_ns = bpf_ktime_get_ns();
         s->latency_op = op;
     }
 }
+
+#ifdef LATENCY_ENTRY_ON_RAW_SYS_ENTER
+/* From syscalls.c's raw sys_enter, which has just looked the thread's
+ * counter up: its cgroup and comm are copied along, so the exit needs no
+ * helper call for them (they are the thread's current ones: the counter is
+ * folded away whenever either changes). */
+static inline void latency_enter_as(u32 op, const struct thread_count *who)
+{
+    struct task_scratch *s = scratch_get(1, LOST_READ_LATENCY);
+    if (s) {
+        s->latency_cgroup = who->cgroup;
+        __builtin_memcpy(s->latency_comm, who->comm, COMM_LEN);
+        s->latency_who_known = 1;
+        s->latency_op = op;
+        s->latency_start_ns = bpf_ktime_get_ns();
+    }
+}
+#endif
 
 #ifndef LATENCY_ENTRY_ON_RAW_SYS_ENTER
 TRACEPOINT_PROBE(syscalls, sys_enter_read)
@@ -59,7 +79,13 @@ static inline void latency_exit(u32 op)
     key.slot = bpf_log2l(delta);
     key.op = op;
     key.tgid = bpf_get_current_pid_tgid() >> 32;
-    bpf_get_current_comm(key.comm, sizeof(key.comm));
+    if (s->latency_who_known) {
+        key.cgroup = s->latency_cgroup;
+        __builtin_memcpy(key.comm, s->latency_comm, COMM_LEN);
+    } else {
+        key.cgroup = bpf_get_current_cgroup_id();
+        bpf_get_current_comm(key.comm, sizeof(key.comm));
+    }
     struct latency_value zero = {};
     struct latency_value *v = latency_hist.lookup_or_try_init(&key, &zero);
     if (v) {

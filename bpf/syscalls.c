@@ -4,28 +4,36 @@
 BPF_HASH(syscall_counts, u32, struct thread_count, SYSCALLS_MAP_SIZE);
 BPF_HASH(syscall_folded, struct comm_pid_key, u64, SYSCALLS_MAP_SIZE);
 
-RAW_TRACEPOINT_PROBE(sys_enter)
+/* read() and write() entries are stamped here for syscall_latency.c, with
+ * the thread's cgroup and comm from its counter (args[1] is the number). */
+static inline void syscalls_stamp_latency(struct bpf_raw_tracepoint_args *ctx, const struct thread_count *who)
 {
 #ifdef LATENCY_ENTRY_ON_RAW_SYS_ENTER
-    /* args[1] is the syscall number */
     u64 nr = ctx->args[1];
     if (nr == NR_READ)
-        latency_enter(OP_READ);
+        latency_enter_as(OP_READ, who);
     else if (nr == NR_WRITE)
-        latency_enter(OP_WRITE);
+        latency_enter_as(OP_WRITE, who);
 #endif
+}
+
+RAW_TRACEPOINT_PROBE(sys_enter)
+{
     u64 pid_tgid = bpf_get_current_pid_tgid();
     u32 tid = (u32)pid_tgid;
     struct thread_count *c = syscall_counts.lookup(&tid);
     if (c) {
         /* Only this thread updates its own entry: no atomic needed. */
         c->count++;
+        syscalls_stamp_latency(ctx, c);
         return 0;
     }
     struct thread_count init = {.count = 1, .tgid = pid_tgid >> 32};
+    init.cgroup = bpf_get_current_cgroup_id();
     bpf_get_current_comm(init.comm, sizeof(init.comm));
     if (syscall_counts.insert(&tid, &init) != 0)
         count_lost(LOST_SYSCALLS);
+    syscalls_stamp_latency(ctx, &init);
     return 0;
 }
 
@@ -34,7 +42,9 @@ static inline void syscalls_fold(u32 tid)
     struct thread_count *c = syscall_counts.lookup(&tid);
     if (!c)
         return;
-    struct comm_pid_key key = {.tgid = c->tgid};
+    struct comm_pid_key key = {};
+    key.cgroup = c->cgroup;
+    key.tgid = c->tgid;
     __builtin_memcpy(key.comm, c->comm, COMM_LEN);
     u64 count = c->count;
     syscall_counts.delete(&tid);

@@ -17,6 +17,7 @@
 
 struct tcp_event {
     u64 ts_ns;
+    u64 cgroup;
     u32 pid;
     u16 family;
     u16 sport;
@@ -29,6 +30,7 @@ struct tcp_event {
 };
 
 struct tcp_owner {
+    u64 cgroup;
     u32 pid;
     char comm[COMM_LEN];
 };
@@ -65,6 +67,7 @@ static inline void tcp_on_state(struct tcp_state_change *c)
 
     if (newstate == TCP_SYN_SENT) {
         struct tcp_owner owner = {.pid = bpf_get_current_pid_tgid() >> 32};
+        owner.cgroup = bpf_get_current_cgroup_id();
         bpf_get_current_comm(owner.comm, sizeof(owner.comm));
         if (tcp_connecting.update(&sk, &owner) != 0)
             count_lost(LOST_TCP);
@@ -81,6 +84,7 @@ static inline void tcp_on_state(struct tcp_state_change *c)
             e.direction = DIRECTION_CONNECT;
             if (owner) {
                 e.pid = owner->pid;
+                e.cgroup = owner->cgroup;
                 e.owner_known = 1;
                 __builtin_memcpy(e.comm, owner->comm, COMM_LEN);
             }
@@ -150,6 +154,7 @@ static inline void accept_exit(long ret)
     struct tcp_event e = {};
     e.ts_ns = p->ts_ns;
     e.pid = bpf_get_current_pid_tgid() >> 32;
+    e.cgroup = bpf_get_current_cgroup_id();
     e.owner_known = 1;
     bpf_get_current_comm(e.comm, sizeof(e.comm));
     e.family = p->family;

@@ -26,6 +26,7 @@ struct tcp_conn {
     u64 closed_ns;   /* 0 while open */
     u64 tx_bytes;
     u64 rx_bytes;
+    u64 cgroup;      /* the owner's; 0 until an owner is seen */
     u32 retransmits;
     u32 resets_sent;
     u32 resets_received;
@@ -89,6 +90,7 @@ static inline void tcp_traffic_on_state(struct tcp_state_change *c)
         struct tcp_conn conn = {};
         conn.opened_ns = bpf_ktime_get_ns();
         conn.pid = bpf_get_current_pid_tgid() >> 32;
+        conn.cgroup = bpf_get_current_cgroup_id();
         bpf_get_current_comm(conn.comm, sizeof(conn.comm));
         conn.direction = DIRECTION_CONNECT;
         conn.state = TCP_SYN_SENT;
@@ -132,6 +134,7 @@ static inline void tcp_traffic_count(u64 sk, int bytes, int sent)
         __sync_fetch_and_add(&conn->rx_bytes, bytes);
     if (!conn->pid) { /* an accepted connection's first use names its owner */
         conn->pid = bpf_get_current_pid_tgid() >> 32;
+        conn->cgroup = bpf_get_current_cgroup_id();
         bpf_get_current_comm(conn->comm, sizeof(conn->comm));
     }
 }

@@ -31,6 +31,7 @@
 
 struct udp_flow_key {
     u64 cookie;   /* received: the receiving socket; sent: 0 */
+    u64 cgroup;   /* sent: the sender's; received: 0 (see udp_owner) */
     u32 tgid;     /* sent: the sender; received: 0 (see udp_owner) */
     u16 lport;
     u16 rport;
@@ -48,6 +49,7 @@ struct udp_flow_value {
 };
 
 struct udp_owner {
+    u64 cgroup;
     u32 tgid;
     char comm[COMM_LEN];
 };
@@ -188,6 +190,7 @@ int udp_egress(struct __sk_buff *skb)
         return PASS;
     struct udp_flow_key key = {};
     key.tgid = bpf_get_current_pid_tgid() >> 32;
+    key.cgroup = bpf_get_current_cgroup_id();
     bpf_get_current_comm(key.comm, sizeof(key.comm));
     udp_count(&key, &h, DIR_SENT);
     return PASS;
@@ -229,6 +232,7 @@ static inline void udp_on_recv(u64 addr, u16 family, u16 protocol, int ret, int 
     if (o && o->tgid == tgid)
         return; /* the common case: two lookups, no write */
     struct udp_owner owner = {.tgid = tgid};
+    owner.cgroup = bpf_get_current_cgroup_id();
     bpf_get_current_comm(owner.comm, sizeof(owner.comm));
     udp_owner.update(cookie, &owner);
 }

@@ -7,14 +7,17 @@ import functools
 import socket
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 
 from ebpftop import cdefs
 from ebpftop.model import (
+    HOST,
     FileOpenRow,
     Histogram,
     Latency,
     PageFaultRow,
     ProcessLatency,
+    Snapshot,
     SyscallRow,
     TcpProcessTraffic,
     TcpSession,
@@ -56,59 +59,65 @@ def family_name(family: int) -> str:
     return {AF_INET: "ipv4", AF_INET6: "ipv6"}.get(family, f"af{family}")
 
 
-def syscall_rows(entries: Iterable[tuple[str, int, int]]) -> tuple[SyscallRow, ...]:
-    """(comm, pid, count) entries -- several per pair are summed -- into one
-    row per comm, largest count first."""
-    per_comm: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    for comm, pid, count in entries:
-        per_comm[comm][pid] += count
+# Every entry ends with the cgroup id of the task that made it: a process
+# name in two containers is two rows.
+
+def syscall_rows(entries: Iterable[tuple[str, int, int, int]]) -> tuple[SyscallRow, ...]:
+    """(comm, pid, count, cgroup) entries -- several per pair are summed --
+    into one row per comm and cgroup, largest count first."""
+    per_comm: dict[tuple[str, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for comm, pid, count, cgroup in entries:
+        per_comm[(comm, cgroup)][pid] += count
     rows = []
-    for comm, pids in per_comm.items():
+    for (comm, cgroup), pids in per_comm.items():
         by_pid = tuple(sorted(pids.items(), key=lambda pc: (-pc[1], pc[0])))
-        rows.append(SyscallRow(comm=comm, count=sum(pids.values()), by_pid=by_pid))
-    rows.sort(key=lambda r: (-r.count, r.comm))
+        rows.append(SyscallRow(comm=comm, count=sum(pids.values()), by_pid=by_pid, cgroup=cgroup))
+    rows.sort(key=lambda r: (-r.count, r.comm, r.cgroup))
     return tuple(rows)
 
 
-def page_fault_rows(entries: Iterable[tuple[str, int, int]]) -> tuple[PageFaultRow, ...]:
-    totals: dict[tuple[str, int], int] = defaultdict(int)
-    for comm, pid, count in entries:
-        totals[(comm, pid)] += count
-    rows = [PageFaultRow(comm=c, pid=p, count=n) for (c, p), n in totals.items()]
-    rows.sort(key=lambda r: (-r.count, r.comm, r.pid))
+def page_fault_rows(entries: Iterable[tuple[str, int, int, int]]) -> tuple[PageFaultRow, ...]:
+    """(comm, pid, count, cgroup) entries into one row per process and cgroup."""
+    totals: dict[tuple[str, int, int], int] = defaultdict(int)
+    for comm, pid, count, cgroup in entries:
+        totals[(comm, pid, cgroup)] += count
+    rows = [PageFaultRow(comm=c, pid=p, count=n, cgroup=cg) for (c, p, cg), n in totals.items()]
+    rows.sort(key=lambda r: (-r.count, r.comm, r.pid, r.cgroup))
     return tuple(rows)
 
 
-def latency(entries: Iterable[tuple[str, int, int, int, int]]) -> Latency:
-    """(comm, pid, log2 slot, count, sum of ns) entries into per-process histograms."""
-    slots: dict[tuple[str, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
-    sums: dict[tuple[str, int], int] = defaultdict(int)
-    for comm, pid, slot, count, sum_ns in entries:
-        slots[(comm, pid)][slot] += count
-        sums[(comm, pid)] += sum_ns
+def latency(entries: Iterable[tuple[str, int, int, int, int, int]]) -> Latency:
+    """(comm, pid, log2 slot, count, sum of ns, cgroup) entries into
+    per-process histograms."""
+    slots: dict[tuple[str, int, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    sums: dict[tuple[str, int, int], int] = defaultdict(int)
+    for comm, pid, slot, count, sum_ns, cgroup in entries:
+        key = (comm, pid, cgroup)
+        slots[key][slot] += count
+        sums[key] += sum_ns
     procs = [
-        ProcessLatency(comm=c, pid=p, histogram=Histogram.from_log2_slots(s, sums[(c, p)]))
-        for (c, p), s in slots.items()
+        ProcessLatency(comm=c, pid=p, histogram=Histogram.from_log2_slots(s, sums[(c, p, cg)]), cgroup=cg)
+        for (c, p, cg), s in slots.items()
     ]
-    procs.sort(key=lambda p: (-p.histogram.count, p.comm, p.pid))
+    procs.sort(key=lambda p: (-p.histogram.count, p.comm, p.pid, p.cgroup))
     return Latency(tuple(procs))
 
 
 def file_open_rows(
-    entries: Iterable[tuple[str, int, str, int, int, int]],
+    entries: Iterable[tuple[str, int, str, int, int, int, int]],
 ) -> tuple[FileOpenRow, ...]:
-    """(comm, pid, path, flag, count, errors) entries into rows, most opened
-    first.  The flag (cdefs.PATH_CUT, PATH_UNREADABLE) says what was read."""
-    totals: dict[tuple[str, int, str, bool], list[int]] = defaultdict(lambda: [0, 0])
-    for comm, pid, path, flag, count, errors in entries:
+    """(comm, pid, path, flag, count, errors, cgroup) entries into rows, most
+    opened first.  The flag (cdefs.PATH_CUT, PATH_UNREADABLE) says what was read."""
+    totals: dict[tuple[str, int, str, bool, int], list[int]] = defaultdict(lambda: [0, 0])
+    for comm, pid, path, flag, count, errors, cgroup in entries:
         if flag == cdefs.PATH_UNREADABLE:
             path = "<unreadable>"
-        t = totals[(comm, pid, path, flag == cdefs.PATH_CUT)]
+        t = totals[(comm, pid, path, flag == cdefs.PATH_CUT, cgroup)]
         t[0] += count
         t[1] += errors
     rows = [
-        FileOpenRow(comm=c, pid=p, path=path, count=n, errors=e, truncated=trunc)
-        for (c, p, path, trunc), (n, e) in totals.items()
+        FileOpenRow(comm=c, pid=p, path=path, count=n, errors=e, truncated=trunc, cgroup=cg)
+        for (c, p, path, trunc, cg), (n, e) in totals.items()
     ]
     rows.sort(key=lambda r: (-r.count, r.path, r.comm, r.pid))
     return tuple(rows)
@@ -116,19 +125,19 @@ def file_open_rows(
 
 
 def udp_flows(
-    entries: Iterable[tuple[int, str, str, str, int, str, int, int, int, int]],
+    entries: Iterable[tuple[int, str, str, str, int, str, int, int, int, int, int]],
 ) -> tuple[UdpFlow, ...]:
     """(pid, comm, family, local addr, local port, remote addr, remote port,
-    direction, datagrams, bytes) entries -- sent and received apart, several
-    sockets of a process summed -- into one row per process and flow, most
-    bytes first."""
+    direction, datagrams, bytes, cgroup) entries -- sent and received apart,
+    several sockets of a process summed -- into one row per process and flow,
+    most bytes first."""
     totals: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for pid, comm, family, laddr, lport, raddr, rport, direction, datagrams, nbytes in entries:
-        t = totals[(pid, comm, family, laddr, lport, raddr, rport)]
+    for pid, comm, family, laddr, lport, raddr, rport, direction, datagrams, nbytes, cgroup in entries:
+        t = totals[(pid, comm, family, laddr, lport, raddr, rport, cgroup)]
         i = 0 if direction == cdefs.DIR_SENT else 2
         t[i] += datagrams
         t[i + 1] += nbytes
-    rows = [UdpFlow(*k, *v) for k, v in totals.items()]
+    rows = [UdpFlow(*k[:7], *v, cgroup=k[7]) for k, v in totals.items()]
     rows.sort(key=lambda f: (-(f.tx_bytes + f.rx_bytes), f.comm, f.pid, f.lport, f.rport))
     return tuple(rows)
 
@@ -142,10 +151,10 @@ def busiest_first(sessions: Iterable[TcpSession]) -> tuple[TcpSession, ...]:
 
 def tcp_by_process(sessions: Iterable[TcpSession]) -> tuple[TcpProcessTraffic, ...]:
     """The per-process view (like nethogs): bytes in the interval and since
-    the connections opened, summed per (comm, pid); busiest first."""
-    sums: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0] * 7)
+    the connections opened, summed per (comm, pid, cgroup); busiest first."""
+    sums: dict[tuple[str, int, int], list[int]] = defaultdict(lambda: [0] * 7)
     for s in sessions:
-        t = sums[(s.comm, s.pid)]
+        t = sums[(s.comm, s.pid, s.cgroup)]
         t[0] += 1
         t[1] += s.tx_bytes
         t[2] += s.rx_bytes
@@ -153,6 +162,100 @@ def tcp_by_process(sessions: Iterable[TcpSession]) -> tuple[TcpProcessTraffic, .
         t[4] += s.rx_total
         t[5] += s.retransmits
         t[6] += s.resets_sent + s.resets_received
-    rows = [TcpProcessTraffic(c, p, *v) for (c, p), v in sums.items()]
+    rows = [TcpProcessTraffic(c, p, *v, cgroup=cg) for (c, p, cg), v in sums.items()]
     rows.sort(key=lambda r: (-(r.tx_bytes + r.rx_bytes), -(r.tx_total + r.rx_total), r.comm, r.pid))
     return tuple(rows)
+
+
+# -- grouping by container (the TUI's g key) ---------------------------------
+
+UNKNOWN_CONTAINER = "?"  # rows whose owner is unknown (cgroup 0)
+
+
+def container_label(cgroup: int, containers) -> str:
+    """What a row's cgroup is called: its container's label, "host", or "?"."""
+    if not cgroup:
+        return UNKNOWN_CONTAINER
+    c = containers.get(cgroup)
+    return HOST if c is None else c.label
+
+
+def by_container(snap: Snapshot) -> Snapshot:
+    """The snapshot with every pane's rows summed per container instead of per
+    process: the process name becomes the container's label and the pid 0.
+    Each grouped row keeps the cgroup of one of its rows, so it still names
+    its container.  Process events and alerts are left as they are (a log of
+    events is not summed)."""
+    cs = snap.containers
+
+    def label(row) -> str:
+        return container_label(row.cgroup, cs)
+
+    sys_groups: dict[str, list] = {}
+    for r in snap.syscalls:
+        sys_groups.setdefault(label(r), []).append(r)
+    syscalls = []
+    for name, rows in sys_groups.items():
+        pids: dict[int, int] = defaultdict(int)
+        for r in rows:
+            for pid, n in r.by_pid:
+                pids[pid] += n
+        by_pid = tuple(sorted(pids.items(), key=lambda pc: (-pc[1], pc[0])))
+        syscalls.append(SyscallRow(name, sum(r.count for r in rows), by_pid, cgroup=rows[0].cgroup))
+    syscalls.sort(key=lambda r: (-r.count, r.comm))
+
+    faults: dict[str, list[int]] = {}
+    for r in snap.page_faults:
+        faults.setdefault(label(r), [0, r.cgroup])[0] += r.count
+    page_faults = sorted((PageFaultRow(name, 0, n, cgroup=cg) for name, (n, cg) in faults.items()),
+                         key=lambda r: (-r.count, r.comm))
+
+    opens: dict[tuple[str, str, bool], list[int]] = {}
+    for r in snap.file_opens:
+        t = opens.setdefault((label(r), r.path, r.truncated), [0, 0, r.cgroup])
+        t[0] += r.count
+        t[1] += r.errors
+    file_opens = sorted((FileOpenRow(name, 0, path, n, e, trunc, cgroup=cg)
+                         for (name, path, trunc), (n, e, cg) in opens.items()),
+                        key=lambda r: (-r.count, r.path, r.comm))
+
+    def latency_of(lat: Latency) -> Latency:
+        groups: dict[str, list] = {}
+        for p in lat.by_process:
+            groups.setdefault(label(p), []).append(p)
+        procs = [ProcessLatency(name, 0, Histogram.merge(p.histogram for p in ps), cgroup=ps[0].cgroup)
+                 for name, ps in groups.items()]
+        procs.sort(key=lambda p: (-p.histogram.count, p.comm))
+        return Latency(tuple(procs))
+
+    def renamed(rows) -> tuple:
+        return tuple(r._replace(comm=label(r), pid=0) for r in rows)
+
+    udp_totals: dict[tuple, list[int]] = {}
+    for f in snap.udp:
+        t = udp_totals.setdefault((label(f), f.family, f.laddr, f.lport, f.raddr, f.rport), [0, 0, 0, 0, f.cgroup])
+        t[0] += f.tx_datagrams
+        t[1] += f.tx_bytes
+        t[2] += f.rx_datagrams
+        t[3] += f.rx_bytes
+    udp = sorted((UdpFlow(0, name, fam, la, lp, ra, rp, *v[:4], cgroup=v[4])
+                  for (name, fam, la, lp, ra, rp), v in udp_totals.items()),
+                 key=lambda f: (-(f.tx_bytes + f.rx_bytes), f.comm, f.lport, f.rport))
+    return replace(
+        snap,
+        syscalls=tuple(syscalls),
+        page_faults=tuple(page_faults),
+        file_opens=tuple(file_opens),
+        read_latency=latency_of(snap.read_latency),
+        write_latency=latency_of(snap.write_latency),
+        tcp=renamed(snap.tcp),
+        tcp_connections=renamed(snap.tcp_connections),
+        tcp_closed=renamed(snap.tcp_closed),
+        udp=tuple(udp),
+    )
+
+
+def renamed_by_container(rows, containers) -> tuple:
+    """Rows kept over time (the TUI's history) with the container's label as
+    their name, as by_container() does for a snapshot's."""
+    return tuple(r._replace(comm=container_label(r.cgroup, containers), pid=0) for r in rows)

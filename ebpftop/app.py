@@ -21,7 +21,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
 
-from ebpftop import filters, probesets
+from ebpftop import aggregate, filters, probesets
 from ebpftop.history import History
 from ebpftop.model import STATUS_STARTING, Snapshot
 from ebpftop.panes.help import HelpScreen
@@ -93,6 +93,7 @@ class EbpftopApp(App):
         Binding("w", "toggle_latency_op", "read/write", show=False),
         Binding("u", "toggle_udp", "TCP/UDP", show=False),
         Binding("t", "next_tcp_view", "TCP views", show=False),
+        Binding("g", "toggle_group", "By container"),
         Binding("backspace", "drill_up", "Back", show=False),
         Binding("p", "toggle_pause", "Pause"),
         Binding("question_mark", "help", "Help"),
@@ -124,7 +125,9 @@ class EbpftopApp(App):
         self._filtered: Snapshot | None = None  # self.shown through self.flt, computed on demand
         self._main_screen = None
         self.probe_stats = source.probe_stats
-        self.scopes: list[tuple[filters.Filter, str]] = []  # drill-down: filters to return to, and labels
+        self.grouped = False  # every pane summed per container instead of per process (g)
+        # drill-down: the filters (and grouping) to return to, and labels
+        self.scopes: list[tuple[filters.Filter, str, bool]] = []
         self.pending_signal: int | None = None  # SIGTERM/SIGHUP received: exit (see run_app)
         self.handle_signals = False  # run_app: signals through the event loop (see there)
         self.fatal_error: str | None = None  # why the app ended itself (a recording that cannot be written)
@@ -339,16 +342,27 @@ class EbpftopApp(App):
         if pane_name not in self._stale:
             return
         self._stale.discard(pane_name)
+        containers = self.history.containers
         if self._filtered is None and self.shown is not None:
             self._filtered = filters.apply(self.shown, self.flt)  # once per redraw, shared by the panes
+            if self.grouped:
+                self._filtered = aggregate.by_container(self._filtered)
         view = self._find(f"#pane-{pane_name}", View)
         status = view.status_from(self.status, self.probe_stats)
         note = self.shown.capabilities.get("notes", {}).get(view.probe_set, "") if self.shown is not None else ""
+        recent = closed = ()
+        if pane_name == "network":
+            recent = filters.connections(self.history.connections, self.flt, containers)
+            closed = filters.tcp_sessions(self.history.tcp_closed, self.flt, containers)
+            if self.grouped:
+                recent = aggregate.renamed_by_container(recent, containers)
+                closed = aggregate.renamed_by_container(closed, containers)
         view.update_from(ViewInput(
             self._filtered, self.history, self.flt, status, str(note),
-            recent_connections=filters.connections(self.history.connections, self.flt) if pane_name == "network" else (),
-            closed_connections=filters.tcp_sessions(self.history.tcp_closed, self.flt) if pane_name == "network" else (),
-            process_events=filters.process_events(self.history.processes, self.flt) if pane_name == "processes" else (),
+            recent_connections=recent, closed_connections=closed,
+            process_events=filters.process_events(self.history.processes, self.flt, containers)
+            if pane_name == "processes" else (),
+            containers=containers, show_container=bool(containers), grouped=self.grouped,
         ))
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -373,11 +387,15 @@ class EbpftopApp(App):
         if self.last_poll_at is not None and self.auto_poll and not self.ended:
             left = max(0, round(self.last_poll_at + self.source.interval_s - self.clock()))
             line.append(f" · next in {left} s")
+        if self.grouped:
+            line.append(" · by container (g: by process)", style="bold cyan")
         if self.flt.active:
             line.append(" · filter: ", style="bold")
             parts = []
             if self.flt.comm:
                 parts.append(f"name ~ {self.flt.comm}")
+            if self.flt.container is not None and not self.scopes:
+                parts.append(f"container {self.flt.container}")
             if self.flt.pid is not None and not self.scopes:
                 parts.append(f"pid {self.flt.pid}")
             if self.flt.port is not None:
@@ -433,21 +451,39 @@ class EbpftopApp(App):
         self.redraw()
 
     def action_drill_down(self) -> None:
-        """Enter on a row naming a process scopes every pane to it."""
-        target = self.active_pane.table.selected_process()
+        """Enter on a row naming a process scopes every pane to it; grouped by
+        container, Enter on a container's row scopes every pane to that
+        container, its processes shown one by one again."""
+        table = self.active_pane.table
+        if self.grouped:
+            name = table.selected_container()
+            if name is None or name == aggregate.UNKNOWN_CONTAINER:
+                self.notify("this row names no container", timeout=2)
+                return
+            self.scopes.append((self.flt, f"container {visible(name)}", self.grouped))
+            self.flt = replace(self.flt, container=name)
+            self.grouped = False
+            self.redraw()
+            return
+        target = table.selected_process()
         if target is None:
             self.notify("this row names no process", timeout=2)
             return
         pid, comm = target
         label = f"pid {pid} ({visible(comm)})" if pid is not None else f"name {visible(comm)}"
-        self.scopes.append((self.flt, label))
+        self.scopes.append((self.flt, label, self.grouped))
         self.flt = replace(self.flt, pid=pid) if pid is not None else replace(self.flt, exact_comm=comm)
         self.redraw()
 
     def action_drill_up(self) -> None:
         if self.scopes:
-            self.flt, _ = self.scopes.pop()
+            self.flt, _, self.grouped = self.scopes.pop()
             self.redraw()
+
+    def action_toggle_group(self) -> None:
+        """Every pane per container instead of per process, and back."""
+        self.grouped = not self.grouped
+        self.redraw()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.close_filter(clear=False)

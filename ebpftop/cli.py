@@ -14,6 +14,7 @@ examples:
   sudo ebpftop --comm nginx             start filtered on process names containing "nginx"
   sudo ebpftop --json --count 2         two intervals as JSON lines, then exit
   sudo ebpftop --json --port 53         only TCP connections and UDP flows on port 53 (other panes as usual)
+  sudo ebpftop --container web          only what runs in the container named web (g groups by container)
   sudo ebpftop --record today.jsonl     watch live, and record every interval
   ebpftop --replay today.jsonl          replay a recording (no root needed)
   sudo ebpftop --prometheus 9435        serve metrics on http://127.0.0.1:9435/metrics
@@ -58,6 +59,13 @@ def _comm(text: str) -> str:
     return text
 
 
+def _container(text: str) -> str:
+    text = text.strip()
+    if not text or any(ord(ch) < 32 or ch == "\x7f" for ch in text):
+        raise argparse.ArgumentTypeError(f"not a container name: {text!r}")
+    return text
+
+
 def _listen(text: str) -> tuple[str, int]:
     from ebpftop.exporter import parse_listen
 
@@ -89,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only processes whose name contains NAME (case-insensitive)")
     p.add_argument("-p", "--pid", type=_positive_int, metavar="PID", help="only this process id")
     p.add_argument("-P", "--port", type=_port, metavar="PORT", help="only TCP connections and UDP flows with this local or remote port")
+    p.add_argument("-C", "--container", type=_container, metavar="NAME",
+                   help="only this container: its name, pod/name, pod, the start of its id (4+ characters), "
+                        "a systemd unit, or 'host' for what runs in none")
     p.add_argument("--json", action="store_true", help="headless: print one JSON object per interval")
     p.add_argument("-n", "--count", type=_positive_int, metavar="N", help="with --json: exit after N intervals")
     p.add_argument("--record", metavar="FILE", help="also write every interval to FILE (JSON lines)")
@@ -151,7 +162,7 @@ def _main(argv: list[str] | None) -> int:
         parser.error("--record and --replay cannot be combined")
     if args.prometheus and (args.json or args.replay or args.record):
         parser.error("--prometheus cannot be combined with --json, --record or --replay")
-    flt = filters.Filter(comm=args.comm or "", pid=args.pid, port=args.port)
+    flt = filters.Filter(comm=args.comm or "", pid=args.pid, port=args.port, container=args.container)
 
     from ebpftop.recording import Recorder, RecordingError
 

@@ -79,6 +79,20 @@ class SnapshotCollector:
                 for (comm, direction), v in counter.samples():
                     m.add_metric([visible(comm), direction], v)
                 yield m
+            for name, doc, counter in (
+                ("ebpftop_container_syscalls", "Syscalls by container (host: in none).", s.container_syscalls),
+                ("ebpftop_container_page_faults", "User page faults by container.", s.container_page_faults),
+                ("ebpftop_container_file_opens", "open/openat/openat2 calls by container.", s.container_file_opens),
+            ):
+                m = CounterMetricFamily(name, doc, labels=["container", "kind"])
+                for (container, kind), v in counter.samples():
+                    m.add_metric([visible(container), kind], v)
+                yield m
+            m = CounterMetricFamily("ebpftop_container_tcp_bytes", "TCP bytes sent and received by container.",
+                                    labels=["container", "direction"])
+            for (container, direction), v in s.container_tcp_bytes.samples():
+                m.add_metric([visible(container), direction], v)
+            yield m
             m = CounterMetricFamily("ebpftop_watched_file_opens", "Opens of watched (sensitive) files, by process "
                                     "name and result (ok or the errno).", labels=["comm", "result"])
             for (comm, result), v in s.alerts.samples():
@@ -110,7 +124,10 @@ class SnapshotCollector:
                                   ("file_opens", s.file_opens), ("tcp_connections", s.tcp),
                                   ("udp_datagrams", s.udp_datagrams), ("udp_bytes", s.udp_bytes),
                                   ("tcp_bytes", s.tcp_bytes), ("tcp_retransmits", s.tcp_retransmits),
-                                  ("tcp_resets", s.tcp_resets)):
+                                  ("tcp_resets", s.tcp_resets), ("container_syscalls", s.container_syscalls),
+                                  ("container_page_faults", s.container_page_faults),
+                                  ("container_file_opens", s.container_file_opens),
+                                  ("container_tcp_bytes", s.container_tcp_bytes)):
                 m.add_metric([name], counter.evicted)
             yield m
             yield GaugeMetricFamily("ebpftop_polls", "Polls of the kernel maps so far.", value=s.polls)

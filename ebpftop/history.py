@@ -12,6 +12,7 @@ MAX_CONNECTIONS = 2000  # newest kept for the TCP pane; older ones scroll away
 MAX_ALERTS = 1000
 MAX_PROCESS_EVENTS = 2000
 MAX_CLOSED_CONNECTIONS = 2000  # tcplife rows kept for the Network pane
+MAX_CONTAINERS = 4096  # cgroup id -> container, for the rows kept above
 
 
 @dataclass
@@ -26,6 +27,7 @@ class History:
     tcp_closed: deque = field(default_factory=lambda: deque(maxlen=MAX_CLOSED_CONNECTIONS))  # newest first
     tcp_closed_total: int = 0
     alerts_total: int = 0
+    containers: dict = field(default_factory=dict)  # cgroup id -> Container, of every snapshot so far (bounded)
 
     def add_alerts(self, alerts) -> None:
         """Alerts, oldest first."""
@@ -49,6 +51,11 @@ class History:
         for r in snap.page_faults:
             key = (r.comm, r.pid)
             self.faults_total[key] = self.faults_total.get(key, 0) + r.count
+        for cgroup, c in snap.containers.items():
+            self.containers.pop(cgroup, None)
+            self.containers[cgroup] = c  # newest last: the oldest go first
+        while len(self.containers) > MAX_CONTAINERS:
+            del self.containers[next(iter(self.containers))]
         for pane, n in snap.lost.items():
             self.lost_total[pane] = self.lost_total.get(pane, 0) + n
 

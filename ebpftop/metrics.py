@@ -103,6 +103,11 @@ class MetricsState:
     tcp_bytes: BoundedCounter = None  # (comm, direction): what sendmsg/recvmsg moved
     tcp_retransmits: BoundedCounter = None  # (comm, direction="sent"): retransmitted segments
     tcp_resets: BoundedCounter = None  # (comm, direction)
+    # per container (its label; "host"; "unknown" for rows of no known owner)
+    container_syscalls: BoundedCounter = None  # (container, kind)
+    container_page_faults: BoundedCounter = None  # (container, kind)
+    container_file_opens: BoundedCounter = None  # (container, kind)
+    container_tcp_bytes: BoundedCounter = None  # (container, direction)
     read_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     read_latency_by_comm: dict = field(default_factory=dict)
     write_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
@@ -111,7 +116,8 @@ class MetricsState:
     _tcp_seen: dict = field(default_factory=dict)  # open connection -> its counts at the last poll
 
     def __post_init__(self):
-        two_labels = ("tcp", "alerts", "udp_datagrams", "udp_bytes", "tcp_bytes", "tcp_retransmits", "tcp_resets")
+        two_labels = ("tcp", "alerts", "udp_datagrams", "udp_bytes", "tcp_bytes", "tcp_retransmits", "tcp_resets",
+                      "container_syscalls", "container_page_faults", "container_file_opens", "container_tcp_bytes")
         for name in ("syscalls", "page_faults", "file_opens", "file_open_errors", *two_labels):
             if getattr(self, name) is None:
                 setattr(self, name, BoundedCounter(self.max_labels, arity=2 if name in two_labels else 1))
@@ -142,6 +148,7 @@ class MetricsState:
         self.udp_datagrams.add_interval(datagrams)
         self.udp_bytes.add_interval(nbytes)
         self._add_tcp_traffic(snap)
+        self._add_containers(snap)
         self.read_latency.add(snap.read_latency.total)
         self.write_latency.add(snap.write_latency.total)
         # per-comm histograms share the syscall counter's bound on names
@@ -177,6 +184,27 @@ class MetricsState:
         self.tcp_bytes.add_interval(nbytes)
         self.tcp_retransmits.add_interval(retransmits)
         self.tcp_resets.add_interval(resets)
+
+
+    def _add_containers(self, snap: Snapshot) -> None:
+        def who(cgroup: int) -> tuple[str, str]:
+            c = snap.containers.get(cgroup)
+            if c is not None:
+                return c.label, c.kind
+            return ("host", "host") if cgroup else ("unknown", "unknown")
+
+        for counter, rows in ((self.container_syscalls, snap.syscalls), (self.container_page_faults, snap.page_faults),
+                              (self.container_file_opens, snap.file_opens)):
+            counts: dict = {}
+            for r in rows:
+                _add_pair(counts, who(r.cgroup), r.count)
+            counter.add_interval(counts)
+        nbytes: dict = {}
+        for c in snap.tcp_connections + snap.tcp_closed:
+            label = who(c.cgroup)[0]
+            _add_pair(nbytes, (label, "sent"), c.tx_bytes)
+            _add_pair(nbytes, (label, "received"), c.rx_bytes)
+        self.container_tcp_bytes.add_interval(nbytes)
 
 
 def _add_pair(d: dict, key: tuple, n: int) -> None:

@@ -20,6 +20,37 @@ STATUS_OK = "ok"
 STATUS_STARTING = "starting"
 
 
+class Container(NamedTuple):
+    """What a cgroup is, when it is not the host's: a container, a pod's
+    container, a systemd service or a user session (containers.py)."""
+
+    kind: str  # docker, kubernetes, containerd, cri-o, podman, lxc, service, session
+    id: str  # the runtime's container id, or the unit's name
+    name: str  # the runtime's name for it, else a short id; the unit for a service
+    pod: str = ""  # Kubernetes only
+    namespace: str = ""  # Kubernetes only
+
+    @property
+    def label(self) -> str:
+        """What the CONTAINER column shows: the name, pod/container for Kubernetes."""
+        return f"{self.pod}/{self.name}" if self.pod else self.name
+
+    def matches(self, name: str) -> bool:
+        """--container NAME: its name, pod/container, pod, or a prefix of its id (4 characters at least)."""
+        return name in (self.name, self.label, self.pod) or (len(name) >= 4 and self.id.startswith(name))
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "id": self.id, "name": self.name, "pod": self.pod, "namespace": self.namespace}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Container:
+        return cls(kind=str(d["kind"]), id=str(d["id"]), name=str(d["name"]), pod=str(d.get("pod") or ""),
+                   namespace=str(d.get("namespace") or ""))
+
+
+HOST = "host"  # what --container and the CONTAINER column call rows of no container
+
+
 class TcpConnection(NamedTuple):
     time: float  # wall-clock seconds since the epoch
     pid: int  # 0 when the owner is unknown (see bpf/tcp.c)
@@ -30,6 +61,7 @@ class TcpConnection(NamedTuple):
     daddr: str  # remote address
     dport: int
     direction: str  # "connect" or "accept"
+    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
 
     def to_dict(self) -> dict:
         return {
@@ -42,6 +74,7 @@ class TcpConnection(NamedTuple):
             "dport": self.dport,
             "direction": self.direction,
             "time": iso_time(self.time),
+            "cgroup": self.cgroup,
         }
 
     @classmethod
@@ -56,6 +89,7 @@ class TcpConnection(NamedTuple):
             daddr=str(d["daddr"]),
             dport=int(d["dport"]),
             direction=str(d["direction"]),
+            cgroup=int(d.get("cgroup", 0)),
         )
 
 
@@ -81,6 +115,7 @@ class TcpSession(NamedTuple):
     retransmits: int = 0  # segments, since it opened
     resets_sent: int = 0
     resets_received: int = 0
+    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
 
     def duration_s(self, now: float) -> float:
         return max(0.0, (self.closed if self.closed is not None else now) - self.opened)
@@ -104,7 +139,7 @@ class TcpSession(NamedTuple):
             tx_bytes=int(d["tx_bytes"]), rx_bytes=int(d["rx_bytes"]),
             tx_total=int(d["tx_total"]), rx_total=int(d["rx_total"]),
             retransmits=int(d.get("retransmits", 0)), resets_sent=int(d.get("resets_sent", 0)),
-            resets_received=int(d.get("resets_received", 0)),
+            resets_received=int(d.get("resets_received", 0)), cgroup=int(d.get("cgroup", 0)),
         )
 
 
@@ -120,6 +155,7 @@ class TcpProcessTraffic(NamedTuple):
     rx_total: int
     retransmits: int
     resets: int
+    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
 
     def to_dict(self) -> dict:
         return self._asdict()
@@ -140,6 +176,7 @@ class UdpFlow(NamedTuple):
     tx_bytes: int = 0
     rx_datagrams: int = 0
     rx_bytes: int = 0
+    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
 
     def to_dict(self) -> dict:
         return {
@@ -154,6 +191,7 @@ class UdpFlow(NamedTuple):
             "tx_bytes": self.tx_bytes,
             "rx_datagrams": self.rx_datagrams,
             "rx_bytes": self.rx_bytes,
+            "cgroup": self.cgroup,
         }
 
     @classmethod
@@ -170,6 +208,7 @@ class UdpFlow(NamedTuple):
             tx_bytes=int(d["tx_bytes"]),
             rx_datagrams=int(d["rx_datagrams"]),
             rx_bytes=int(d["rx_bytes"]),
+            cgroup=int(d.get("cgroup", 0)),
         )
 
 
@@ -177,6 +216,7 @@ class SyscallRow(NamedTuple):
     comm: str
     count: int
     by_pid: tuple[tuple[int, int], ...]  # (pid, count), largest first
+    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
 
     @property
     def pids(self) -> int:
@@ -188,12 +228,13 @@ class SyscallRow(NamedTuple):
             "count": self.count,
             "pids": self.pids,
             "by_pid": {str(pid): n for pid, n in self.by_pid},
+            "cgroup": self.cgroup,
         }
 
     @classmethod
     def from_dict(cls, d: dict) -> SyscallRow:
         by_pid = tuple((int(p), int(n)) for p, n in d.get("by_pid", {}).items())
-        return cls(comm=str(d["comm"]), count=int(d["count"]), by_pid=by_pid)
+        return cls(comm=str(d["comm"]), count=int(d["count"]), by_pid=by_pid, cgroup=int(d.get("cgroup", 0)))
 
 
 class Bucket(NamedTuple):
@@ -279,6 +320,7 @@ class ProcessLatency(NamedTuple):
     comm: str
     pid: int
     histogram: Histogram
+    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
 
 
 @dataclass(frozen=True)
@@ -288,6 +330,14 @@ class Latency:
     @property
     def total(self) -> Histogram:
         return Histogram.merge(p.histogram for p in self.by_process)
+
+    def by_name(self) -> list[tuple[str, int, Histogram]]:
+        """(comm, cgroup, histogram) per process name in each cgroup: a name
+        in two containers is two rows."""
+        groups: dict[tuple[str, int], list[Histogram]] = {}
+        for p in self.by_process:
+            groups.setdefault((p.comm, p.cgroup), []).append(p.histogram)
+        return [(comm, cg, Histogram.merge(hs)) for (comm, cg), hs in sorted(groups.items())]
 
     def by_comm(self) -> dict[str, Histogram]:
         groups: dict[str, list[Histogram]] = {}
@@ -300,7 +350,7 @@ class Latency:
             "total": self.total.to_dict(),
             "by_comm": {comm: h.to_dict() for comm, h in self.by_comm().items()},
             "by_process": [
-                {"comm": p.comm, "pid": p.pid, **p.histogram.to_dict()} for p in self.by_process
+                {"comm": p.comm, "pid": p.pid, "cgroup": p.cgroup, **p.histogram.to_dict()} for p in self.by_process
             ],
         }
 
@@ -308,7 +358,7 @@ class Latency:
     def from_dict(cls, d: dict) -> Latency:
         return cls(
             tuple(
-                ProcessLatency(str(p["comm"]), int(p["pid"]), Histogram.from_dict(p))
+                ProcessLatency(str(p["comm"]), int(p["pid"]), Histogram.from_dict(p), int(p.get("cgroup", 0)))
                 for p in d.get("by_process", [])
             )
         )
@@ -321,6 +371,7 @@ class FileOpenRow(NamedTuple):
     count: int
     errors: int
     truncated: bool = False  # the path was longer than the probe reads
+    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
 
     def to_dict(self) -> dict:
         return {
@@ -330,6 +381,7 @@ class FileOpenRow(NamedTuple):
             "count": self.count,
             "errors": self.errors,
             "truncated": self.truncated,
+            "cgroup": self.cgroup,
         }
 
     @classmethod
@@ -341,6 +393,7 @@ class FileOpenRow(NamedTuple):
             count=int(d["count"]),
             errors=int(d["errors"]),
             truncated=bool(d.get("truncated", False)),
+            cgroup=int(d.get("cgroup", 0)),
         )
 
 
@@ -348,13 +401,14 @@ class PageFaultRow(NamedTuple):
     comm: str
     pid: int
     count: int
+    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
 
     def to_dict(self) -> dict:
-        return {"comm": self.comm, "pid": self.pid, "count": self.count}
+        return {"comm": self.comm, "pid": self.pid, "count": self.count, "cgroup": self.cgroup}
 
     @classmethod
     def from_dict(cls, d: dict) -> PageFaultRow:
-        return cls(comm=str(d["comm"]), pid=int(d["pid"]), count=int(d["count"]))
+        return cls(comm=str(d["comm"]), pid=int(d["pid"]), count=int(d["count"]), cgroup=int(d.get("cgroup", 0)))
 
 
 class ProcessEvent(NamedTuple):
@@ -369,6 +423,7 @@ class ProcessEvent(NamedTuple):
     args: tuple = ()  # exec: the first arguments (argv[0] first), each cut at 47 bytes
     exit_code: int | None = None  # exit: the code given to exit_group(); None if killed by a signal
     lifetime_s: float | None = None  # exit: since the fork, when ebpftop saw it
+    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
 
     def to_dict(self) -> dict:
         return {
@@ -381,6 +436,7 @@ class ProcessEvent(NamedTuple):
             "args": list(self.args),
             "exit_code": self.exit_code,
             "lifetime_s": self.lifetime_s,
+            "cgroup": self.cgroup,
         }
 
     @classmethod
@@ -395,6 +451,7 @@ class ProcessEvent(NamedTuple):
             args=tuple(str(a) for a in d.get("args", [])),
             exit_code=None if d.get("exit_code") is None else int(d["exit_code"]),
             lifetime_s=None if d.get("lifetime_s") is None else float(d["lifetime_s"]),
+            cgroup=int(d.get("cgroup", 0)),
         )
 
 
@@ -408,6 +465,7 @@ class Alert(NamedTuple):
     comm: str
     path: str
     ret: int  # the fd, or -errno
+    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
 
     @property
     def result(self) -> str:
@@ -427,6 +485,7 @@ class Alert(NamedTuple):
             "path": self.path,
             "result": self.result,
             "ret": self.ret,
+            "cgroup": self.cgroup,
         }
 
     @classmethod
@@ -439,6 +498,7 @@ class Alert(NamedTuple):
             comm=str(d["comm"]),
             path=str(d["path"]),
             ret=int(d["ret"]),
+            cgroup=int(d.get("cgroup", 0)),
         )
 
 
@@ -533,9 +593,16 @@ class Snapshot:
     # what the kernel and BCC offered and the fallbacks taken (capabilities.py);
     # its "notes" say, per probe set, what a fallback changes
     capabilities: dict = field(default_factory=dict)
+    # cgroup id -> what it is, for every row's cgroup that is not the host's
+    containers: dict = field(default_factory=dict)
+
+    def container_of(self, cgroup: int) -> Container | None:
+        return self.containers.get(cgroup)
 
     def to_dict(self) -> dict:
-        return {
+        """Every row gains "container": {kind, id, name, pod, namespace}, or
+        None on the host."""
+        return _with_containers({
             "time": iso_time(self.time),
             "interval_s": self.interval_s,
             "tcp": [c.to_dict() for c in self.tcp],
@@ -555,7 +622,7 @@ class Snapshot:
             "status": dict(self.status),
             "lost": dict(self.lost),
             "capabilities": self.capabilities,
-        }
+        }, self.containers)
 
     @classmethod
     def from_dict(cls, d: dict) -> Snapshot:
@@ -579,7 +646,40 @@ class Snapshot:
             status={str(k): str(v) for k, v in d["status"].items()},
             lost={str(k): int(v) for k, v in d["lost"].items()},
             capabilities=dict(d.get("capabilities") or {}),  # absent in older recordings
+            containers=_containers_in(d),
         )
+
+
+ROW_LISTS = ("tcp", "udp", "tcp_connections", "tcp_closed", "syscalls", "file_opens", "page_faults", "processes",
+             "alerts")
+
+
+def _with_containers(d: dict, containers: dict) -> dict:
+    def add(row: dict) -> None:
+        c = containers.get(row.get("cgroup", 0))
+        row["container"] = None if c is None else c.to_dict()
+
+    for name in ROW_LISTS:
+        for row in d[name]:
+            add(row)
+    for lat in ("read_latency", "write_latency"):
+        for row in d[lat]["by_process"]:
+            add(row)
+    return d
+
+
+def _containers_in(d: dict) -> dict:
+    """The rows' containers, back from their JSON form (None or absent: the host)."""
+    out = {}
+    rows = [r for name in ROW_LISTS for r in d.get(name, [])]
+    rows += [r for lat in ("read_latency", "write_latency") for r in (d.get(lat) or {}).get("by_process", [])]
+    for row in rows:
+        c = row.get("container")
+        if c is not None:
+            if not isinstance(c, dict):
+                raise ValueError(f"a row's container is not an object: {c!r}")
+            out[int(row.get("cgroup", 0))] = Container.from_dict(c)
+    return out
 
 
 def iso_time(t: float) -> str:

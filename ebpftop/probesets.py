@@ -42,6 +42,11 @@ class ProbeSet:
 INET_SOCK_SET_STATE_FIELDS = ("oldstate", "newstate", "protocol", "family", "sport", "dport",
                               "saddr", "daddr", "saddr_v6", "daddr_v6", "skaddr")
 
+# Where lifecycle.c folds a thread's per-thread counters (syscalls, page
+# faults): its name or its cgroup changes, or it exits.
+THREAD_FOLD_HOOKS = ("task/task_rename", "sched/sched_process_exec", "sched/sched_process_exit",
+                     "cgroup/cgroup_attach_task")
+
 # In the order their C files are concatenated (a file may call what an
 # earlier one defines: syscalls.c stamps syscall_latency.c's entries).
 PROBE_SETS: tuple[ProbeSet, ...] = (
@@ -56,16 +61,17 @@ PROBE_SETS: tuple[ProbeSet, ...] = (
     ProbeSet(
         name="syscalls", c_file="syscalls.c", title="syscall counts by process",
         tracepoints=("raw_syscalls/sys_enter",),
-        fields={"sched/sched_process_exec": ("pid", "old_pid")},  # lifecycle.c folds at exec
+        fields={"sched/sched_process_exec": ("pid", "old_pid"),  # lifecycle.c folds at exec
+                "cgroup/cgroup_attach_task": ("dst_root", "pid")},  # and when a thread changes cgroup
         map_sizes={"SYSCALLS_MAP_SIZE": 16384},
-        shared_hooks=("task/task_rename", "sched/sched_process_exec", "sched/sched_process_exit"), snapshot_fields=("syscalls",),
+        shared_hooks=THREAD_FOLD_HOOKS, snapshot_fields=("syscalls",),
     ),
     ProbeSet(
         name="page_faults", c_file="page_faults.c", title="user page faults by process",
         tracepoints=(),  # exceptions:page_fault_user, or the perf event (capabilities)
-        fields={"sched/sched_process_exec": ("pid", "old_pid")},
+        fields={"sched/sched_process_exec": ("pid", "old_pid"), "cgroup/cgroup_attach_task": ("dst_root", "pid")},
         map_sizes={"PAGE_FAULTS_MAP_SIZE": 16384},
-        shared_hooks=("task/task_rename", "sched/sched_process_exec", "sched/sched_process_exit"), snapshot_fields=("page_faults",),
+        shared_hooks=THREAD_FOLD_HOOKS, snapshot_fields=("page_faults",),
         loaded_by_name=("page_fault_event",),
     ),
     ProbeSet(
@@ -120,9 +126,13 @@ BY_NAME = {p.name: p for p in PROBE_SETS}
 NAMES: tuple[str, ...] = tuple(BY_NAME)
 
 # Shared hook files, concatenated after every probe set: one program per
-# kernel hook, calling each enabled set's handler.
-SHARED_FILES = ("lifecycle.c", "sock_hooks.c")
+# kernel hook, calling each enabled set's handler.  cgroups.c (new cgroups'
+# paths, for naming containers) is in every module: every set's rows carry
+# a cgroup id.
+SHARED_FILES = ("lifecycle.c", "sock_hooks.c", "cgroups.c")
+ALWAYS_SHARED_FILES = ("cgroups.c",)
 SHARED_HOOK_FILES = {
+    "cgroup/cgroup_attach_task": "lifecycle.c",
     "task/task_newtask": "lifecycle.c",
     "task/task_rename": "lifecycle.c",
     "sched/sched_process_exec": "lifecycle.c",
@@ -153,10 +163,15 @@ OPTIONAL_TRACEPOINTS = {
     "EBPFTOP_HAVE_TASK_RENAME": ("task/task_rename",),
     "EBPFTOP_HAVE_EXEC": ("sched/sched_process_exec",),
     "EBPFTOP_HAVE_EXIT": ("sched/sched_process_exit",),
+    "EBPFTOP_HAVE_CGROUP_ATTACH": ("cgroup/cgroup_attach_task",),
+    "EBPFTOP_HAVE_CGROUP_MKDIR": ("cgroup/cgroup_mkdir",),
     "EBPFTOP_HAVE_SOCK_SEND_LENGTH": ("sock/sock_send_length",),
     "EBPFTOP_HAVE_TCP_RETRANSMIT": ("tcp/tcp_retransmit_skb",),
     "EBPFTOP_HAVE_TCP_RESETS": ("tcp/tcp_send_reset", "tcp/tcp_receive_reset"),
 }
+# The fields the C reads of optional hooks that no probe set declares: the
+# hook is used only if the kernel's has them all.
+OPTIONAL_FIELDS = {"cgroup/cgroup_mkdir": ("root", "id", "path")}
 
 
 def defines(enabled: tuple[str, ...], map_sizes: dict | None = None) -> list[str]:

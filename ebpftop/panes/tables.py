@@ -6,14 +6,26 @@ one named ``[@click=app.quit]x`` could run an action."""
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from ebpftop.model import FileOpenRow, PageFaultRow, SyscallRow, TcpConnection, TcpProcessTraffic, TcpSession, UdpFlow
+from ebpftop.aggregate import UNKNOWN_CONTAINER, container_label
+from ebpftop.model import (
+    HOST,
+    Container,
+    FileOpenRow,
+    PageFaultRow,
+    SyscallRow,
+    TcpConnection,
+    TcpProcessTraffic,
+    TcpSession,
+    UdpFlow,
+)
 from ebpftop.render import byte_size, count, duration
 from ebpftop.text import visible
 
@@ -58,23 +70,72 @@ MAX_TABLE_ROWS = 200
 
 class SortableTable(DataTable):
     """A DataTable that owns its rows' order: ``s`` picks the next sort column,
-    ``S`` reverses, a click on a header sorts by it (again: reverses)."""
+    ``S`` reverses, a click on a header sorts by it (again: reverses).
+
+    Tables whose rows name a process also get a CONTAINER column after COMM,
+    shown when some row is not on the host; grouped by container (the app's
+    g key), COMM shows the container and the PID columns go."""
 
     COLUMNS: tuple[Column, ...] = ()
     DEFAULT_SORT = 0
+    HAS_CONTAINER = True  # its rows carry a cgroup (row_cgroup)
     # Enter drills down (DataTable's own Enter only selects); a click moves the cursor.
     BINDINGS = [Binding("enter", "app.drill_down", "Scope to process")]
 
     def __init__(self, **kw):
         super().__init__(cursor_type="row", zebra_stripes=True, **kw)
+        self.containers: Mapping[int, Container] = {}
+        self.show_container = False
+        self.grouped = False
+        self.cols = self._visible_columns()
         self.sort_index = self.DEFAULT_SORT
-        self.sort_reverse = self.COLUMNS[self.DEFAULT_SORT].numeric
+        self.sort_reverse = self.cols[self.DEFAULT_SORT].numeric
         self._rows: list = []
         self._shown: list = []  # the rows on screen, in order
         self._keys: list[str] = []
 
-    def on_mount(self) -> None:
+    def row_cgroup(self, row) -> int:
+        r = row if hasattr(row, "cgroup") else row[0]
+        return r.cgroup
+
+    def container_text(self, row) -> str:
+        return container_label(self.row_cgroup(row), self.containers)
+
+    def _container_cell(self, row) -> Text:
+        label = self.container_text(row)
+        if label in (HOST, UNKNOWN_CONTAINER):
+            return Text(label if label == HOST else "-", style="dim")
+        return safe(label, style="cyan")
+
+    def _visible_columns(self) -> list[Column]:
+        cols = []
         for c in self.COLUMNS:
+            if self.grouped and c.key in ("pid", "ppid"):
+                continue
+            cols.append(replace(c, label="CONTAINER") if self.grouped and c.key == "comm" else c)
+            if c.key == "comm" and self.HAS_CONTAINER and self.show_container and not self.grouped:
+                cols.append(Column("container", "CONTAINER", self.container_text, self._container_cell))
+        return cols
+
+    def set_context(self, containers: Mapping[int, Container], show_container: bool, grouped: bool) -> None:
+        """What the CONTAINER column reads, and which columns show."""
+        self.containers = containers
+        if (show_container, grouped) == (self.show_container, self.grouped):
+            return
+        sort_key = self.cols[self.sort_index].key
+        self.show_container, self.grouped = show_container, grouped
+        self.cols = self._visible_columns()
+        keys = [c.key for c in self.cols]
+        self.sort_index = keys.index(sort_key) if sort_key in keys else min(self.DEFAULT_SORT, len(keys) - 1)
+        if self.is_mounted:
+            self.clear(columns=True)
+            self._keys = []
+            for c in self.cols:
+                self.add_column(c.label, key=c.key)
+            self._relabel()
+
+    def on_mount(self) -> None:
+        for c in self.cols:
             self.add_column(c.label, key=c.key)
         self._relabel()
 
@@ -86,6 +147,12 @@ class SortableTable(DataTable):
         when the row is a process name only."""
         return None
 
+    def selected_container(self) -> str | None:
+        """The CONTAINER of the row under the cursor ("host" for the host's)."""
+        if not self.HAS_CONTAINER or not (0 <= self.cursor_row < len(self._shown)):
+            return None
+        return self.container_text(self._shown[self.cursor_row])
+
     def selected_process(self) -> tuple[int | None, str] | None:
         if not (0 <= self.cursor_row < len(self._shown)):
             return None
@@ -96,7 +163,7 @@ class SortableTable(DataTable):
         self._render_rows()
 
     def _sorted(self):
-        col = self.COLUMNS[self.sort_index]
+        col = self.cols[self.sort_index]
         return sorted(self._rows, key=col.sort_key, reverse=self.sort_reverse)
 
     @property
@@ -107,13 +174,13 @@ class SortableTable(DataTable):
         rows = self._sorted()[:MAX_TABLE_ROWS]
         self._shown = rows
         keys = unique_keys(self.row_key(r) for r in rows)
-        cells = [[c.cell(r) for c in self.COLUMNS] for r in rows]
+        cells = [[c.cell(r) for c in self.cols] for r in rows]
         self._right_align(cells)
         if keys == self._keys:
             # Same rows in the same order: update cells in place (cheap, keeps
             # the cursor and scroll position).
             for key, row_cells in zip(keys, cells):
-                for c, value in zip(self.COLUMNS, row_cells):
+                for c, value in zip(self.cols, row_cells):
                     if self.get_cell(key, c.key) != value:
                         self.update_cell(key, c.key, value)
             return
@@ -128,7 +195,7 @@ class SortableTable(DataTable):
     def _right_align(self, cells: list[list[Text]]) -> None:
         """Numbers line up on the right.  DataTable drops a Text's own
         justify, so pad them to the column's widest value (or its label)."""
-        for i, col in enumerate(self.COLUMNS):
+        for i, col in enumerate(self.cols):
             if not col.numeric:
                 continue
             width = max([len(col.label) + 2] + [row[i].cell_len for row in cells])
@@ -140,7 +207,7 @@ class SortableTable(DataTable):
                     row[i] = padded
 
     def _relabel(self) -> None:
-        for i, c in enumerate(self.COLUMNS):
+        for i, c in enumerate(self.cols):
             arrow = (" ▼" if self.sort_reverse else " ▲") if i == self.sort_index else ""
             self.columns[c.key].label = Text(c.label + arrow)
         self.refresh()
@@ -150,12 +217,12 @@ class SortableTable(DataTable):
             self.sort_reverse = not self.sort_reverse
         else:
             self.sort_index = index
-            self.sort_reverse = self.COLUMNS[index].numeric
+            self.sort_reverse = self.cols[index].numeric
         self._relabel()
         self._render_rows()
 
     def next_sort(self) -> None:
-        self.set_sort((self.sort_index + 1) % len(self.COLUMNS))
+        self.set_sort((self.sort_index + 1) % len(self.cols))
 
     def reverse_sort(self) -> None:
         self.set_sort(self.sort_index)
@@ -166,7 +233,7 @@ class SortableTable(DataTable):
 
     @property
     def sort_description(self) -> str:
-        c = self.COLUMNS[self.sort_index]
+        c = self.cols[self.sort_index]
         return f"{c.label} {'▼' if self.sort_reverse else '▲'}"
 
 
@@ -257,7 +324,7 @@ class TcpTrafficTable(SortableTable):
     DEFAULT_SORT = 6
 
     def _sorted(self):
-        col = self.COLUMNS[self.sort_index]
+        col = self.cols[self.sort_index]
         if col.key in ("tx_rate", "rx_rate"):  # by rate: both ways together, so the busiest is on top
             return sorted(self._rows, key=lambda r: (r[0].tx_bytes + r[0].rx_bytes, col.sort_key(r)),
                           reverse=self.sort_reverse)
@@ -318,14 +385,14 @@ class TcpProcessTable(SortableTable):
     DEFAULT_SORT = 3
 
     def _sorted(self):
-        col = self.COLUMNS[self.sort_index]
+        col = self.cols[self.sort_index]
         if col.key in ("tx_rate", "rx_rate"):
             return sorted(self._rows, key=lambda r: (r[0].tx_bytes + r[0].rx_bytes, col.sort_key(r)),
                           reverse=self.sort_reverse)
         return super()._sorted()
 
     def row_key(self, r: tuple[TcpProcessTraffic, float]) -> str:
-        return f"{r[0].pid}\0{r[0].comm}"
+        return f"{r[0].pid}\0{r[0].comm}\0{r[0].cgroup}"
 
     def row_process(self, r):
         return (r[0].pid, r[0].comm) if r[0].pid else None
@@ -342,7 +409,7 @@ class SyscallTable(SortableTable):
     DEFAULT_SORT = 1
 
     def row_key(self, r: tuple[SyscallRow, float, int]) -> str:
-        return r[0].comm
+        return f"{r[0].comm}\0{r[0].cgroup}"
 
     def row_process(self, r):
         # one pid: that process; several: every process of that name
@@ -364,7 +431,7 @@ class FileOpenTable(SortableTable):
     )
 
     def row_key(self, r: FileOpenRow) -> str:
-        return f"{r.pid}\0{r.comm}\0{r.truncated}\0{r.path}"
+        return f"{r.pid}\0{r.comm}\0{r.cgroup}\0{r.truncated}\0{r.path}"
 
     def row_process(self, r: FileOpenRow):
         return (r.pid, r.comm)
@@ -381,7 +448,7 @@ class PageFaultTable(SortableTable):
     DEFAULT_SORT = 2
 
     def row_key(self, r: tuple[PageFaultRow, float, int]) -> str:
-        return f"{r[0].pid}\0{r[0].comm}"
+        return f"{r[0].pid}\0{r[0].comm}\0{r[0].cgroup}"
 
     def row_process(self, r):
         return (r[0].pid, r[0].comm)
@@ -456,25 +523,30 @@ class ProbeTable(SortableTable):
         Column("name", "PROGRAM", lambda r: r[0].name, lambda r: safe(r[0].name, style="dim")),
     )
     DEFAULT_SORT = 6
+    HAS_CONTAINER = False
 
     def row_key(self, r) -> str:
         return f"{r[0].prog_id}/{r[0].name}"
 
 
 class LatencyTable(SortableTable):
-    """Per process name: reads and percentiles of read() latency."""
+    """Per process name (and cgroup): calls and percentiles of read() or
+    write() latency; (comm, cgroup, Histogram) rows."""
 
     COLUMNS = (
         Column("comm", "COMM", lambda r: r[0], lambda r: safe(r[0])),
-        Column("count", "CALLS", lambda r: r[1].count, lambda r: num(r[1].count), numeric=True),
-        Column("p50", "P50", lambda r: r[1].percentile(50) or 0, lambda r: num(0, duration(r[1].percentile(50))), numeric=True),
-        Column("p90", "P90", lambda r: r[1].percentile(90) or 0, lambda r: num(0, duration(r[1].percentile(90))), numeric=True),
-        Column("p99", "P99", lambda r: r[1].percentile(99) or 0, lambda r: num(0, duration(r[1].percentile(99))), numeric=True),
+        Column("count", "CALLS", lambda r: r[2].count, lambda r: num(r[2].count), numeric=True),
+        Column("p50", "P50", lambda r: r[2].percentile(50) or 0, lambda r: num(0, duration(r[2].percentile(50))), numeric=True),
+        Column("p90", "P90", lambda r: r[2].percentile(90) or 0, lambda r: num(0, duration(r[2].percentile(90))), numeric=True),
+        Column("p99", "P99", lambda r: r[2].percentile(99) or 0, lambda r: num(0, duration(r[2].percentile(99))), numeric=True),
     )
     DEFAULT_SORT = 1
 
+    def row_cgroup(self, r) -> int:
+        return r[1]
+
     def row_key(self, r) -> str:
-        return r[0]
+        return f"{r[0]}\0{r[1]}"
 
     def row_process(self, r):
         return (None, r[0])

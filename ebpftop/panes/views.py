@@ -4,7 +4,8 @@ redraws itself from it; none keeps data of its own, and none filters."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -13,7 +14,7 @@ from textual.widgets import Static
 
 from ebpftop import aggregate, filters
 from ebpftop.history import History
-from ebpftop.model import STATUS_OK, STATUS_STARTING, ProcessEvent, Snapshot, TcpConnection, TcpSession
+from ebpftop.model import STATUS_OK, STATUS_STARTING, Container, ProcessEvent, Snapshot, TcpConnection, TcpSession
 from ebpftop.panes.tables import (
     AlertTable,
     FileOpenTable,
@@ -45,6 +46,9 @@ class ViewInput:
     recent_connections: tuple[TcpConnection, ...] = ()
     closed_connections: tuple[TcpSession, ...] = ()
     process_events: tuple[ProcessEvent, ...] = ()
+    containers: Mapping[int, Container] = field(default_factory=dict)  # cgroup id -> container, for the CONTAINER column
+    show_container: bool = False  # some row is not on the host
+    grouped: bool = False  # rows summed per container (the app's g key)
 
 
 class View(Vertical):
@@ -86,6 +90,7 @@ class View(Vertical):
         else:
             state.update(Text("✖ not running: ", style="bold red") + safe(view.status))
         if view.snapshot is not None:
+            self.table.set_context(view.containers, view.show_container, view.grouped)
             self.draw(view)
 
     def draw(self, view: ViewInput) -> None:
@@ -215,8 +220,9 @@ class SyscallView(View):
         peak = max((r.count for r in rows), default=0)
         self.table.show([(r, view.snapshot.interval_s, peak) for r in rows])
         total = sum(r.count for r in rows)
+        what = "containers" if view.grouped else "process names"
         self.set_summary(f"[Syscalls: {count(total)} in {view.snapshot.interval_s:g} s, "
-                 f"{count(round(total / view.snapshot.interval_s))}/s, {len(rows)} process names]")
+                 f"{count(round(total / view.snapshot.interval_s))}/s, {len(rows)} {what}]")
 
 
 # From this width on, the read() and write() histograms are drawn side by side.
@@ -271,6 +277,8 @@ class LatencyView(View):
         who = f"processes matching {view.flt.comm!r}" if view.flt.comm else "all processes"
         if view.flt.pid is not None:
             who += f", pid {view.flt.pid}"
+        if view.flt.container is not None:
+            who += f", container {view.flt.container}"
         other = "write" if self.op == "read" else "read"
         if self.size.width >= SIDE_BY_SIDE_WIDTH:
             both = side_by_side(*(self.histogram_text(op, lats[op], who, bar_width=16, narrow=True)
@@ -281,7 +289,7 @@ class LatencyView(View):
             bar_width = 30 if self.size.width >= 100 else 16
             self.query_one("#histogram", Static).update(self.histogram_text(self.op, lats[self.op], who, bar_width))
             switch = f"w: {other}() · side by side from {SIDE_BY_SIDE_WIDTH} columns"
-        self.table.show(list(lats[self.op].by_comm().items()))
+        self.table.show(lats[self.op].by_name())
         self.set_summary(f"[ns, log2 buckets [low, high), percentiles interpolated in a bucket · {switch}]")
 
     def on_resize(self, _event) -> None:
@@ -315,7 +323,7 @@ class PageFaultView(View):
         totals = view.history.faults_total
         self.table.show([(r, view.snapshot.interval_s, totals.get((r.comm, r.pid), r.count)) for r in rows])
         self.set_summary(f"[Page faults: {count(sum(r.count for r in rows))} in {view.snapshot.interval_s:g} s, "
-                 f"{len(rows)} processes]")
+                 f"{len(rows)} {'containers' if view.grouped else 'processes'}]")
 
 
 class ProcessesView(View):

@@ -29,6 +29,7 @@ class ProcEventStruct(ctypes.Structure):
     _fields_ = [
         ("ts_ns", ctypes.c_uint64),
         ("lifetime_ns", ctypes.c_uint64),
+        ("cgroup", ctypes.c_uint64),
         ("kind", ctypes.c_uint32),
         ("pid", ctypes.c_uint32),
         ("ppid", ctypes.c_uint32),
@@ -49,6 +50,7 @@ class TcpConnStruct(ctypes.Structure):
         ("closed_ns", ctypes.c_uint64),
         ("tx_bytes", ctypes.c_uint64),
         ("rx_bytes", ctypes.c_uint64),
+        ("cgroup", ctypes.c_uint64),
         ("retransmits", ctypes.c_uint32),
         ("resets_sent", ctypes.c_uint32),
         ("resets_received", ctypes.c_uint32),
@@ -86,6 +88,7 @@ def process_event(e: ProcEventStruct) -> ProcessEvent:
         args=tuple(aggregate.decode_c_string(bytes(e.args[i])) for i in range(min(e.argc, len(e.args)))),
         exit_code=e.exit_code if kind == "exit" and e.has_code else None,
         lifetime_s=e.lifetime_ns / 1e9 if kind == "exit" and e.lifetime_ns else None,
+        cgroup=e.cgroup,
     )
 
 
@@ -101,6 +104,7 @@ def tcp_connection(e, ts_ns: int, direction: int, owner_known: bool) -> TcpConne
         daddr=aggregate.format_addr(e.family, e.daddr),
         dport=e.dport,
         direction=DIRECTIONS.get(direction, "?"),
+        cgroup=e.cgroup if owner_known else 0,
     )
 
 
@@ -114,6 +118,7 @@ def alert(e, ppid: int) -> Alert:
         comm=aggregate.decode_c_string(e.comm),
         path=aggregate.decode_c_string(e.path),
         ret=e.ret,
+        cgroup=e.cgroup,
     )
 
 
@@ -138,7 +143,14 @@ def tcp_session(c, tx_bytes: int, rx_bytes: int) -> TcpSession:
         retransmits=c.retransmits,
         resets_sent=c.resets_sent,
         resets_received=c.resets_received,
+        cgroup=c.cgroup,
     )
+
+
+class CgroupEventStruct(ctypes.Structure):
+    """struct cgroup_event of bpf/cgroups.c."""
+
+    _fields_ = [("id", ctypes.c_uint64), ("path", ctypes.c_char * cdefs.PATH_LEN)]
 
 
 def ppid_of(pid: int) -> int:

@@ -68,19 +68,19 @@ class UdpOwners:
         self.wait_polls = wait_polls
         self.waiting: list[tuple] = []  # (polls waited, key, value)
 
-    def entries(self, drained: Iterable[tuple], owner_of: Callable[[int], tuple[int, str] | None],
+    def entries(self, drained: Iterable[tuple], owner_of: Callable[[int], tuple[int, str, int] | None],
                 can_wait: bool) -> list[tuple]:
         """drained: (key, value) of udp_flows; owner_of(cookie) -> (tgid,
-        comm) or None.  can_wait: whether an owner can still turn up (the
+        comm, cgroup) or None.  can_wait: whether an owner can still turn up (the
         kernel has sock:sock_recv_length).  Returns aggregate.udp_flows'
         entries."""
-        resolved: dict[int, tuple[int, str] | None] = {}
+        resolved: dict[int, tuple[int, str, int] | None] = {}
         out = []
         todo = [(0, k, v) for k, v in drained] + self.waiting
         self.waiting = []
         for waited, k, v in todo:
             if k.dir == cdefs.DIR_SENT:
-                pid, comm = k.tgid, aggregate.decode_c_string(k.comm)
+                pid, comm, cgroup = k.tgid, aggregate.decode_c_string(k.comm), k.cgroup
             else:
                 if k.cookie not in resolved:
                     resolved[k.cookie] = owner_of(k.cookie)
@@ -88,12 +88,12 @@ class UdpOwners:
                 if owner is None and waited < self.wait_polls and can_wait:
                     self.waiting.append((waited + 1, k, v))
                     continue
-                pid, comm = owner or (0, "")
+                pid, comm, cgroup = owner or (0, "", 0)
             out.append((
                 pid, comm, aggregate.family_name(k.family),
                 aggregate.format_addr(k.family, k.laddr), k.lport,
                 aggregate.format_addr(k.family, k.raddr), k.rport,
-                k.dir, v.datagrams, v.bytes,
+                k.dir, v.datagrams, v.bytes, cgroup,
             ))
         return out
 

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 
-from ebpftop import aggregate, capabilities, probesets
+from ebpftop import aggregate, capabilities, containers, model, probesets
 from ebpftop import watch as watchlist
 from ebpftop.history import MAX_ALERTS
 from ebpftop.model import STATUS_OK, STATUS_STARTING, Alert, ProbeCost, Snapshot
@@ -33,6 +33,8 @@ PERF_TYPE_SOFTWARE = 1
 PERF_COUNT_SW_PAGE_FAULTS = 2
 
 PATH_CACHE_SIZE = 65536
+# Where the container runtimes' files are read (containers.py), when not under /: the tests' fixtures
+STATE_ROOT_ENV = "EBPFTOP_STATE_ROOT"
 
 
 def _to_syslog(alert: Alert) -> None:
@@ -141,6 +143,14 @@ class LiveSource:
         self._tcp_evicted: list = []  # (sk, struct tcp_conn) from tcp_traffic.c's ring buffer
         self._tcp_resets_unowned = joins.Deltas()
         self._perf_fds: list[int] = []  # the page-fault perf events, where that is the hook
+        # cgroup id -> container (containers.py); roots overridable for the tests
+        self._cgroup_thread: threading.Thread | None = None  # names new cgroups as they come (_watch_cgroups)
+        self._cgroup_stop = threading.Event()
+        self._cgroup_ring = None
+        self._shared_rings = False  # some ring buffer is open in BCC's poller
+        self.cgroups = containers.Resolver(
+            bpf_syscall.cgroup2_root(program.read_text("/proc/self/mounts")),
+            os.environ.get(STATE_ROOT_ENV, "/"))
 
     # -- start-up ---------------------------------------------------------
 
@@ -211,6 +221,9 @@ class LiveSource:
 
     def _open_streams(self, bpf, loaded) -> None:
         """The ring buffers, and the watch list the alerts need."""
+        self._watch_cgroups(bpf)
+        # the sets' ring buffers share BCC's one poller (cgroups.c's has its own)
+        self._shared_rings = bool({"tcp", "processes", "tcp_traffic", "file_opens"} & set(loaded))
         if "tcp" in loaded:
             bpf[b"tcp_events"].open_ring_buffer(self._on_tcp_event)
         if "processes" in loaded:
@@ -303,9 +316,45 @@ class LiveSource:
     def _on_proc_event(self, _ctx, data, _size):
         self._proc_pending.append(events.process_event(ctypes.cast(data, ctypes.POINTER(events.ProcEventStruct)).contents))
 
+    def _watch_cgroups(self, bpf) -> None:
+        """New cgroups are named the moment they are made, by a thread of its
+        own blocked on cgroups.c's ring buffer alone: a container's name
+        lives in its runtime's files only while it exists, and a `docker run
+        --rm` job can come and go between two reads of the shared ring
+        buffers (half a second apart)."""
+        from bcc.libbcc import _RINGBUF_CB_TYPE, lib
+
+        def on_event(_ctx, data, _size) -> int:
+            e = ctypes.cast(data, ctypes.POINTER(events.CgroupEventStruct)).contents
+            self.cgroups.learn(e.id, aggregate.decode_c_string(e.path))
+            return 0
+
+        self._cgroup_callback = _RINGBUF_CB_TYPE(on_event)  # kept: the C side holds only a pointer
+        ring = lib.bpf_new_ringbuf(bpf[b"cgroup_events"].map_fd, self._cgroup_callback, None)
+        if not ring:
+            return  # cgroups are then found by walking the cgroup mount at each poll
+        self._cgroup_ring = ring
+        self._cgroup_thread = threading.Thread(target=self._cgroup_loop, args=(lib,), name="ebpftop-cgroups",
+                                               daemon=True)
+        self._cgroup_thread.start()
+
+    def _cgroup_loop(self, lib) -> None:
+        while not self._cgroup_stop.is_set():
+            lib.bpf_poll_ringbuf(self._cgroup_ring, 200)  # wakes on an event, or to look at the stop flag
+
+    def _stop_watching_cgroups(self) -> None:
+        if self._cgroup_thread is None:
+            return
+        from bcc.libbcc import lib
+
+        self._cgroup_stop.set()
+        self._cgroup_thread.join()
+        self._cgroup_thread = None
+        lib.bpf_free_ringbuf(self._cgroup_ring)
+        self._cgroup_ring = None
+
     def _consume_rings(self) -> None:
-        if self._bpf is not None and not self._closed and any(
-                self.status.get(p) == STATUS_OK for p in ("tcp", "tcp_traffic", "file_opens", "processes")):
+        if self._bpf is not None and not self._closed and self._shared_rings:
             self._bpf.ring_buffer_consume()
 
     def poll_alerts(self) -> list[Alert]:
@@ -353,6 +402,7 @@ class LiveSource:
             counters = [c for p in self.probe_sets for c in probesets.BY_NAME[p].counters]
             lost = {c: n for c, n in self._lost.step(lost_now).items() if c in counters}
             fields["lost"] = joins.charge_misses(lost, self._misses.step(self._read_misses()), self._owners)
+            fields["containers"] = self.cgroups.resolve(cgroups_in(fields))
         return Snapshot(time=now, interval_s=self.interval_s, status=dict(self.status),
                         probe_stats=self.probe_stats, capabilities=self.capabilities, **fields)
 
@@ -399,7 +449,7 @@ class LiveSource:
                 o = owners[ctypes.c_ulonglong(cookie)]
             except KeyError:
                 return None
-            return o.tgid, aggregate.decode_c_string(o.comm)
+            return o.tgid, aggregate.decode_c_string(o.comm), o.cgroup
 
         entries = self._udp_owners.entries(_drain(bpf[b"udp_flows"]), owner_of, self.caps.sock_recv_length)
         return {"udp": aggregate.udp_flows(entries)}
@@ -413,13 +463,14 @@ class LiveSource:
     def _collect_read_latency(self, bpf) -> dict:
         entries = ([], [])  # by latency_key.op: OP_READ, OP_WRITE
         for k, v in _drain(bpf[b"latency_hist"]):
-            entries[k.op].append((aggregate.decode_c_string(k.comm), k.tgid, k.slot, v.count, v.sum_ns))
+            entries[k.op].append((aggregate.decode_c_string(k.comm), k.tgid, k.slot, v.count, v.sum_ns, k.cgroup))
         return {"read_latency": aggregate.latency(entries[events.cdefs.OP_READ]),
                 "write_latency": aggregate.latency(entries[events.cdefs.OP_WRITE])}
 
     def _collect_file_opens(self, bpf) -> dict:
         rows = aggregate.file_open_rows(
-            (aggregate.decode_c_string(k.comm), k.tgid, self._path(bpf, k.path_hash), k.flags, v.count, v.errors)
+            (aggregate.decode_c_string(k.comm), k.tgid, self._path(bpf, k.path_hash), k.flags, v.count, v.errors,
+             k.cgroup)
             for k, v in _drain(bpf[b"file_opens"])
         )
         alerts, self._alerts_interval = tuple(self._alerts_interval), []
@@ -453,11 +504,12 @@ class LiveSource:
 
     @staticmethod
     def _thread_counts(bpf, counts_name: bytes, folded_name: bytes):
-        """(comm, tgid, count) from a per-thread map and its folded twin.  The
-        per-thread map is drained first: a fold between the two drains then
-        lands in the folded map before it is read, never in neither."""
-        entries = [(aggregate.decode_c_string(v.comm), v.tgid, v.count) for _k, v in _drain(bpf[counts_name])]
-        entries += [(aggregate.decode_c_string(k.comm), k.tgid, as_int(v)) for k, v in _drain(bpf[folded_name])]
+        """(comm, tgid, count, cgroup) from a per-thread map and its folded
+        twin.  The per-thread map is drained first: a fold between the two
+        drains then lands in the folded map before it is read, never in neither."""
+        entries = [(aggregate.decode_c_string(v.comm), v.tgid, v.count, v.cgroup) for _k, v in _drain(bpf[counts_name])]
+        entries += [(aggregate.decode_c_string(k.comm), k.tgid, as_int(v), k.cgroup)
+                    for k, v in _drain(bpf[folded_name])]
         return entries
 
     # -- probe costs ------------------------------------------------------
@@ -539,6 +591,7 @@ class LiveSource:
         self.set_probe_stats(False)
         with self._lock:
             self._closed = True
+            self._stop_watching_cgroups()
             self._close_udp_links()
             for fd in self._perf_fds:
                 os.close(fd)
@@ -547,6 +600,17 @@ class LiveSource:
                 _detach_tracepoints_at_once(self._bpf)
                 self._bpf.cleanup()
                 self._bpf = None
+
+
+def cgroups_in(fields: dict) -> set[int]:
+    """The cgroup ids of every row in a snapshot's fields."""
+    ids: set[int] = set()
+    for name in model.ROW_LISTS:
+        ids.update(r.cgroup for r in fields.get(name, ()))
+    for name in ("read_latency", "write_latency"):
+        if name in fields:
+            ids.update(p.cgroup for p in fields[name].by_process)
+    return ids
 
 
 # What each probe set contributes to a snapshot, from its maps.

@@ -90,12 +90,13 @@ def source_text(names: tuple[str, ...], caps: capabilities.Capabilities, tfs: st
     cflags.append(f"-DNR_READ={NR_READ.get(machine, -1)}")
     cflags.append(f"-DNR_WRITE={NR_WRITE.get(machine, -1)}")
     for define, tps in probesets.OPTIONAL_TRACEPOINTS.items():
-        if tfs and all(tracepoint_exists(tfs, tp) for tp in tps):
+        if tfs and all(tracepoint_exists(tfs, tp) for tp in tps) and not missing_field(
+                tfs, {tp: probesets.OPTIONAL_FIELDS.get(tp, ()) for tp in tps}):
             cflags.append(f"-D{define}")
     chosen = [p for p in probesets.PROBE_SETS if p.name in names]
     parts = [(root / "ebpftop.h").read_text()]
     parts += [f'#line 1 "{p.c_file}"\n' + (root / p.c_file).read_text() for p in chosen]
-    shared = {f for p in chosen for f in probesets.shared_files(p)}
+    shared = {f for p in chosen for f in probesets.shared_files(p)} | set(probesets.ALWAYS_SHARED_FILES)
     if not caps.task_storage:
         shared.add("lifecycle.c")  # it frees a thread's scratch when the thread exits
     parts += [f'#line 1 "{f}"\n' + (root / f).read_text() for f in probesets.SHARED_FILES if f in shared]

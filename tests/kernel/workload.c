@@ -24,6 +24,11 @@
  *   opensmany N DIR     open N distinct missing paths DIR/0, DIR/1, ...
  *   threads N K NAME    K threads, each N getppid() then exit; the first
  *                       renames itself NAME and makes N more
+ *   listen PORT K       accept K IPv4 connections on PORT (any address), each
+ *                       closed at once; prints when ready, then when done
+ *   connect ADDR PORT K connect to ADDR:PORT (IPv4) K times, each closed
+ *   work N PATH M       N opens of PATH, then M getppid() (the container tests)
+ *   twophase N M        N getppid(), print, wait for a line on stdin, M getppid()
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -212,6 +217,48 @@ int main(int argc, char **argv)
             if (fd >= 0) { ok++; close(fd); } else failed++;
         }
         printf("{\"pid\": %d, \"ok\": %d, \"failed\": %d}\n", getpid(), ok, failed);
+    } else if (!strcmp(mode, "listen") && argc == 4) {
+        int ls = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)n)};
+        setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof(sa)) || listen(ls, 64)) die("bind/listen");
+        printf("{\"pid\": %d, \"ready\": true}\n", getpid());
+        fflush(stdout);
+        long k = atol(argv[3]);
+        for (long i = 0; i < k; i++) {
+            struct sockaddr_in peer;
+            socklen_t plen = sizeof(peer);
+            int as = accept(ls, (struct sockaddr *)&peer, &plen);
+            if (as < 0) die("accept");
+            close(as);
+        }
+        printf("{\"pid\": %d, \"accepted\": %ld}\n", getpid(), k);
+    } else if (!strcmp(mode, "connect") && argc == 5) {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atol(argv[3]))};
+        if (inet_pton(AF_INET, argv[2], &sa.sin_addr) != 1) die("inet_pton");
+        long k = atol(argv[4]);
+        for (long i = 0; i < k; i++) {
+            int cs = socket(AF_INET, SOCK_STREAM, 0);
+            if (cs < 0 || connect(cs, (struct sockaddr *)&sa, sizeof(sa))) die("connect");
+            close(cs);
+        }
+        printf("{\"pid\": %d, \"connected\": %ld}\n", getpid(), k);
+    } else if (!strcmp(mode, "work") && argc == 5) {
+        int ok = 0, failed = 0;
+        for (long i = 0; i < n; i++) {
+            int fd = open(argv[3], O_RDONLY);
+            if (fd >= 0) { ok++; close(fd); } else failed++;
+        }
+        long m = atol(argv[4]);
+        for (long i = 0; i < m; i++) syscall(SYS_getppid);
+        printf("{\"pid\": %d, \"ok\": %d, \"failed\": %d}\n", getpid(), ok, failed);
+    } else if (!strcmp(mode, "twophase") && argc == 4) {
+        for (long i = 0; i < n; i++) syscall(SYS_getppid);
+        printf("{\"pid\": %d}\n", getpid());
+        fflush(stdout);
+        char line[8];
+        if (!fgets(line, sizeof(line), stdin)) die("stdin");
+        for (long i = 0, m = atol(argv[3]); i < m; i++) syscall(SYS_getppid);
     } else if (!strcmp(mode, "syscalls")) {
         for (long i = 0; i < n; i++) syscall(SYS_getppid);
         printf("{\"pid\": %d}\n", getpid());

@@ -12,7 +12,7 @@ from pathlib import Path
 os.environ["TZ"] = "UTC"
 time.tzset()
 
-from tests.ui.harness import feed, replay_app  # noqa: E402
+from tests.ui.harness import HERE, feed, replay_app  # noqa: E402
 
 SHOTS = {
     "tcp": ["1", "t", "t", "t"],  # new connections (the recording predates TCP traffic)
@@ -37,6 +37,12 @@ SAMPLE_SHOTS = {
     "tcp_closed": ["1", "t", "t"],
 }
 
+# From tests/ui/data/containers.jsonl: real Docker containers (make_container_recording.py).
+CONTAINER_SHOTS = {
+    "containers": ["2"],
+    "containers_grouped": ["2", "g"],
+}
+
 
 def sample_app():
     from dataclasses import replace
@@ -52,7 +58,10 @@ def sample_app():
 
 
 async def shoot(name: str, keys: list[str], out: Path) -> None:
-    app = sample_app() if name in SAMPLE_SHOTS else replay_app()
+    if name in CONTAINER_SHOTS:
+        app = replay_app(HERE / "data" / "containers.jsonl")
+    else:
+        app = sample_app() if name in SAMPLE_SHOTS else replay_app()
     size = (170, 32) if name in WIDE else (150, 24) if name in SAMPLE_SHOTS else (120, 32)
     async with app.run_test(size=size) as pilot:
         await feed(app, pilot, polls=2)
@@ -64,7 +73,7 @@ async def shoot(name: str, keys: list[str], out: Path) -> None:
 def main(out_dir: str) -> int:
     out = Path(out_dir)
     out.mkdir(exist_ok=True)
-    for name, keys in {**SHOTS, **SAMPLE_SHOTS}.items():
+    for name, keys in {**SHOTS, **SAMPLE_SHOTS, **CONTAINER_SHOTS}.items():
         asyncio.run(shoot(name, keys, out))
         print(f"wrote {out / name}.svg")
     return 0

@@ -9,7 +9,8 @@ from ebpftop.app import EbpftopApp
 from ebpftop.filters import Filter
 from ebpftop.sources.replay import ReplaySource
 
-RECORDING = Path(__file__).parent / "data" / "recording.jsonl"
+HERE = Path(__file__).parent
+RECORDING = HERE / "data" / "recording.jsonl"
 SIZE = (120, 36)
 
 

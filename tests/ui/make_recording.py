@@ -24,6 +24,18 @@ INTERVALS = 3
 INTERVAL_S = 2.0
 
 
+def record(source, out: Path, intervals: int, interval_s: float) -> None:
+    """Write `intervals` polls of a started source to out, from empty maps."""
+    recorder = Recorder(out)
+    try:
+        source.poll()  # start from empty maps
+        for _ in range(intervals):
+            time.sleep(interval_s)
+            recorder.write(source.poll())
+    finally:
+        recorder.close()
+
+
 def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="ebpftop-rec-"))
     binary = tmp / "workload"
@@ -61,16 +73,11 @@ def main() -> int:
     print("status:", source.start(), file=sys.stderr)
     worker = threading.Thread(target=run_jobs)
     worker.start()
-    recorder = Recorder(OUT)
     try:
-        source.poll()  # start from empty maps
-        for _ in range(INTERVALS):
-            time.sleep(INTERVAL_S)
-            recorder.write(source.poll())
+        record(source, OUT, INTERVALS, INTERVAL_S)
     finally:
         stop.set()
         worker.join()
-        recorder.close()
         source.close()
         shutil.rmtree(tmp)
     print(f"wrote {OUT}", file=sys.stderr)

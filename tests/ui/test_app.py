@@ -639,3 +639,102 @@ async def test_the_probes_pane_shows_other_tools_programs_with_their_holders():
         assert column_values(table, 2) == ["kprobe trace_connect", "raw_syscalls:sys_enter (raw)", "cgroup_skb sd_fw_egress"]
         summary = str(app.query_one("#pane-probes").query_one("#summary", Static).render())
         assert "3 programs, 1 of them ebpftop's" in summary
+
+
+def _container_app(*snapshots):
+    from tests.unit.snapshots import container_snapshot
+
+    return EbpftopApp(ListSource(list(snapshots) or [container_snapshot()]), auto_poll=False, clock=lambda: 0.0)
+
+
+async def test_the_container_column_shows_when_a_row_is_in_a_container():
+    app = _container_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("2")
+        table = table_of(app, "syscalls")
+        assert [c.key for c in table.cols][:2] == ["comm", "container"]
+        rows = dict(zip(column_values(table, 0), column_values(table, 1)))
+        assert rows == {"postgres": "db", "nginx": "web", "python3": "shop-7d9f/api", "sh": "web", "curl": "host",
+                        "sshd": "host"}
+        for pane, col in (("file_opens", 4), ("page_faults", 1), ("processes", 5), ("latency", 1)):
+            await pilot.press({"file_opens": "4", "page_faults": "5", "processes": "6", "latency": "3"}[pane])
+            assert "web" in column_values(table_of(app, pane), col), pane
+    # a host with no containers: no column
+    app = _container_app(sample_snapshot())
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("2")
+        assert "container" not in [c.key for c in table_of(app, "syscalls").cols]
+
+
+async def test_the_filter_matches_container_names():
+    app = _container_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("2", "slash", *"web", "enter")
+        assert sorted(column_values(table_of(app, "syscalls"), 0)) == ["nginx", "sh"]
+
+
+async def test_g_groups_every_pane_by_container_enter_scopes_to_one_and_backspace_returns():
+    app = _container_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("2", "g")
+        table = table_of(app, "syscalls")
+        assert [c.label.split(" ")[0] for c in table.cols][:2] == ["CONTAINER", "SYSCALLS"]
+        assert dict(zip(column_values(table, 0), column_values(table, 1))) == {
+            "db": "9,000", "web": "4,300", "shop-7d9f/api": "2,500", "host": "200"}
+        assert "by container" in str(app.query_one("#status-line", Static).render())
+        await pilot.press("5")
+        assert dict(zip(column_values(table_of(app, "page_faults"), 0), column_values(table_of(app, "page_faults"), 1))) \
+            == {"db": "700", "host": "90", "web": "60"}
+        await pilot.press("2")
+        table.move_cursor(row=column_values(table, 0).index("web"))
+        await pilot.press("enter")
+        assert app.flt.container == "web" and not app.grouped
+        assert sorted(column_values(table, 0)) == ["nginx", "sh"]
+        assert "scope container web" in str(app.query_one("#status-line", Static).render())
+        await pilot.press("4")
+        assert set(column_values(table_of(app, "file_opens"), 4)) == {"web"}
+        await pilot.press("backspace")
+        assert app.flt.container is None and app.grouped
+        assert len(column_values(table_of(app, "file_opens"), 0)) == 3  # web's path, api's, the host's
+
+
+async def test_hostile_container_names_are_plain_text():
+    from ebpftop.model import Container
+    from tests.unit.snapshots import WEB, container_snapshot
+
+    name = "[red]x[/]\x1b[2J\u202e"
+    snap = container_snapshot()
+    snap = replace(snap, containers={**snap.containers, WEB: Container("docker", "a" * 64, name)})
+    app = _container_app(snap)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("2")
+        from ebpftop.text import visible
+
+        cells = [table_of(app, "syscalls").get_cell_at((r, 1)) for r in range(table_of(app, "syscalls").row_count)]
+        assert visible(name) in [c.plain for c in cells]
+        assert all("\x1b" not in c.plain for c in cells)
+        await pilot.press("g")
+        assert visible(name) in column_values(table_of(app, "syscalls"), 0)
+
+
+async def test_a_recording_of_real_containers_groups_into_them():
+    """tests/ui/data/containers.jsonl: Docker containers web, db and cache
+    (tests/ui/make_container_recording.py) next to the host's processes."""
+    from tests.ui.harness import HERE
+
+    app = replay_app(HERE / "data" / "containers.jsonl")
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        await pilot.press("2")
+        table = table_of(app, "syscalls")
+        keys = [c.key for c in table.cols]
+        named = {(r[0], r[keys.index("container")]) for r in
+                 [[table.get_cell_at((i, j)).plain.strip() for j in range(len(keys))] for i in range(table.row_count)]}
+        assert {("db-writer", "db"), ("webserver", "web"), ("cache-warmer", "cache")} <= named
+        await pilot.press("g")
+        assert {"web", "db", "cache", "host"} <= set(column_values(table, 0))

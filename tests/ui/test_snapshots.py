@@ -85,3 +85,23 @@ def test_tcp_traffic_per_process(snap_compare):
 
 def test_closed_tcp_connections(snap_compare):
     assert snap_compare(_sample_app(), press=["1", "t", "t"], terminal_size=(150, 30), run_before=_one_poll)
+
+
+def _container_app():
+    from ebpftop.app import EbpftopApp
+    from tests.ui.harness import ListSource
+    from tests.unit.snapshots import container_snapshot
+
+    return EbpftopApp(ListSource([container_snapshot()]), auto_poll=False, clock=lambda: 0.0)
+
+
+def test_container_column(snap_compare):
+    assert snap_compare(_container_app(), press=["2"], terminal_size=SIZE, run_before=_one_poll)
+
+
+def test_grouped_by_container(snap_compare):
+    assert snap_compare(_container_app(), press=["2", "g"], terminal_size=SIZE, run_before=_one_poll)
+
+
+def test_file_opens_grouped_by_container(snap_compare):
+    assert snap_compare(_container_app(), press=["4", "g"], terminal_size=SIZE, run_before=_one_poll)

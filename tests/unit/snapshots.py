@@ -66,3 +66,58 @@ def sample_snapshot(t: float = T0, scale: int = 1) -> Snapshot:
         status={"tcp": "ok", "tcp_traffic": "ok", "udp": "ok", "syscalls": "ok", "read_latency": "ok", "file_opens": "ok", "page_faults": "ok"},
         lost={"tcp": 0, "tcp_traffic": 0, "udp": 0, "syscalls": 0, "read_latency": 0, "file_opens": 0, "page_faults": 0},
     )
+
+
+WEB, DB, POD = 1001, 1002, 1003  # cgroup ids of containers in container_snapshot()
+HOST_CGROUP = 1
+
+
+def container_snapshot(t: float = T0) -> Snapshot:
+    """Two Docker containers (web: nginx, two of them; db: postgres), a
+    Kubernetes pod's container (api) and the host (curl, sshd)."""
+    from ebpftop.model import Container, ProcessEvent
+
+    containers = {
+        WEB: Container("docker", "a" * 64, "web"),
+        DB: Container("docker", "b" * 64, "db"),
+        POD: Container("kubernetes", "c" * 64, "api", pod="shop-7d9f", namespace="prod"),
+    }
+    return Snapshot(
+        time=t,
+        interval_s=5.0,
+        syscalls=(
+            SyscallRow("postgres", 9000, ((100, 9000),), cgroup=DB),
+            SyscallRow("nginx", 4000, ((880, 3000), (881, 1000)), cgroup=WEB),
+            SyscallRow("python3", 2500, ((700, 2500),), cgroup=POD),
+            SyscallRow("sh", 300, ((882, 300),), cgroup=WEB),
+            SyscallRow("curl", 120, ((4242, 120),), cgroup=HOST_CGROUP),
+            SyscallRow("sshd", 80, ((22, 80),), cgroup=HOST_CGROUP),
+        ),
+        read_latency=Latency((
+            ProcessLatency("postgres", 100, Histogram((Bucket(1024, 2048, 50), Bucket(2048, 4096, 20))), cgroup=DB),
+            ProcessLatency("nginx", 880, Histogram((Bucket(4096, 8192, 10),)), cgroup=WEB),
+            ProcessLatency("nginx", 881, Histogram((Bucket(4096, 8192, 5),)), cgroup=WEB),
+        )),
+        file_opens=(
+            FileOpenRow("nginx", 880, "/var/www/index.html", 30, 0, cgroup=WEB),
+            FileOpenRow("nginx", 881, "/var/www/index.html", 12, 0, cgroup=WEB),
+            FileOpenRow("python3", 700, "/app/config.yaml", 4, 1, cgroup=POD),
+            FileOpenRow("curl", 4242, "/etc/ssl/certs/ca.pem", 2, 1, cgroup=HOST_CGROUP),
+        ),
+        page_faults=(PageFaultRow("postgres", 100, 700, cgroup=DB), PageFaultRow("nginx", 880, 40, cgroup=WEB),
+                     PageFaultRow("nginx", 881, 20, cgroup=WEB), PageFaultRow("curl", 4242, 90, cgroup=HOST_CGROUP)),
+        tcp_connections=(
+            TcpSession(880, "nginx", "ipv4", "172.17.0.2", 80, "172.17.0.1", 40222, "accept", "ESTABLISHED", t - 30,
+                       None, 5_000_000, 20_000, 50_000_000, 400_000, cgroup=WEB),
+            TcpSession(700, "python3", "ipv4", "10.1.0.5", 41000, "172.17.0.3", 5432, "connect", "ESTABLISHED",
+                       t - 9, None, 9_000, 700_000, 90_000, 7_000_000, cgroup=POD),
+        ),
+        processes=(
+            ProcessEvent(t - 1, "exec", 882, 880, "sh", filename="/bin/sh", args=("sh", "-c", "date"), cgroup=WEB),
+            ProcessEvent(t - 2, "exit", 4300, 4242, "curl", exit_code=0, lifetime_s=0.2, cgroup=HOST_CGROUP),
+        ),
+        containers=containers,
+        status={"tcp": "ok", "tcp_traffic": "ok", "udp": "ok", "syscalls": "ok", "read_latency": "ok",
+                "file_opens": "ok", "page_faults": "ok", "processes": "ok"},
+        lost={"syscalls": 0},
+    )

@@ -182,3 +182,20 @@ def test_tcp_bytes_and_per_connection_totals_become_counters_without_double_coun
     state.add(later)
     assert state.tcp_bytes.values[("nginx", "sent")] == 5_000_010
     assert state.tcp_retransmits.values == {("nginx", "sent"): 5}  # 2, then 3 more: not 2 + 5
+
+
+def test_per_container_counters_sum_their_processes_and_stay_bounded():
+    from tests.unit.snapshots import container_snapshot
+
+    state = MetricsState(max_labels=3)
+    state.add(container_snapshot(t=100.0))
+    state.add(container_snapshot(t=105.0))
+    fams = _exposition(state)
+    syscalls = {(s.labels["container"], s.labels["kind"]): s.value
+                for s in fams["ebpftop_container_syscalls"].samples if s.name.endswith("_total")}
+    # four containers, three kept: the smallest counts as other
+    assert syscalls == {("db", "docker"): 18000, ("web", "docker"): 8600, ("shop-7d9f/api", "kubernetes"): 5000,
+                        ("other", "other"): 400}
+    tcp = {(s.labels["container"], s.labels["direction"]): s.value
+           for s in fams["ebpftop_container_tcp_bytes"].samples if s.name.endswith("_total")}
+    assert tcp[("web", "sent")] == 2 * 5_000_000

@@ -62,13 +62,26 @@ def test_addresses():
 
 
 def test_syscall_rows_group_by_comm_and_count_pids():
-    rows = aggregate.syscall_rows([("a", 1, 5), ("a", 2, 7), ("a", 1, 1), ("b", 3, 100)])
+    rows = aggregate.syscall_rows([("a", 1, 5, 0), ("a", 2, 7, 0), ("a", 1, 1, 0), ("b", 3, 100, 0)])
     assert [(r.comm, r.count, r.pids) for r in rows] == [("b", 100, 1), ("a", 13, 2)]
     assert rows[1].by_pid == ((2, 7), (1, 6))
 
 
+def test_a_process_name_in_two_cgroups_is_two_rows_in_every_aggregate():
+    rows = aggregate.syscall_rows([("sh", 1, 5, 10), ("sh", 2, 7, 20), ("sh", 3, 1, 10)])
+    assert sorted((r.cgroup, r.count, r.pids) for r in rows) == [(10, 6, 2), (20, 7, 1)]
+    faults = aggregate.page_fault_rows([("sh", 1, 5, 10), ("sh", 1, 2, 20), ("sh", 1, 1, 10)])
+    assert sorted((r.cgroup, r.count) for r in faults) == [(10, 6), (20, 2)]
+    opens = aggregate.file_open_rows([("c", 1, "/x", 0, 3, 1, 10), ("c", 1, "/x", 0, 2, 0, 20)])
+    assert sorted((r.cgroup, r.count) for r in opens) == [(10, 3), (20, 2)]
+    lat = aggregate.latency([("c", 1, 3, 4, 40, 10), ("c", 1, 3, 1, 5, 20)])
+    assert sorted((p.cgroup, p.histogram.count) for p in lat.by_process) == [(10, 4), (20, 1)]
+    assert [(comm, cg, h.count) for comm, cg, h in lat.by_name()] == [("c", 10, 4), ("c", 20, 1)]
+
+
 def test_file_open_rows_mark_truncated_and_unreadable():
-    rows = aggregate.file_open_rows([("c", 1, "/x", 0, 3, 1), ("c", 1, "/long", 1, 1, 0), ("c", 1, "", 2, 1, 1)])
+    rows = aggregate.file_open_rows([("c", 1, "/x", 0, 3, 1, 0), ("c", 1, "/long", 1, 1, 0, 0),
+                                     ("c", 1, "", 2, 1, 1, 0)])
     by_path = {r.path: r for r in rows}
     assert by_path["/x"].count == 3 and by_path["/x"].errors == 1
     assert by_path["/long"].truncated
@@ -86,15 +99,16 @@ def test_json_keys_are_the_documented_ones():
     assert set(d) == {"time", "interval_s", "tcp", "udp", "syscalls", "read_latency", "write_latency", "file_opens",
                       "page_faults", "processes", "alerts", "probes", "probe_stats", "status", "lost", "capabilities",
                       "tcp_connections", "tcp_closed", "tcp_resets_unowned"}
-    assert set(d["tcp"][0]) == {"pid", "comm", "family", "saddr", "sport", "daddr", "dport", "direction", "time"}
+    assert set(d["tcp"][0]) == {"pid", "comm", "family", "saddr", "sport", "daddr", "dport", "direction", "time",
+                                "cgroup", "container"}
     assert set(d["udp"][0]) == {"pid", "comm", "family", "laddr", "lport", "raddr", "rport",
-                                "tx_datagrams", "tx_bytes", "rx_datagrams", "rx_bytes"}
+                                "tx_datagrams", "tx_bytes", "rx_datagrams", "rx_bytes", "cgroup", "container"}
     assert {"comm", "count", "pids"} <= set(d["syscalls"][0])
     assert set(d["read_latency"]) >= {"total", "by_comm"}
     assert set(d["read_latency"]["total"]) == {"count", "p50_ns", "p90_ns", "p99_ns", "sum_ns", "buckets"}
     assert set(d["read_latency"]["total"]["buckets"][0]) == {"low_ns", "high_ns", "count"}
     assert {"comm", "pid", "path", "count", "errors"} <= set(d["file_opens"][0])
-    assert set(d["page_faults"][0]) == {"comm", "pid", "count"}
+    assert set(d["page_faults"][0]) == {"comm", "pid", "count", "cgroup", "container"}
     assert d["time"].endswith("+00:00")
 
 
@@ -131,11 +145,11 @@ def test_udp_flows_merge_directions_and_sockets():
     from ebpftop.cdefs import DIR_SENT as UDP_SENT
 
     flows = udp_flows([
-        (7, "dig", "ipv4", "127.0.0.1", 4000, "127.0.0.53", 53, UDP_SENT, 1, 40),
-        (7, "dig", "ipv4", "127.0.0.1", 4000, "127.0.0.53", 53, UDP_RECEIVED, 1, 120),
-        (7, "dig", "ipv4", "127.0.0.1", 4000, "127.0.0.53", 53, UDP_SENT, 2, 80),  # a second socket, same flow
-        (9, "big", "ipv6", "::1", 1, "::1", 2, UDP_SENT, 5, 5000),
-        (0, "", "ipv4", "10.0.0.1", 5, "10.0.0.2", 6, UDP_RECEIVED, 1, 1),
+        (7, "dig", "ipv4", "127.0.0.1", 4000, "127.0.0.53", 53, UDP_SENT, 1, 40, 0),
+        (7, "dig", "ipv4", "127.0.0.1", 4000, "127.0.0.53", 53, UDP_RECEIVED, 1, 120, 0),
+        (7, "dig", "ipv4", "127.0.0.1", 4000, "127.0.0.53", 53, UDP_SENT, 2, 80, 0),  # a second socket, same flow
+        (9, "big", "ipv6", "::1", 1, "::1", 2, UDP_SENT, 5, 5000, 0),
+        (0, "", "ipv4", "10.0.0.1", 5, "10.0.0.2", 6, UDP_RECEIVED, 1, 1, 0),
     ])
     assert [f.comm for f in flows] == ["big", "dig", ""]  # most bytes first
     dig = flows[1]
