@@ -477,8 +477,11 @@ class LiveSource:
         return {"file_opens": rows, "alerts": alerts}
 
     def _collect_processes(self, bpf) -> dict:
-        events_, self._proc_pending = tuple(reversed(self._proc_pending)), []
-        return {"processes": events_}
+        # Newest first, by time: the ring buffer holds events in the order the
+        # CPUs reserved their slots, which two CPUs' events a microsecond
+        # apart can invert (a test saw it once in three runs).
+        events_, self._proc_pending = sorted(self._proc_pending, key=lambda e: e.time, reverse=True), []
+        return {"processes": tuple(events_)}
 
     def _read_lost(self) -> dict[str, int]:
         if self._bpf is None:
