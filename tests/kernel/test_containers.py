@@ -85,7 +85,7 @@ def container_ip(name: str) -> str:
     return docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", name).stdout.strip()
 
 
-def test_two_containers_get_exactly_their_own_counts(fresh, image, tmp_path):
+def test_docker_containers_get_exactly_their_own_counts(fresh, image, tmp_path):
     """Container a listens and does N opens and M getppid(); container b
     connects K times to it, and b's sibling does its own opens and getppid().
     All are gone (--rm) before the poll, some a fraction of a second after
@@ -145,7 +145,7 @@ def test_two_containers_get_exactly_their_own_counts(fresh, image, tmp_path):
     assert len(row["container"]["id"]) == 64 and row["cgroup"] > 1
 
 
-async def test_the_tui_shows_and_groups_real_containers(fresh, image):
+async def test_the_tui_shows_and_groups_docker_containers(fresh, image):
     """The same, through the app: the CONTAINER column, then g."""
     from textual.widgets import DataTable
 
@@ -293,7 +293,7 @@ def ebpftop_image(docker_daemon):
     docker("rmi", "-f", tag, check=False)
 
 
-def test_ebpftop_in_a_container_sees_and_names_the_hosts_containers(image, ebpftop_image):
+def test_ebpftop_in_a_docker_container_sees_and_names_the_hosts_containers(image, ebpftop_image):
     from tests.kernel.test_lifecycle import prog_ids, wait_detached
 
     tag, comm = image
