@@ -6,6 +6,7 @@ next one is scheduled when the last has finished."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 import datetime as _dt
 import os
 import signal
@@ -22,7 +23,7 @@ from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
 
 from ebpftop import aggregate, filters, probesets
-from ebpftop.history import History
+from ebpftop.history import HISTORY_S, History
 from ebpftop.model import STATUS_STARTING, Snapshot
 from ebpftop.panes.help import HelpScreen
 from ebpftop.panes.tables import safe
@@ -73,6 +74,7 @@ class EbpftopApp(App):
     TabPane { padding: 0; }
     View { height: 1fr; }
     .probe-state { height: 1; padding: 0 1; }
+    .timeline { height: 1; padding: 0 1; }
     .summary { height: 1; padding: 0 1; color: $text-muted; }
     .latency-body { height: 1fr; }
     .histogram-box { width: auto; max-width: 65%; height: 1fr; }
@@ -91,11 +93,17 @@ class EbpftopApp(App):
         Binding("s", "next_sort", "Sort"),
         Binding("S", "reverse_sort", "Reverse", show=False),
         Binding("w", "toggle_latency_op", "read/write", show=False),
+        Binding("h", "toggle_heatmap", "latency over time", show=False),
         Binding("u", "toggle_udp", "TCP/UDP", show=False),
         Binding("t", "next_tcp_view", "TCP views", show=False),
         Binding("g", "toggle_group", "By container"),
         Binding("backspace", "drill_up", "Back", show=False),
         Binding("p", "toggle_pause", "Pause"),
+        Binding("left_square_bracket", "step(-1)", "Back in time", show=False),
+        Binding("right_square_bracket", "step(1)", "Forward in time", show=False),
+        Binding("left_curly_bracket", "jump(-60)", "A minute back", show=False),
+        Binding("right_curly_bracket", "jump(60)", "A minute forward", show=False),
+        Binding("l", "live", "Live", show=False),
         Binding("question_mark", "help", "Help"),
         Binding("q", "quit", "Quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
@@ -107,17 +115,23 @@ class EbpftopApp(App):
         flt: filters.Filter = filters.Filter(),
         auto_poll: bool = True,
         clock=time.time,
+        backlog=(),
+        history_s: float = HISTORY_S,
     ):
         super().__init__()
         self.source = source  # a sources.base.Source
         self.flt = flt
         self.auto_poll = auto_poll  # tests drive polls themselves
         self.clock = clock
-        self.history = History()
+        self.history = History(history_s=history_s)
+        for snap in backlog:  # replay --at: the intervals before it, kept to rewind into
+            self.history.add(snap)
+            self.history.add_alerts(snap.alerts)
         self.status: dict[str, str] = {p: STATUS_STARTING for p in probesets.NAMES}
         self.latest: Snapshot | None = None  # the newest snapshot
         self.shown: Snapshot | None = None  # what the panes show (held while paused)
         self.paused = False
+        self.rewound = False  # showing a kept snapshot of the past ([ ] { }; l returns)
         self.ended = False
         self.started = False
         self.last_poll_at: float | None = None
@@ -318,10 +332,12 @@ class EbpftopApp(App):
             return
         self.last_poll_at = self.clock()
         self.latest = snap
+        for notice in snap.notices:  # a flight recording written, say
+            self.notify(notice, title="ebpftop", timeout=15, markup=False)
         self.history.add(snap)
         self.status.update(snap.status)
         self.probe_stats = snap.probe_stats
-        if not self.paused:
+        if not self.paused and not self.rewound:
             self.shown = snap
             self.redraw()
         else:
@@ -343,6 +359,7 @@ class EbpftopApp(App):
             return
         self._stale.discard(pane_name)
         containers = self.history.containers
+        until = self.shown.time if self.rewound and self.shown is not None else None
         if self._filtered is None and self.shown is not None:
             self._filtered = filters.apply(self.shown, self.flt)  # once per redraw, shared by the panes
             if self.grouped:
@@ -352,17 +369,19 @@ class EbpftopApp(App):
         note = self.shown.capabilities.get("notes", {}).get(view.probe_set, "") if self.shown is not None else ""
         recent = closed = ()
         if pane_name == "network":
-            recent = filters.connections(self.history.connections, self.flt, containers)
-            closed = filters.tcp_sessions(self.history.tcp_closed, self.flt, containers)
+            recent = filters.connections(_until(self.history.connections, until, "time"), self.flt, containers)
+            closed = filters.tcp_sessions(_until(self.history.tcp_closed, until, "closed"), self.flt, containers)
             if self.grouped:
                 recent = aggregate.renamed_by_container(recent, containers)
                 closed = aggregate.renamed_by_container(closed, containers)
         view.update_from(ViewInput(
             self._filtered, self.history, self.flt, status, str(note),
             recent_connections=recent, closed_connections=closed,
-            process_events=filters.process_events(self.history.processes, self.flt, containers)
+            process_events=filters.process_events(_until(self.history.processes, until, "time"), self.flt, containers)
             if pane_name == "processes" else (),
             containers=containers, show_container=bool(containers), grouped=self.grouped,
+            alerts=_until(self.history.alerts, until, "time"),
+            faults_total=self.history.faults_total if until is None else self.history.faults_total_at(until),
         ))
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -379,6 +398,11 @@ class EbpftopApp(App):
             line.append("starting… ", style="yellow")
         if self.paused:
             line.append("⏸ PAUSED ", style="bold reverse yellow")
+        if self.rewound and self.shown is not None and self.latest is not None:
+            ago = self.latest.time - self.shown.time
+            when = _dt.datetime.fromtimestamp(self.shown.time).strftime("%H:%M:%S")
+            line.append(f"◀ {when}, {_ago(ago)} before the latest ", style="bold reverse cyan")
+            line.append("(] forward, l live) ")
         if self.ended:
             line.append("■ recording ended ", style="bold")
         line.append(f"interval {self.source.interval_s:g} s")
@@ -506,6 +530,46 @@ class EbpftopApp(App):
     def action_reverse_sort(self) -> None:
         self.active_pane.table.reverse_sort()
 
+    def action_step(self, intervals: int) -> None:
+        """One kept snapshot back (-1) or forward (1); forward from the
+        newest is live again."""
+        times = self.history.kept_times()
+        if not times or self.shown is None:
+            return
+        i = self._shown_index(times) + intervals
+        self._show_kept(times, max(0, i))
+
+    def action_jump(self, seconds: float) -> None:
+        """To the kept snapshot nearest to this many seconds from the one shown."""
+        times = self.history.kept_times()
+        if not times or self.shown is None:
+            return
+        target = self.shown.time + seconds
+        i = min(range(len(times)), key=lambda k: abs(times[k] - target))
+        if i == self._shown_index(times) and seconds:
+            i += 1 if seconds > 0 else -1  # fewer kept than the jump: at least one step
+        self._show_kept(times, max(0, i))
+
+    def action_live(self) -> None:
+        if self.rewound:
+            self.rewound = False
+            self.shown = self.latest
+            self.redraw()
+
+    def _shown_index(self, times: list[float]) -> int:
+        if not self.rewound:
+            return len(times) - 1
+        return bisect.bisect_left(times, self.shown.time)
+
+    def _show_kept(self, times: list[float], i: int) -> None:
+        if i >= len(times) - 1:
+            if self.rewound:
+                self.action_live()
+            return
+        self.rewound = True
+        self.shown = self.history.snapshots[i][0]
+        self.redraw()
+
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
         if not self.paused and self.latest is not self.shown:
@@ -530,6 +594,12 @@ class EbpftopApp(App):
         self._stale.add("latency")
         self.action_show_pane("latency")
 
+    def action_toggle_heatmap(self) -> None:
+        view = self._find("#pane-latency", LatencyView)
+        view.heatmap = not view.heatmap
+        self._stale.add("latency")
+        self.action_show_pane("latency")
+
     def action_toggle_udp(self) -> None:
         pane = self._find("#pane-network", NetworkView)
         self._show_network(pane.tcp_mode if pane.mode == "udp" else "udp")
@@ -547,7 +617,23 @@ class EbpftopApp(App):
         self.push_screen(HelpScreen())
 
 
-def run_app(source, flt: filters.Filter) -> int:
+def _until(rows, until: float | None, time_field: str) -> tuple:
+    """Rows kept over time (newest first) as they were at time until."""
+    if until is None:
+        return tuple(rows)
+    return tuple(r for r in rows if (getattr(r, time_field) or 0) <= until)
+
+
+def _ago(seconds: float) -> str:
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def run_app(source, flt: filters.Filter, backlog=(), history_s: float = HISTORY_S) -> int:
     """Run the TUI (inside terminal.terminal_for_textual(): see there).
 
     SIGTERM, SIGHUP (the terminal closed), SIGINT and SIGQUIT end the app
@@ -556,7 +642,7 @@ def run_app(source, flt: filters.Filter) -> int:
     takes them (see _take_signals_in_the_loop).  No handler ever raises: an
     exception raised inside Textual's code could leave its threads
     deadlocked, keeping the process alive with the probes attached."""
-    app = EbpftopApp(source, flt)
+    app = EbpftopApp(source, flt, backlog=backlog, history_s=history_s)
     app.handle_signals = True
 
     def note(signum, _frame):

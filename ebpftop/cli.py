@@ -66,6 +66,36 @@ def _container(text: str) -> str:
     return text
 
 
+def _duration(text: str) -> float:
+    """'90s', '5m', '1h', '1.5h' (a bare number is seconds) -> seconds."""
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(s|m|min|h)?\s*", text)
+    if not m or float(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (90s, 5m, 1h)")
+    return float(m.group(1)) * {"s": 1, "m": 60, "min": 60, "h": 3600}[m.group(2) or "s"]
+
+
+def _size(text: str) -> int:
+    """'100M', '1G', '512K', or bytes -> bytes."""
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]+)\s*([KMG]i?B?)?\s*", text, re.IGNORECASE)
+    if not m or int(m.group(1)) <= 0:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (100M, 1G)")
+    unit = (m.group(2) or "")[:1].upper()
+    return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[unit]
+
+
+def _trigger(text: str):
+    from ebpftop import triggers
+
+    try:
+        return triggers.parse(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix(f"--trigger {text!r}: ")) from None
+
+
 def _listen(text: str) -> tuple[str, int]:
     from ebpftop.exporter import parse_listen
 
@@ -103,9 +133,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="headless: print one JSON object per interval")
     p.add_argument("-n", "--count", type=_positive_int, metavar="N", help="with --json: exit after N intervals")
     p.add_argument("--record", metavar="FILE", help="also write every interval to FILE (JSON lines)")
-    p.add_argument("--replay", metavar="FILE", help="play a recording instead of tracing (no root needed)")
+    p.add_argument("--record-max-size", type=_size, metavar="SIZE",
+                   help="with --record: start a new file when it reaches SIZE (100M, 1G), keeping the last "
+                        "--record-keep (FILE.1, FILE.2, ...; FILE.1.gz for FILE.gz, which is gzip-compressed)")
+    p.add_argument("--record-keep", type=_positive_int, default=5, metavar="N",
+                   help="with --record-max-size: how many full files to keep besides the current one (default 5)")
+    p.add_argument("--replay", metavar="FILE",
+                   help="play a recording instead of tracing (no root needed; a .gz one too)")
     p.add_argument("--speed", type=_positive_float, default=1.0, metavar="X",
                    help="replay speed: 2 plays twice as fast (default 1)")
+    p.add_argument("--history", type=_duration, default=3600.0, metavar="DURATION",
+                   help="how far back the TUI can rewind ([ ] { }) and the flight recorder keeps (default 1h; "
+                        "at most 400,000 rows either way)")
+    p.add_argument("--flight-recorder", metavar="DIR",
+                   help="when an alert fires or a --trigger is crossed, write the kept --history and the next "
+                        "--flight-after to a new recording in DIR (replay it with --replay)")
+    p.add_argument("--trigger", type=_trigger, action="append", default=[], metavar="EXPR",
+                   help="with --flight-recorder: also record when this is true of an interval, e.g. "
+                        "'read_p99>10ms', 'file_open_errors>100', 'syscalls_per_s>1e6'; repeatable")
+    p.add_argument("--flight-after", type=_duration, default=60.0, metavar="DURATION",
+                   help="with --flight-recorder: how long to go on recording after the cause (default 1m)")
+    p.add_argument("--at", metavar="TIME",
+                   help="with --replay: start at this time of day (10:32, 10:32:05) or this long before the end "
+                        "(-5m, -90s, -1h); in the TUI the intervals before it are kept to rewind into ([)")
     p.add_argument("--prometheus", type=_listen, metavar="[ADDR:]PORT",
                    help="headless: serve Prometheus metrics on /metrics (ADDR defaults to 127.0.0.1)")
     p.add_argument("--max-label-values", type=_positive_int, default=100, metavar="N",
@@ -146,6 +196,16 @@ def _end_lingering_threads(rc: int) -> None:
         os._exit(rc)
 
 
+def _joined_at(argv: list[str]) -> list[str]:
+    """'--at -5m' as '--at=-5m': argparse takes a value starting with '-' for an option."""
+    out = list(argv)
+    for i in range(len(out) - 1):
+        if out[i] == "--at" and out[i + 1].startswith("-"):
+            out[i:i + 2] = [f"--at={out[i + 1]}"]
+            break
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return _main(argv)
@@ -155,14 +215,23 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_joined_at(sys.argv[1:] if argv is None else argv))
     if args.count is not None and not args.json:
         parser.error("--count needs --json")
+    if args.at is not None and not args.replay:
+        parser.error("--at needs --replay")
+    if args.record_max_size and not args.record:
+        parser.error("--record-max-size needs --record")
+    if args.trigger and not args.flight_recorder:
+        parser.error("--trigger needs --flight-recorder")
+    if args.flight_recorder and args.replay:
+        parser.error("--flight-recorder records live tracing, not a replay")
     if args.replay and args.record:
         parser.error("--record and --replay cannot be combined")
     if args.prometheus and (args.json or args.replay or args.record):
         parser.error("--prometheus cannot be combined with --json, --record or --replay")
     flt = filters.Filter(comm=args.comm or "", pid=args.pid, port=args.port, container=args.container)
+    backlog: list = []  # --at: the recording's intervals before that moment (the TUI rewinds into them)
 
     from ebpftop.recording import Recorder, RecordingError
 
@@ -171,6 +240,15 @@ def _main(argv: list[str] | None) -> int:
             from ebpftop.sources.replay import ReplaySource
 
             source = ReplaySource.from_file(args.replay, speed=args.speed)
+            if args.at is not None:
+                from ebpftop.sources.replay import split_at
+
+                try:
+                    backlog, played = split_at(source.snapshots, args.at)
+                except ValueError as e:
+                    print(f"ebpftop: error: {e}", file=sys.stderr)
+                    return 2
+                source = ReplaySource(played, label=source.label, speed=args.speed)
         else:
             from ebpftop.preflight import PreflightError, check_live
 
@@ -193,11 +271,23 @@ def _main(argv: list[str] | None) -> int:
         print(f"ebpftop: error: {e}", file=sys.stderr)
         return 2
 
+    if args.flight_recorder:
+        from ebpftop.sources.flight import FlightRecorderSource, prepare_dir
+
+        try:
+            directory = prepare_dir(args.flight_recorder)
+        except RecordingError as e:
+            print(f"ebpftop: error: {e}", file=sys.stderr)
+            return 2
+        source = FlightRecorderSource(source, directory, args.trigger, window_s=args.history,
+                                      after_s=args.flight_after)
+
     if args.record:
         from ebpftop.sources.recorded import RecordedSource
 
         try:
-            source = RecordedSource(source, Recorder(args.record))
+            source = RecordedSource(source, Recorder(args.record, max_bytes=args.record_max_size,
+                                                     keep=args.record_keep))
         except RecordingError as e:
             print(f"ebpftop: error: {e}", file=sys.stderr)
             return 2
@@ -237,7 +327,7 @@ def _main(argv: list[str] | None) -> int:
             from ebpftop.app import run_app
 
             tui = True
-            rc = run_app(source, flt)
+            rc = run_app(source, flt, backlog, history_s=args.history)
             return rc
     except KeyboardInterrupt:
         rc = 130

@@ -96,7 +96,7 @@ def _syscalls(rows, f: Filter, containers: Mapping[int, Container]) -> tuple[Sys
     return tuple(out)
 
 
-def _latency(lat: Latency, f: Filter, containers: Mapping[int, Container]) -> Latency:
+def latency(lat: Latency, f: Filter, containers: Mapping[int, Container] = NONE) -> Latency:
     return Latency(tuple(p for p in lat.by_process if f.row_matches(p, containers)))
 
 
@@ -113,8 +113,8 @@ def apply(snapshot: Snapshot, f: Filter) -> Snapshot:
         tcp_closed=tcp_sessions(snapshot.tcp_closed, f, cs),
         udp=_with_ports(snapshot.udp, f, "lport", "rport", cs),
         syscalls=_syscalls(snapshot.syscalls, f, cs),
-        read_latency=_latency(snapshot.read_latency, f, cs),
-        write_latency=_latency(snapshot.write_latency, f, cs),
+        read_latency=latency(snapshot.read_latency, f, cs),
+        write_latency=latency(snapshot.write_latency, f, cs),
         file_opens=tuple(r for r in snapshot.file_opens if f.row_matches(r, cs)),
         processes=process_events(snapshot.processes, f, cs),
         page_faults=tuple(r for r in snapshot.page_faults if f.row_matches(r, cs)),

@@ -40,6 +40,8 @@ def run(source, flt: filters.Filter, count: int | None, paced: bool = True) -> i
         snap = source.poll()
         if snap is None:  # a recording has ended
             break
+        for notice in snap.notices:  # a flight recording written, say (the JSON line carries it too)
+            print(f"ebpftop: {notice}", file=sys.stderr)
         try:
             sys.stdout.write(dumps(filters.apply(snap, flt)) + "\n")
             sys.stdout.flush()

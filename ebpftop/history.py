@@ -3,23 +3,35 @@ totals since start.  Pure; fed one snapshot at a time."""
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from ebpftop.model import Snapshot
+from ebpftop.model import ROW_LISTS, Snapshot
 
 MAX_CONNECTIONS = 2000  # newest kept for the TCP pane; older ones scroll away
 MAX_ALERTS = 1000
 MAX_PROCESS_EVENTS = 2000
 MAX_CLOSED_CONNECTIONS = 2000  # tcplife rows kept for the Network pane
 MAX_CONTAINERS = 4096  # cgroup id -> container, for the rows kept above
+MAX_FAULT_TOTALS = 65536  # (comm, pid) since start: the least recently seen go first (pids come and go)
+# Snapshots kept for rewinding the TUI: the last hour, and at most this many
+# rows over all of them (a busy host's snapshots are large: the oldest go
+# first when the rows would pass it).
+HISTORY_S = 3600.0
+MAX_KEPT_ROWS = 400_000  # about 145 MiB at the ~380 bytes a row of tests/bench/history_memory.py
+
+
+def snapshot_rows(snap: Snapshot) -> int:
+    """How many rows a snapshot holds (what its memory grows with)."""
+    n = sum(len(getattr(snap, name)) for name in ROW_LISTS)
+    return n + len(snap.read_latency.by_process) + len(snap.write_latency.by_process)
 
 
 @dataclass
 class History:
     connections: deque = field(default_factory=lambda: deque(maxlen=MAX_CONNECTIONS))
     connections_total: int = 0
-    faults_total: dict = field(default_factory=dict)  # (comm, pid) -> faults since start
+    faults_total: OrderedDict = field(default_factory=OrderedDict)  # (comm, pid) -> faults since start
     lost_total: dict = field(default_factory=dict)
     polls: int = 0
     alerts: deque = field(default_factory=lambda: deque(maxlen=MAX_ALERTS))  # newest first
@@ -27,7 +39,37 @@ class History:
     tcp_closed: deque = field(default_factory=lambda: deque(maxlen=MAX_CLOSED_CONNECTIONS))  # newest first
     tcp_closed_total: int = 0
     alerts_total: int = 0
-    containers: dict = field(default_factory=dict)  # cgroup id -> Container, of every snapshot so far (bounded)
+    containers: OrderedDict = field(default_factory=OrderedDict)  # cgroup id -> Container, of every snapshot so far (bounded)
+    snapshots: deque = field(default_factory=deque)  # (snapshot, its rows), oldest first: what the TUI rewinds through
+    kept_rows: int = 0
+    history_s: float = HISTORY_S
+    max_kept_rows: int = MAX_KEPT_ROWS
+
+    def keep(self, snap: Snapshot) -> None:
+        """Keep a snapshot for rewinding; drop the oldest beyond the time
+        window or the row budget (the newest is always kept)."""
+        rows = snapshot_rows(snap)
+        self.snapshots.append((snap, rows))
+        self.kept_rows += rows
+        while len(self.snapshots) > 1 and (self.kept_rows > self.max_kept_rows
+                                           or snap.time - self.snapshots[0][0].time > self.history_s):
+            _, n = self.snapshots.popleft()
+            self.kept_rows -= n
+
+    def kept_times(self) -> list[float]:
+        return [s.time for s, _ in self.snapshots]
+
+    def faults_total_at(self, t: float) -> dict:
+        """faults_total as it was at the snapshot of time t (the later kept
+        snapshots' faults taken off)."""
+        out = dict(self.faults_total)
+        for snap, _ in reversed(self.snapshots):
+            if snap.time <= t:
+                break
+            for r in snap.page_faults:
+                key = (r.comm, r.pid)
+                out[key] = out.get(key, 0) - r.count
+        return out
 
     def add_alerts(self, alerts) -> None:
         """Alerts, oldest first."""
@@ -39,6 +81,7 @@ class History:
         """One interval's rows; its alerts come through add_alerts (the
         source's poll_alerts is their one route into the TUI)."""
         self.polls += 1
+        self.keep(snap)
         # snapshot rows are newest first; keep the deque newest first too
         for c in reversed(snap.tcp):
             self.connections.appendleft(c)
@@ -51,11 +94,14 @@ class History:
         for r in snap.page_faults:
             key = (r.comm, r.pid)
             self.faults_total[key] = self.faults_total.get(key, 0) + r.count
+            self.faults_total.move_to_end(key)  # the most recently seen last
+        while len(self.faults_total) > MAX_FAULT_TOTALS:
+            self.faults_total.popitem(last=False)
         for cgroup, c in snap.containers.items():
-            self.containers.pop(cgroup, None)
-            self.containers[cgroup] = c  # newest last: the oldest go first
+            self.containers[cgroup] = c
+            self.containers.move_to_end(cgroup)  # newest last: the oldest go first
         while len(self.containers) > MAX_CONTAINERS:
-            del self.containers[next(iter(self.containers))]
+            self.containers.popitem(last=False)
         for pane, n in snap.lost.items():
             self.lost_total[pane] = self.lost_total.get(pane, 0) + n
 

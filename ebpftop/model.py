@@ -595,6 +595,7 @@ class Snapshot:
     capabilities: dict = field(default_factory=dict)
     # cgroup id -> what it is, for every row's cgroup that is not the host's
     containers: dict = field(default_factory=dict)
+    notices: tuple[str, ...] = ()  # what ebpftop itself did in the interval (a flight recording written)
 
     def container_of(self, cgroup: int) -> Container | None:
         return self.containers.get(cgroup)
@@ -622,6 +623,7 @@ class Snapshot:
             "status": dict(self.status),
             "lost": dict(self.lost),
             "capabilities": self.capabilities,
+            "notices": list(self.notices),
         }, self.containers)
 
     @classmethod
@@ -647,6 +649,7 @@ class Snapshot:
             lost={str(k): int(v) for k, v in d["lost"].items()},
             capabilities=dict(d.get("capabilities") or {}),  # absent in older recordings
             containers=_containers_in(d),
+            notices=tuple(str(n) for n in d.get("notices", [])),
         )
 
 

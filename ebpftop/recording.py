@@ -9,6 +9,8 @@ error line, never a traceback."""
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import math
 import os
@@ -20,6 +22,7 @@ from typing import IO
 from ebpftop.model import Snapshot
 
 MAX_LINE_BYTES = 64 << 20  # one snapshot; a busy host's is a few MB
+MAX_RECORDING_BYTES = 16 << 30  # a compressed recording, decompressed
 MAX_DEPTH = 16  # the deepest real snapshot nests 5 levels
 MAX_COUNT = (1 << 64) - 1  # every count and bound comes from a u64 in the kernel
 
@@ -35,7 +38,8 @@ def dumps(snapshot: Snapshot) -> str:
 
 def open_for_writing(path: str | Path) -> IO[str]:
     """A new or truncated regular file, 0600, refusing a symlink (a link
-    planted in /tmp by another user must not make root write its target)."""
+    planted in /tmp by another user must not make root write its target);
+    gzip-compressed when its name ends in .gz."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     try:
         fd = os.open(path, flags, 0o600)
@@ -49,22 +53,76 @@ def open_for_writing(path: str | Path) -> IO[str]:
     if st.st_mode & 0o077:  # it existed with wider permissions
         os.fchmod(fd, 0o600)
     os.set_blocking(fd, True)
+    if str(path).endswith(".gz"):
+        return io.TextIOWrapper(_SyncGzip(fileobj=os.fdopen(fd, "wb"), mode="wb"), encoding="utf-8")
     return os.fdopen(fd, "w", encoding="utf-8")
 
 
+class _SyncGzip(gzip.GzipFile):
+    """A gzip stream whose every flush is a sync flush: each recorded line
+    is readable even if ebpftop dies before closing the file."""
+
+    def flush(self, zlib_mode=None):
+        import zlib
+
+        super().flush(zlib.Z_SYNC_FLUSH)
+        self.fileobj.flush()
+
+    def close(self):
+        fileobj = self.fileobj
+        super().close()
+        if fileobj is not None:
+            fileobj.close()
+
+
 class Recorder:
-    def __init__(self, path: str | Path):
+    """Writes a recording; with max_bytes, a file that reaches that size is
+    rotated (FILE -> FILE.1 -> ... -> FILE.<keep>, the oldest deleted; for
+    FILE.gz: FILE.1.gz ...) and a new FILE begun."""
+
+    def __init__(self, path: str | Path, max_bytes: int | None = None, keep: int = 5):
         self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.keep = keep
         self._file: IO[str] = open_for_writing(path)
+        self._bytes = 0
+
+    def rotated(self, k: int) -> Path:
+        name = self.path.name
+        if name.endswith(".gz"):
+            return self.path.with_name(f"{name[:-3]}.{k}.gz")
+        return self.path.with_name(f"{name}.{k}")
 
     def write(self, snapshot: Snapshot) -> None:
         """One whole line, flushed: a crash, Ctrl-C or a full disk keeps every
         interval recorded so far replayable (a cut last line is skipped)."""
+        line = dumps(snapshot) + "\n"
         try:
-            self._file.write(dumps(snapshot) + "\n")
+            self._file.write(line)
             self._file.flush()
+            self._bytes = os.fstat(self._fd()).st_size
         except OSError as e:
             raise RecordingError(f"cannot write {self.path}: {e.strerror or e}") from None
+        if self.max_bytes is not None and self._bytes >= self.max_bytes:
+            self._rotate()
+
+    def _fd(self) -> int:
+        raw = self._file.buffer
+        return (raw.fileobj if isinstance(raw, gzip.GzipFile) else raw).fileno()
+
+    def _rotate(self) -> None:
+        self.close()
+        try:
+            self.rotated(self.keep).unlink(missing_ok=True)
+            for k in range(self.keep - 1, 0, -1):
+                if self.rotated(k).exists():
+                    os.replace(self.rotated(k), self.rotated(k + 1))
+            if self.keep > 0:
+                os.replace(self.path, self.rotated(1))
+        except OSError as e:
+            raise RecordingError(f"cannot rotate {self.path}: {e.strerror or e}") from None
+        self._file = open_for_writing(self.path)
+        self._bytes = 0
 
     def close(self) -> None:
         try:
@@ -130,10 +188,35 @@ def parse_line(line: str) -> Snapshot:
     return snap
 
 
+def _read_lines(path: str | Path) -> list[str]:
+    """The recording's lines; a gzip-compressed one (by its magic number)
+    decompressed, up to where it was cut if ebpftop died while writing it."""
+    with open(path, "rb") as f:
+        compressed = f.read(2) == b"\x1f\x8b"
+    if not compressed:
+        with open(path, encoding="utf-8") as f:
+            return f.readlines()
+    # zlib, not gzip.open: gzip raises at a cut stream and drops what it had
+    # decompressed; a cut recording keeps its whole lines (each was flushed)
+    import zlib
+
+    inflate = zlib.decompressobj(wbits=31)
+    data = bytearray()
+    with open(path, "rb") as f:
+        try:
+            while chunk := f.read(1 << 20):
+                data += inflate.decompress(chunk)
+                if len(data) > MAX_RECORDING_BYTES:
+                    raise RecordingError(f"recording {path} decompresses to more than "
+                                         f"{MAX_RECORDING_BYTES >> 30} GiB")
+        except zlib.error as e:
+            raise RecordingError(f"recording {path} is not a readable gzip file ({e})") from None
+    return data.decode("utf-8").splitlines(keepends=True)
+
+
 def read_recording(path: str | Path) -> list[Snapshot]:
     try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.readlines()
+        lines = _read_lines(path)
     except OSError as e:
         raise RecordingError(f"cannot read recording {path}: {e.strerror}") from None
     except UnicodeDecodeError:

@@ -16,6 +16,7 @@ KEYS = (
     ("u", "Network pane: switch between TCP and UDP flows"),
     ("c", "Probes pane: measure ebpftop's own BPF programs (on/off)"),
     ("w", "Latency pane: switch between read() and write()"),
+    ("h", "Latency pane: latency over time, a heatmap of the kept intervals (and back)"),
     ("Tab / Shift+Tab", "next / previous pane"),
     ("↑ ↓ PgUp PgDn Home End", "move in the table"),
     ("/", "filter by process or container name; every key then goes to the filter"),
@@ -28,6 +29,9 @@ KEYS = (
     ("S", "reverse the sort"),
     ("click a column header", "sort by it; click again to reverse"),
     ("p", "pause the display (collection goes on); again to resume with the latest"),
+    ("[ / ]", "one interval back / forward in time (the last hour is kept); every pane shows that moment"),
+    ("{ / }", "a minute back / forward in time"),
+    ("l", "back to live"),
     ("?", "this help"),
     ("q / Ctrl+C", "quit (every probe is detached)"),
 )

@@ -79,12 +79,14 @@ class SortableTable(DataTable):
     COLUMNS: tuple[Column, ...] = ()
     DEFAULT_SORT = 0
     HAS_CONTAINER = True  # its rows carry a cgroup (row_cgroup)
+    TREND_KEY: Callable[[Any], Any] | None = None  # a row's key in timeline.row_trends: then a TREND column
     # Enter drills down (DataTable's own Enter only selects); a click moves the cursor.
     BINDINGS = [Binding("enter", "app.drill_down", "Scope to process")]
 
     def __init__(self, **kw):
         super().__init__(cursor_type="row", zebra_stripes=True, **kw)
         self.containers: Mapping[int, Container] = {}
+        self.trends: dict = {}  # TREND_KEY(row) -> its counts over the last intervals
         self.show_container = False
         self.grouped = False
         self.cols = self._visible_columns()
@@ -115,7 +117,21 @@ class SortableTable(DataTable):
             cols.append(replace(c, label="CONTAINER") if self.grouped and c.key == "comm" else c)
             if c.key == "comm" and self.HAS_CONTAINER and self.show_container and not self.grouped:
                 cols.append(Column("container", "CONTAINER", self.container_text, self._container_cell))
+        if self.TREND_KEY is not None and not self.grouped:
+            cols.append(Column("trend", "TREND", self._trend_spread, self._trend_cell, numeric=True))
         return cols
+
+    def _trend(self, row):
+        return self.trends.get(self.TREND_KEY(row))
+
+    def _trend_spread(self, row) -> float:
+        values = self._trend(row)
+        return (max(values) - min(values)) if values else 0
+
+    def _trend_cell(self, row) -> Text:
+        from ebpftop.panes.timeline import trend_text
+
+        return trend_text(self._trend(row))
 
     def set_context(self, containers: Mapping[int, Container], show_container: bool, grouped: bool) -> None:
         """What the CONTAINER column reads, and which columns show."""
@@ -407,6 +423,7 @@ class SyscallTable(SortableTable):
         Column("share", "SHARE", lambda r: r[0].count, lambda r: Text(_bar(r[0].count, r[2])), numeric=True),
     )
     DEFAULT_SORT = 1
+    TREND_KEY = staticmethod(lambda r: (r[0].comm, r[0].cgroup))
 
     def row_key(self, r: tuple[SyscallRow, float, int]) -> str:
         return f"{r[0].comm}\0{r[0].cgroup}"
@@ -430,6 +447,8 @@ class FileOpenTable(SortableTable):
         Column("path", "PATH", lambda r: r.path, lambda r: safe(r.path + ("…" if r.truncated else ""))),
     )
 
+    TREND_KEY = staticmethod(lambda r: (r.comm, r.pid, r.cgroup, r.path))
+
     def row_key(self, r: FileOpenRow) -> str:
         return f"{r.pid}\0{r.comm}\0{r.cgroup}\0{r.truncated}\0{r.path}"
 
@@ -446,6 +465,7 @@ class PageFaultTable(SortableTable):
         Column("total", "SINCE START", lambda r: r[2], lambda r: num(r[2]), numeric=True),
     )
     DEFAULT_SORT = 2
+    TREND_KEY = staticmethod(lambda r: (r[0].comm, r[0].pid, r[0].cgroup))
 
     def row_key(self, r: tuple[PageFaultRow, float, int]) -> str:
         return f"{r[0].pid}\0{r[0].comm}\0{r[0].cgroup}"

@@ -15,6 +15,7 @@ from textual.widgets import Static
 from ebpftop import aggregate, filters
 from ebpftop.history import History
 from ebpftop.model import STATUS_OK, STATUS_STARTING, Container, ProcessEvent, Snapshot, TcpConnection, TcpSession
+from ebpftop.panes import timeline
 from ebpftop.panes.tables import (
     AlertTable,
     FileOpenTable,
@@ -49,6 +50,8 @@ class ViewInput:
     containers: Mapping[int, Container] = field(default_factory=dict)  # cgroup id -> container, for the CONTAINER column
     show_container: bool = False  # some row is not on the host
     grouped: bool = False  # rows summed per container (the app's g key)
+    alerts: tuple = ()  # the history's alerts, newest first, up to the moment shown
+    faults_total: Mapping = field(default_factory=dict)  # (comm, pid) -> page faults since start, at that moment
 
 
 class View(Vertical):
@@ -56,6 +59,15 @@ class View(Vertical):
 
     PROBE_SET = ""  # whose status the state line shows
     TITLE = ""
+    TIMELINE: str | None = None  # its headline figure over time (panes/timeline.py: HEADLINES)
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self._headline_cache: dict = {}  # (headline, id of a kept snapshot) -> its value
+
+    @property
+    def timeline_name(self) -> str | None:
+        return self.TIMELINE
 
     @property
     def probe_set(self) -> str:
@@ -66,6 +78,8 @@ class View(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(id="probe-state", classes="probe-state")
+        if self.TIMELINE is not None or isinstance(self, NetworkView):
+            yield Static(id="timeline", classes="timeline")
         yield from self.body()
         yield Static(id="summary", classes="summary")
 
@@ -92,6 +106,25 @@ class View(Vertical):
         if view.snapshot is not None:
             self.table.set_context(view.containers, view.show_container, view.grouped)
             self.draw(view)
+            self.draw_timeline(view)
+
+    def trends(self, view: ViewInput, rows_of) -> dict:
+        """Each row's counts over the last intervals (the TREND column); none
+        grouped by container."""
+        if view.grouped:
+            return {}
+        kept = [s for s, _ in view.history.snapshots]
+        return timeline.row_trends(self._headline_cache, self.PROBE_SET, kept, view.snapshot.time, rows_of)
+
+    def draw_timeline(self, view: ViewInput) -> None:
+        """The headline figure over the kept snapshots, the shown one marked
+        (host-wide: the filter narrows the table, not the strip)."""
+        name = self.timeline_name
+        if name is None:
+            return
+        kept = [s for s, _ in view.history.snapshots]
+        self.query_one("#timeline", Static).update(
+            timeline.strip(name, kept, view.snapshot.time, self.size.width, self._headline_cache))
 
     def draw(self, view: ViewInput) -> None:
         raise NotImplementedError
@@ -129,9 +162,16 @@ class NetworkView(View):
     def TITLE(self) -> str:  # noqa: N802 - the attribute every view has
         return self.TITLES[self.mode]
 
+    MODE_TIMELINES = {"traffic": "tcp_bytes", "by_process": "tcp_bytes", "closed": "tcp_bytes", "new": "tcp_new",
+                      "udp": "udp_bytes"}
+
     @property
     def probe_set(self) -> str:
         return self.MODE_PROBE_SETS[self.mode]
+
+    @property
+    def timeline_name(self) -> str | None:
+        return self.MODE_TIMELINES[self.mode]
 
     def body(self) -> ComposeResult:
         for mode, table_type in self.TABLES.items():
@@ -210,6 +250,7 @@ class NetworkView(View):
 
 class SyscallView(View):
     PROBE_SET = "syscalls"
+    TIMELINE = "syscalls"
     TITLE = "syscalls by process name (raw_syscalls:sys_enter)"
 
     def body(self) -> ComposeResult:
@@ -217,6 +258,7 @@ class SyscallView(View):
 
     def draw(self, view: ViewInput) -> None:
         rows = view.snapshot.syscalls
+        self.table.trends = self.trends(view, lambda s: {(r.comm, r.cgroup): r.count for r in s.syscalls})
         peak = max((r.count for r in rows), default=0)
         self.table.show([(r, view.snapshot.interval_s, peak) for r in rows])
         total = sum(r.count for r in rows)
@@ -247,9 +289,15 @@ def side_by_side(left: Text, right: Text, gap: int = 4) -> Text:
 
 class LatencyView(View):
     PROBE_SET = "read_latency"
+    TIMELINE = "read_p99"
     TITLE = "read() and write() latency (syscalls:sys_exit_read / sys_exit_write)"
     op = "read"  # or "write": the app's w key switches (the table; and the histogram when narrow)
+    heatmap = False  # the app's h key: latency over the kept intervals instead of this one's histogram
     _view: ViewInput | None = None  # the last drawn, to redraw on a resize
+
+    @property
+    def timeline_name(self) -> str | None:
+        return f"{self.op}_p99"
 
     def body(self) -> ComposeResult:
         # Side by side, the histogram scrolling on its own: every bucket stays
@@ -280,15 +328,25 @@ class LatencyView(View):
         if view.flt.container is not None:
             who += f", container {view.flt.container}"
         other = "write" if self.op == "read" else "read"
-        if self.size.width >= SIDE_BY_SIDE_WIDTH:
+        if self.heatmap:
+            def latency_of(snap, op=self.op):
+                lat = snap.read_latency if op == "read" else snap.write_latency
+                return filters.latency(lat, view.flt, view.containers).total if view.flt.active else lat.total
+
+            kept = [s for s, _ in view.history.snapshots]
+            text = timeline.heatmap(kept, view.snapshot.time, self.op, width=max(30, int(self.size.width * 0.6)),
+                                    latency_of=latency_of)
+            self.query_one("#histogram", Static).update(Text(f"{who}\n", style="") + text)
+            switch = f"h: this interval's histogram · w: {other}()"
+        elif self.size.width >= SIDE_BY_SIDE_WIDTH:
             both = side_by_side(*(self.histogram_text(op, lats[op], who, bar_width=16, narrow=True)
                                   for op in ("read", "write")))
             self.query_one("#histogram", Static).update(both)
-            switch = f"table: {self.op}() · w: {other}()"
+            switch = f"table: {self.op}() · w: {other}() · h: over time"
         else:
             bar_width = 30 if self.size.width >= 100 else 16
             self.query_one("#histogram", Static).update(self.histogram_text(self.op, lats[self.op], who, bar_width))
-            switch = f"w: {other}() · side by side from {SIDE_BY_SIDE_WIDTH} columns"
+            switch = f"w: {other}() · h: over time · side by side from {SIDE_BY_SIDE_WIDTH} columns"
         self.table.show(lats[self.op].by_name())
         self.set_summary(f"[ns, log2 buckets [low, high), percentiles interpolated in a bucket · {switch}]")
 
@@ -299,6 +357,7 @@ class LatencyView(View):
 
 class FileOpenView(View):
     PROBE_SET = "file_opens"
+    TIMELINE = "opens"
     TITLE = "file opens (open, openat, openat2)"
 
     def body(self) -> ComposeResult:
@@ -306,6 +365,8 @@ class FileOpenView(View):
 
     def draw(self, view: ViewInput) -> None:
         rows = view.snapshot.file_opens
+        self.table.trends = self.trends(view, lambda s: {(r.comm, r.pid, r.cgroup, r.path): r.count
+                                                         for r in s.file_opens})
         self.table.show(rows)
         self.set_summary(f"[Opens: {count(sum(r.count for r in rows))}, failed {count(sum(r.errors for r in rows))}, "
                  f"{len(rows)} distinct (process, path) · … marks a path longer than 255 bytes]")
@@ -313,6 +374,7 @@ class FileOpenView(View):
 
 class PageFaultView(View):
     PROBE_SET = "page_faults"
+    TIMELINE = "faults"
     TITLE = "user page faults (exceptions:page_fault_user)"
 
     def body(self) -> ComposeResult:
@@ -320,7 +382,8 @@ class PageFaultView(View):
 
     def draw(self, view: ViewInput) -> None:
         rows = view.snapshot.page_faults
-        totals = view.history.faults_total
+        self.table.trends = self.trends(view, lambda s: {(r.comm, r.pid, r.cgroup): r.count for r in s.page_faults})
+        totals = view.faults_total
         self.table.show([(r, view.snapshot.interval_s, totals.get((r.comm, r.pid), r.count)) for r in rows])
         self.set_summary(f"[Page faults: {count(sum(r.count for r in rows))} in {view.snapshot.interval_s:g} s, "
                  f"{len(rows)} {'containers' if view.grouped else 'processes'}]")
@@ -328,6 +391,7 @@ class PageFaultView(View):
 
 class ProcessesView(View):
     PROBE_SET = "processes"
+    TIMELINE = "processes"
     TITLE = "fork, exec and exit (task:task_newtask, sched:sched_process_exec/exit)"
 
     def body(self) -> ComposeResult:
@@ -394,7 +458,7 @@ class AlertsView(View):
         yield AlertTable(id="table")
 
     def draw(self, view: ViewInput) -> None:
-        self.table.show(list(view.history.alerts))
+        self.table.show(list(view.alerts))
         lost = view.history.lost_total.get("alerts", 0)
         self.set_summary(f"[Alerts: {count(view.history.alerts_total)} since start"
                          + (f" · {count(lost)} LOST in bursts" if lost else "")

@@ -36,3 +36,40 @@ class Source(Protocol):
 
     def close(self) -> None:
         """Release everything; safe to call more than once."""
+
+
+class Wrapper:
+    """A source that hands everything to another (inner) but what a subclass
+    overrides: --record (sources/recorded.py), --flight-recorder
+    (sources/flight.py)."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.kind = inner.kind
+        self.label = inner.label
+
+    @property
+    def interval_s(self) -> float:
+        return self.inner.interval_s
+
+    @property
+    def probe_stats(self) -> str:
+        return self.inner.probe_stats
+
+    def start(self) -> dict[str, str]:
+        return self.inner.start()
+
+    def poll(self) -> Snapshot | None:
+        return self.inner.poll()
+
+    def poll_alerts(self) -> list[Alert]:
+        return self.inner.poll_alerts()
+
+    def drain_events(self) -> None:
+        self.inner.drain_events()
+
+    def set_probe_stats(self, on: bool) -> str:
+        return self.inner.set_probe_stats(on)
+
+    def close(self) -> None:
+        self.inner.close()

@@ -28,7 +28,11 @@ SHOTS = {
     "probes": ["7"],
     "alerts": ["8"],
     "help": ["question_mark"],
+    # every interval of the recording taken in, then one back: the rewound status line and timeline
+    "rewind": ["2", "left_square_bracket"],
+    "latency_heatmap": ["3", "h"],
 }
+ALL_POLLS = {"rewind", "latency_heatmap"}  # these take all three of the recording's intervals
 WIDE = {"latency_wide"}  # drawn on a terminal wider than SIDE_BY_SIDE_WIDTH
 # From the hand-built snapshot of the UI tests (the recording predates TCP traffic).
 SAMPLE_SHOTS = {
@@ -64,7 +68,7 @@ async def shoot(name: str, keys: list[str], out: Path) -> None:
         app = sample_app() if name in SAMPLE_SHOTS else replay_app()
     size = (170, 32) if name in WIDE else (150, 24) if name in SAMPLE_SHOTS else (120, 32)
     async with app.run_test(size=size) as pilot:
-        await feed(app, pilot, polls=2)
+        await feed(app, pilot, polls=3 if name in ALL_POLLS else 2)
         await pilot.press(*keys)
         await pilot.pause()
         app.save_screenshot(str(out / f"{name}.svg"))

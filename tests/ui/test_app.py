@@ -159,7 +159,7 @@ async def test_sort_key_cycles_columns_and_reverses():
         await pilot.press("S")
         rates = [int(x.replace(",", "")) for x in column_values(table, 2)]
         assert rates == sorted(rates)
-        await pilot.press("s", "s", "s")  # wraps to COMM, ascending
+        await pilot.press("s", "s", "s", "s")  # PIDS, SHARE, TREND, then wraps to COMM, ascending
         assert table.sort_index == 0
         names = column_values(table, 0)
         assert names == sorted(names)
@@ -206,7 +206,8 @@ async def test_help_lists_every_binding_and_closes():
         for b in app.BINDINGS:
             key = b.key.split(",")[0]
             shown = {"slash": "/", "question_mark": "?", "ctrl+c": "Ctrl+C", "shift+tab": "Shift+Tab",
-                     "tab": "Tab", "backspace": "Backspace"}.get(key, key)
+                     "tab": "Tab", "backspace": "Backspace", "left_square_bracket": "[", "right_square_bracket": "]",
+                     "left_curly_bracket": "{", "right_curly_bracket": "}"}.get(key, key)
             assert shown in documented, f"key {key} is not on the help screen"
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
@@ -738,3 +739,161 @@ async def test_a_recording_of_real_containers_groups_into_them():
         assert {("db-writer", "db"), ("webserver", "web"), ("cache-warmer", "cache")} <= named
         await pilot.press("g")
         assert {"web", "db", "cache", "host"} <= set(column_values(table, 0))
+
+
+def _timeline(n: int = 5):
+    """n snapshots 5 s apart; snapshot i has one process "s<i>" with i+1
+    syscalls x 100, a page-fault row and a new connection of its own."""
+    from ebpftop.model import PageFaultRow, TcpConnection
+    from tests.unit.snapshots import T0
+
+    snaps = []
+    for i in range(n):
+        t = T0 + 5 * i
+        snaps.append(replace(
+            sample_snapshot(t), syscalls=(SyscallRow(f"s{i}", 100 * (i + 1), ((10 + i, 100 * (i + 1)),)),),
+            page_faults=(PageFaultRow("pf", 7, 10),),
+            tcp=(TcpConnection(t - 1, 40 + i, f"c{i}", "ipv4", "10.0.0.2", 50000 + i, "10.0.0.9", 443, "connect"),)))
+    return snaps
+
+
+async def test_brackets_step_back_and_forward_in_time_and_l_returns_live():
+    app = EbpftopApp(ListSource(_timeline()), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot, polls=5)
+        await pilot.press("2")
+        table = table_of(app, "syscalls")
+        assert column_values(table, 0) == ["s4"]
+        await pilot.press("left_square_bracket")
+        assert column_values(table, 0) == ["s3"]
+        status = str(app.query_one("#status-line", Static).render())
+        assert "◀" in status and "5 s before the latest" in status
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        assert column_values(table, 0) == ["s1"] and column_values(table, 1) == ["200"]
+        await pilot.press("right_square_bracket")
+        assert column_values(table, 0) == ["s2"]
+        # a poll while in the past keeps the past on screen
+        app.accept_snapshot(replace(sample_snapshot(app.latest.time + 5),
+                                    syscalls=(SyscallRow("s5", 1, ((1, 1),)),)))
+        await pilot.pause()
+        assert column_values(table, 0) == ["s2"]
+        # the history-kept panes show that moment too: new connections up to it
+        await pilot.press("1", "t", "t", "t")
+        assert sorted(column_values(table_of(app, "network"), 2)) == ["c0", "c1", "c2"]
+        await pilot.press("5")
+        assert column_values(table_of(app, "page_faults"), 4) == ["30"]  # since start, at that moment
+        await pilot.press("left_curly_bracket")  # a minute back: the oldest kept
+        await pilot.press("2")
+        assert column_values(table, 0) == ["s0"]
+        await pilot.press("slash", "s", "0", "enter")  # the filter works in the past
+        assert column_values(table, 0) == ["s0"]
+        await pilot.press("escape", "l")
+        assert not app.rewound
+        await pilot.press("slash", "escape")
+        assert column_values(table_of(app, "syscalls"), 0) == ["s5"]
+        assert "◀" not in str(app.query_one("#status-line", Static).render())
+        await pilot.press("left_square_bracket", "right_curly_bracket")  # a minute forward from the past: live
+        assert not app.rewound and column_values(table, 0) == ["s5"]
+
+
+def _marked(strip: Text) -> int:
+    """The position of the shown moment in a timeline strip's sparkline."""
+    return next(span.start for span in strip.spans if "reverse" in str(span.style))
+
+
+async def test_each_pane_has_its_headline_over_time_with_the_shown_moment_marked():
+    app = EbpftopApp(ListSource(_timeline()), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot, polls=5)
+        await pilot.press("2")
+        strip = app.query_one("#pane-syscalls #timeline", Static).content
+        label = "syscalls/s "
+        assert strip.plain.startswith(label)
+        spark = strip.plain[len(label):len(label) + 5]
+        assert spark == "▂▃▅▆█"  # 20, 40, 60, 80, 100 syscalls/s, scaled to the largest
+        assert _marked(strip) == len(label) + 4 and " 100 (max 100) · 25 s kept" in strip.plain
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        strip = app.query_one("#pane-syscalls #timeline", Static).content
+        assert _marked(strip) == len(label) + 2 and " 60 (max 100)" in strip.plain
+        for key, pane, headline in (("1", "network", "TCP bytes/s"), ("3", "latency", "read() p99"),
+                                    ("4", "file_opens", "opens/s"), ("5", "page_faults", "page faults/s"),
+                                    ("6", "processes", "fork/exec/exit")):
+            await pilot.press(key)
+            assert app.query_one(f"#pane-{pane} #timeline", Static).content.plain.startswith(headline), pane
+
+
+async def test_h_shows_latency_over_time_as_a_heatmap_that_follows_the_rewind():
+    from ebpftop.model import Bucket, Histogram, Latency, ProcessLatency
+
+    snaps = _timeline(4)
+    # interval i: 10 reads in [1K, 2K) and i reads in [1M, 2M)
+    snaps = [replace(s, read_latency=Latency((ProcessLatency("db", 1, Histogram(
+        (Bucket(1024, 2048, 10),) + ((Bucket(1 << 20, 1 << 21, i),) if i else ()))),)))
+        for i, s in enumerate(snaps)]
+    app = EbpftopApp(ListSource(snaps), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot, polls=4)
+        await pilot.press("3", "h")
+        text = app.query_one("#pane-latency #histogram", Static).content
+        lines = text.plain.split("\n")
+        slow = next(line for line in lines if "≥ 1.0 ms" in line)
+        fast = next(line for line in lines if "≥ 1.0 µs" in line)
+        cells = lambda line: line[12:16]  # noqa: E731 - the four intervals' cells
+        assert cells(slow) == cells(fast) == "    "  # coloured backgrounds, no glyphs
+        coloured = [s for s in text.spans if str(s.style).startswith("on ")]
+        assert len(coloured) == 4 + 3 + 8  # fast row 4 cells, slow row 3 (none in interval 0), the scale 8
+        assert "      shown " + "···^" in lines  # the shown (newest) interval marked under its column
+        await pilot.press("left_square_bracket")
+        lines = app.query_one("#pane-latency #histogram", Static).content.plain.split("\n")
+        assert "      shown " + "··^·" in lines
+        await pilot.press("h")
+        assert "read() latency," in app.query_one("#pane-latency #histogram", Static).content.plain
+
+
+async def test_replay_at_keeps_the_intervals_before_it_to_rewind_into():
+    from ebpftop.sources.replay import ReplaySource, split_at
+
+    snaps = _timeline(6)
+    before, played = split_at(snaps, "-10s")  # the last three: 10 s before the end and on
+    assert [len(before), len(played)] == [3, 3]
+    app = EbpftopApp(ReplaySource(played), auto_poll=False, clock=lambda: 0.0, backlog=before)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot, polls=1)
+        await pilot.press("2")
+        assert column_values(table_of(app, "syscalls"), 0) == ["s3"]
+        await pilot.press("left_square_bracket")
+        assert column_values(table_of(app, "syscalls"), 0) == ["s2"]
+        await pilot.press("left_curly_bracket")
+        assert column_values(table_of(app, "syscalls"), 0) == ["s0"]
+
+
+async def test_rows_that_change_much_carry_their_trend_up_to_the_moment_shown():
+    from tests.unit.snapshots import T0
+
+    snaps = [replace(sample_snapshot(T0 + 5 * i), syscalls=(
+        SyscallRow("grow", 10 * 2 ** i, ((1, 10 * 2 ** i),)), SyscallRow("flat", 100, ((2, 100),))))
+        for i in range(6)]
+    app = EbpftopApp(ListSource(snaps), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot, polls=6)
+        await pilot.press("2")
+        table = table_of(app, "syscalls")
+        col = [c.key for c in table.cols].index("trend")
+        trends = dict(zip(column_values(table, 0), column_values(table, col)))
+        assert trends == {"grow": "▁▁▁▂▄█", "flat": ""}
+        await pilot.press("left_square_bracket", "left_square_bracket")
+        trends = dict(zip(column_values(table, 0), column_values(table, col)))
+        assert trends == {"grow": "▁▂▄█", "flat": ""}  # up to the moment shown
+
+
+async def test_drill_down_in_the_past_scopes_that_moment_and_backspace_returns():
+    app = EbpftopApp(ListSource(_timeline()), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot, polls=5)
+        await pilot.press("2", "left_square_bracket", "left_square_bracket", "enter")
+        assert app.rewound and app.flt.pid == 12  # s2's pid
+        assert column_values(table_of(app, "syscalls"), 0) == ["s2"]
+        await pilot.press("1", "t", "t", "t")  # new connections of pid 12 up to that moment: none
+        assert column_values(table_of(app, "network"), 2) == []
+        await pilot.press("backspace", "2")
+        assert app.flt.pid is None and app.rewound and column_values(table_of(app, "syscalls"), 0) == ["s2"]

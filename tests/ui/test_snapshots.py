@@ -105,3 +105,24 @@ def test_grouped_by_container(snap_compare):
 
 def test_file_opens_grouped_by_container(snap_compare):
     assert snap_compare(_container_app(), press=["4", "g"], terminal_size=SIZE, run_before=_one_poll)
+
+
+def _timeline_app():
+    from ebpftop.app import EbpftopApp
+    from tests.ui.harness import ListSource
+    from tests.ui.test_app import _timeline
+
+    return EbpftopApp(ListSource(_timeline(12)), auto_poll=False, clock=lambda: 0.0)
+
+
+async def _twelve_polls(pilot):
+    await feed(pilot.app, pilot, polls=12)
+
+
+def test_rewound_four_intervals(snap_compare):
+    assert snap_compare(_timeline_app(), press=["2", *["left_square_bracket"] * 4], terminal_size=SIZE,
+                        run_before=_twelve_polls)
+
+
+def test_latency_heatmap(snap_compare):
+    assert snap_compare(replay_app(), press=["3", "h"], terminal_size=SIZE, run_before=_two_polls)

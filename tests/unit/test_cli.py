@@ -248,3 +248,140 @@ def test_a_log_path_through_a_symlink_is_one_line(tmp_path, monkeypatch, capsys)
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "EBPFTOP_LOG" in err and "symbolic link" in err
     assert victim.read_text() == "keep me"
+
+
+def _ten(tmp_path):
+    """A recording of ten 5 s intervals, the first ending at 10:00:05 local time."""
+    import datetime as dt
+
+    t0 = dt.datetime(2026, 11, 25, 10, 0, 5).timestamp()
+    rec = tmp_path / "rec.jsonl"
+    _record(rec, [sample_snapshot(t=t0 + 5 * i) for i in range(10)])
+    return rec, t0
+
+
+@pytest.mark.parametrize("at, first", [("10:00:20", 3), ("10:00", 0), ("10:00:21", 4), ("-10s", 7), ("-1m", 0),
+                                       ("-0s", 9)])
+def test_replay_at_starts_there(tmp_path, capsys, at, first):
+    from ebpftop.sources.replay import split_at
+
+    rec, t0 = _ten(tmp_path)
+    assert cli.main(["--replay", str(rec), "--json", "--at", at]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 10 - first
+    from ebpftop.recording import read_recording
+
+    before, played = split_at(read_recording(rec), at)
+    assert len(before) == first and played[0].time == t0 + 5 * first
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--at", "-5m"], "--at needs --replay"),
+])
+def test_at_without_replay_is_an_argparse_error(argv, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    assert e.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("at, message", [("11:00", "the recording covers 10:00:00 to 10:00:50"), ("25:00", "not a time of day"),
+                                         ("yesterday", "give a time of day"), ("9:59", "the recording covers")])
+def test_replay_at_outside_or_unreadable_is_one_line(tmp_path, capsys, at, message):
+    rec, _ = _ten(tmp_path)
+    assert cli.main(["--replay", str(rec), "--json", "--at", at]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_a_trigger_writes_the_kept_window_and_the_next_intervals(tmp_path):
+    from dataclasses import replace
+
+    from ebpftop import triggers
+    from ebpftop.model import FileOpenRow
+    from ebpftop.recording import read_recording
+    from ebpftop.sources.flight import FlightRecorderSource
+    from ebpftop.sources.replay import ReplaySource
+
+    # errors 0, 1, ... 9 in ten 5 s intervals: 'file_open_errors>=6' fires at the seventh
+    snaps = [replace(sample_snapshot(t=1_764_000_000.0 + 5 * i), file_opens=(FileOpenRow("x", 1, "/e", 9, i),))
+             for i in range(10)]
+    source = FlightRecorderSource(ReplaySource(snaps), tmp_path, [triggers.parse("file_open_errors >= 6")],
+                                  window_s=12.0, after_s=10.0)
+    out = [source.poll() for _ in range(10)]
+    source.close()
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 1 and files[0].name.endswith("-trigger-file-open-errors-6.jsonl"), files
+    recorded = read_recording(files[0])
+    # the kept window (12 s: the three intervals before), the one that fired, then 10 s more;
+    # the later intervals fire again and extend it to the end
+    assert [s.file_opens[0].errors for s in recorded] == [3, 4, 5, 6, 7, 8, 9]
+    assert "file_open_errors >= 6" in out[6].notices[0] and str(files[0]) in out[6].notices[0]
+    assert all(not s.notices for s in out[:6])
+
+
+@pytest.mark.parametrize("expr, figure, ns", [("read_p99>10ms", "read_p99", 10_000_000), ("write_p50 <= 1.5us", "write_p50", 1500),
+                                              ("lost>0", "lost", 0), ("syscalls_per_s>1e6", "syscalls_per_s", 1e6)])
+def test_trigger_grammar(expr, figure, ns):
+    from ebpftop import triggers
+
+    t = triggers.parse(expr)
+    assert (t.name, t.threshold) == (figure, ns)
+
+
+def test_triggers_fire_on_the_snapshot_figures():
+    from ebpftop import triggers
+
+    snap = sample_snapshot()  # read p99 within [1M, 2M) ns: nginx's two slow reads
+    assert triggers.parse("read_p99>1ms").fires(snap) and not triggers.parse("read_p99>2ms").fires(snap)
+    assert triggers.parse("file_open_errors>=1").fires(snap) and not triggers.parse("tcp_new>3").fires(snap)
+
+
+@pytest.mark.parametrize("name", ["rec.jsonl", "rec.jsonl.gz"])
+def test_recordings_rotate_at_a_size_and_keep_the_last_files(tmp_path, name):
+    from ebpftop.recording import Recorder, read_recording
+
+    path = tmp_path / name
+    one = len(dumps_of(sample_snapshot()))
+    r = Recorder(path, max_bytes=(3 * one if name.endswith(".jsonl") else 1), keep=2)
+    for i in range(10):
+        r.write(sample_snapshot(t=1_764_000_000.0 + 5 * i))
+    r.close()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    if name.endswith(".gz"):  # each snapshot compresses to more than a byte: a file each
+        assert files == ["rec.jsonl.1.gz", "rec.jsonl.2.gz", "rec.jsonl.gz"]
+        assert [len(read_recording(tmp_path / f)) for f in ("rec.jsonl.2.gz", "rec.jsonl.1.gz")] == [1, 1]
+        assert read_recording(tmp_path / "rec.jsonl.1.gz")[0].time == 1_764_000_045.0
+    else:  # three a file: 0-2, 3-5, 6-8 rotated (the first deleted), 9 current
+        assert files == ["rec.jsonl", "rec.jsonl.1", "rec.jsonl.2"]
+        assert [s.time for s in read_recording(tmp_path / "rec.jsonl.2")] == [1_764_000_015.0 + 5 * i for i in range(3)]
+        assert [s.time for s in read_recording(path)] == [1_764_000_045.0]
+    assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in tmp_path.iterdir())
+
+
+def dumps_of(snap) -> str:
+    from ebpftop.recording import dumps
+
+    return dumps(snap) + "\n"
+
+
+def test_a_compressed_recording_replays_and_one_cut_short_keeps_its_whole_lines(tmp_path, capsys):
+    from ebpftop.recording import Recorder, read_recording
+
+    path = tmp_path / "rec.jsonl.gz"
+    r = Recorder(path)
+    for i in range(5):
+        r.write(sample_snapshot(t=1_764_000_000.0 + 5 * i))
+    r.close()
+    assert cli.main(["--replay", str(path), "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 5
+    data = path.read_bytes()
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(data[:-40])  # ebpftop killed while writing the last line (later lines compress to little)
+    got = read_recording(cut)
+    assert len(got) == 4 and [s.time for s in got] == [1_764_000_000.0 + 5 * i for i in range(len(got))]
+    assert "line 5 is cut short" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl.gz"
+    bad.write_bytes(b"\x1f\x8bnot gzip at all")
+    assert cli.main(["--replay", str(bad), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a readable gzip file" in err

@@ -30,3 +30,48 @@ def test_labels_and_durations():
     assert duration(1536) == "1.5 µs"
     assert duration(None) == "-"
     assert histogram_lines(Histogram(())) == []
+
+
+def test_kept_snapshots_are_bounded_by_time_and_by_rows():
+    from dataclasses import replace
+
+    from ebpftop.history import History, snapshot_rows
+    from tests.unit.snapshots import T0, sample_snapshot
+
+    h = History(history_s=20.0)
+    for i in range(10):
+        h.add(sample_snapshot(T0 + 5 * i))
+    assert h.kept_times() == [T0 + 5 * i for i in range(5, 10)]  # the last 20 s
+    rows = snapshot_rows(sample_snapshot(T0))
+    assert h.kept_rows == 5 * rows
+    h = History(max_kept_rows=3 * rows)
+    for i in range(10):
+        h.add(sample_snapshot(T0 + 5 * i))
+    assert len(h.snapshots) == 3 and h.kept_rows == 3 * rows
+    h = History(max_kept_rows=1)
+    h.add(replace(sample_snapshot(T0)))
+    assert len(h.snapshots) == 1  # the newest is always kept
+
+
+def test_faults_since_start_as_they_were_at_a_kept_moment():
+    from ebpftop.history import History
+    from tests.unit.snapshots import T0, sample_snapshot
+
+    h = History()
+    for i in range(4):
+        h.add(sample_snapshot(T0 + 5 * i))
+    assert h.faults_total[("postgres", 100)] == 4 * 700
+    assert h.faults_total_at(T0 + 5)[("postgres", 100)] == 2 * 700
+    assert h.faults_total_at(T0 + 15) == h.faults_total
+
+
+def test_faults_since_start_are_bounded_as_pids_come_and_go():
+    from ebpftop.history import MAX_FAULT_TOTALS, History
+    from ebpftop.model import PageFaultRow, Snapshot
+
+    h = History()
+    for s in range(3):
+        h.add(Snapshot(time=1e9 + 5 * s, interval_s=5.0,
+                       page_faults=tuple(PageFaultRow("w", s * 40_000 + i, 1) for i in range(40_000))))
+    assert len(h.faults_total) == MAX_FAULT_TOTALS
+    assert ("w", 2 * 40_000 + 39_999) in h.faults_total and ("w", 0) not in h.faults_total  # the oldest went
