@@ -23,6 +23,11 @@ class Headline:
     label: str
     value: Callable[[Snapshot], float]
     text: Callable[[float], str]
+    detail: Callable[[Snapshot], str] | None = None  # more of the shown interval: opens' failures, latency's p50
+
+
+def _p50_text(h: Histogram) -> str:
+    return f"p50 {duration(h.percentile(50))}"
 
 
 def _per_s(n: float, snap: Snapshot) -> float:
@@ -40,9 +45,12 @@ HEADLINES = {
     "udp_bytes": Headline("UDP bytes/s", lambda s: _per_s(sum(f.tx_bytes + f.rx_bytes for f in s.udp), s),
                           lambda v: byte_size(round(v)) + "/s"),
     "syscalls": Headline("syscalls/s", lambda s: _per_s(sum(r.count for r in s.syscalls), s), lambda v: count(round(v))),
-    "read_p99": Headline("read() p99", lambda s: _p99(s.read_latency.total), lambda v: duration(round(v))),
-    "write_p99": Headline("write() p99", lambda s: _p99(s.write_latency.total), lambda v: duration(round(v))),
-    "opens": Headline("opens/s", lambda s: _per_s(sum(r.count for r in s.file_opens), s), lambda v: count(round(v))),
+    "read_p99": Headline("read() p99", lambda s: _p99(s.read_latency.total), lambda v: duration(round(v)),
+                         lambda s: _p50_text(s.read_latency.total)),
+    "write_p99": Headline("write() p99", lambda s: _p99(s.write_latency.total), lambda v: duration(round(v)),
+                          lambda s: _p50_text(s.write_latency.total)),
+    "opens": Headline("opens/s", lambda s: _per_s(sum(r.count for r in s.file_opens), s), lambda v: count(round(v)),
+                      lambda s: f"{count(sum(r.errors for r in s.file_opens))} failed in {s.interval_s:g} s"),
     "faults": Headline("page faults/s", lambda s: _per_s(sum(r.count for r in s.page_faults), s), lambda v: count(round(v))),
     "processes": Headline("fork/exec/exit", lambda s: float(len(s.processes)), lambda v: count(round(v))),
 }
@@ -104,7 +112,9 @@ def strip(name: str, snapshots: Sequence[Snapshot], shown_time: float, width: in
     marked = shown - idx.start if shown in idx else None
     kept_s = times[-1] - times[0] + snapshots[0].interval_s
     out = label + spark(vals, marked)
-    out.append(f" {h.text(value(snapshots[shown]))} (max {h.text(max(vals))}) · {_span(kept_s)} kept", style="dim")
+    detail = f", {h.detail(snapshots[shown])}" if h.detail else ""
+    out.append(f" {h.text(value(snapshots[shown]))}{detail} (max {h.text(max(vals))}) · {_span(kept_s)} kept",
+               style="dim")
     return out
 
 

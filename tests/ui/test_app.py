@@ -819,7 +819,12 @@ async def test_each_pane_has_its_headline_over_time_with_the_shown_moment_marked
                                     ("4", "file_opens", "opens/s"), ("5", "page_faults", "page faults/s"),
                                     ("6", "processes", "fork/exec/exit")):
             await pilot.press(key)
-            assert app.query_one(f"#pane-{pane} #timeline", Static).content.plain.startswith(headline), pane
+            strip = app.query_one(f"#pane-{pane} #timeline", Static).content.plain
+            assert strip.startswith(headline), pane
+            if pane == "latency":  # p99 over time, the shown interval's p50 beside it
+                assert ", p50 " in strip
+            if pane == "file_opens":  # and the failures
+                assert ", 1 failed in 5 s (max" in strip
 
 
 async def test_h_shows_latency_over_time_as_a_heatmap_that_follows_the_rewind():
