@@ -382,6 +382,9 @@ class EbpftopApp(App):
             containers=containers, show_container=bool(containers), grouped=self.grouped,
             alerts=_until(self.history.alerts, until, "time"),
             faults_total=self.history.faults_total if until is None else self.history.faults_total_at(until),
+            totals={**self.history.totals_at(until),  # and how many of the kept ones go up to that moment
+                    "processes_kept": len(_until(self.history.processes, until, "time")),
+                    "tcp_closed_kept": len(_until(self.history.tcp_closed, until, "closed"))},
         ))
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:

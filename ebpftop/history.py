@@ -59,6 +59,21 @@ class History:
     def kept_times(self) -> list[float]:
         return [s.time for s, _ in self.snapshots]
 
+    def totals_at(self, t: float | None) -> dict[str, int]:
+        """The counts since start (new and closed TCP connections, alerts) as
+        they were at the kept snapshot of time t (None: now): the later kept
+        snapshots' taken off."""
+        out = {"connections": self.connections_total, "tcp_closed": self.tcp_closed_total,
+               "alerts": self.alerts_total}
+        if t is not None:
+            for snap, _ in reversed(self.snapshots):
+                if snap.time <= t:
+                    break
+                out["connections"] -= len(snap.tcp)
+                out["tcp_closed"] -= len(snap.tcp_closed)
+                out["alerts"] -= len(snap.alerts)
+        return out
+
     def faults_total_at(self, t: float) -> dict:
         """faults_total as it was at the snapshot of time t (the later kept
         snapshots' faults taken off)."""

@@ -52,6 +52,7 @@ class ViewInput:
     grouped: bool = False  # rows summed per container (the app's g key)
     alerts: tuple = ()  # the history's alerts, newest first, up to the moment shown
     faults_total: Mapping = field(default_factory=dict)  # (comm, pid) -> page faults since start, at that moment
+    totals: Mapping = field(default_factory=dict)  # connections, tcp_closed, alerts since start, at that moment
 
 
 class View(Vertical):
@@ -209,8 +210,8 @@ class NetworkView(View):
         self.table.show(closed)
         shown = f" · shown {len(closed)}" if view.flt.active else ""
         self.set_summary(f"[Closed TCP connections: {len(view.snapshot.tcp_closed)} this interval, "
-                         f"{count(view.history.tcp_closed_total)} since start, the last "
-                         f"{count(len(view.history.tcp_closed))} kept{shown} · {self._switch_hint()}]")
+                         f"{count(view.totals.get('tcp_closed', 0))} since start, the last "
+                         f"{count(view.totals.get('tcp_closed_kept', 0))} kept{shown} · {self._switch_hint()}]")
 
     def draw_traffic(self, view: ViewInput) -> None:
         snap = view.snapshot
@@ -245,7 +246,7 @@ class NetworkView(View):
         self.table.show(recent)
         shown = f" · shown {len(recent)}" if view.flt.active else ""
         self.set_summary(f"[New connections: {len(view.snapshot.tcp)} this interval, "
-                         f"{count(view.history.connections_total)} since start{shown} · {self._switch_hint()}]")
+                         f"{count(view.totals.get('connections', 0))} since start{shown} · {self._switch_hint()}]")
 
 
 class SyscallView(View):
@@ -402,7 +403,7 @@ class ProcessesView(View):
         self.table.show(events)
         kinds = {k: sum(1 for e in view.snapshot.processes if e.kind == k) for k in ("fork", "exec", "exit")}
         self.set_summary(f"[This interval: {kinds['fork']} forks, {kinds['exec']} execs, {kinds['exit']} exits · "
-                         f"the last {count(len(view.history.processes))} events kept]")
+                         f"the last {count(view.totals.get('processes_kept', 0))} events kept]")
 
 
 class ProbesView(View):
@@ -460,7 +461,7 @@ class AlertsView(View):
     def draw(self, view: ViewInput) -> None:
         self.table.show(list(view.alerts))
         lost = view.history.lost_total.get("alerts", 0)
-        self.set_summary(f"[Alerts: {count(view.history.alerts_total)} since start"
+        self.set_summary(f"[Alerts: {count(view.totals.get('alerts', 0))} since start"
                          + (f" · {count(lost)} LOST in bursts" if lost else "")
                          + " · never hidden by the name filter]")
 

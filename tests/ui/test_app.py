@@ -917,6 +917,8 @@ async def _tables(app, pilot) -> dict:
             table = table_of(app, pane)
             out[(pane, mode)] = [[table.get_cell_at((r, c)).plain for c in range(len(table.cols))]
                                  for r in range(table.row_count)]
+            # and the summary line, with its counts since start
+            out[(pane, mode, "summary")] = app.query_one(f"#pane-{pane} #summary", Static).content.plain
         if pane == "network":
             await pilot.press("t")  # back to the first view
     return out
@@ -924,7 +926,8 @@ async def _tables(app, pilot) -> dict:
 
 async def test_one_interval_back_every_pane_shows_exactly_what_it_showed_then():
     """The real recording: the app that took all three intervals and stepped
-    back one shows, in every pane, what an app that took only two showed."""
+    back one shows, in every pane, what an app that took only two showed:
+    the tables and the summary lines (their counts since start)."""
     rewound, then = replay_app(), replay_app()
     async with rewound.run_test(size=SIZE) as pilot:
         await feed(rewound, pilot, polls=3)

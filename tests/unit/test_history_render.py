@@ -75,3 +75,14 @@ def test_faults_since_start_are_bounded_as_pids_come_and_go():
                        page_faults=tuple(PageFaultRow("w", s * 40_000 + i, 1) for i in range(40_000))))
     assert len(h.faults_total) == MAX_FAULT_TOTALS
     assert ("w", 2 * 40_000 + 39_999) in h.faults_total and ("w", 0) not in h.faults_total  # the oldest went
+
+
+def test_counts_since_start_as_they_were_at_a_kept_moment():
+    from ebpftop.history import History
+    from tests.unit.snapshots import T0, sample_snapshot
+
+    h = History()
+    for i in range(4):
+        h.add(sample_snapshot(T0 + 5 * i))  # 3 new connections and 1 closed each
+    assert h.totals_at(None) == {"connections": 12, "tcp_closed": 4, "alerts": 0}
+    assert h.totals_at(T0 + 5) == {"connections": 6, "tcp_closed": 2, "alerts": 0}
