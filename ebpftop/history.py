@@ -18,7 +18,7 @@ MAX_FAULT_TOTALS = 65536  # (comm, pid) since start: the least recently seen go 
 # rows over all of them (a busy host's snapshots are large: the oldest go
 # first when the rows would pass it).
 HISTORY_S = 3600.0
-MAX_KEPT_ROWS = 400_000  # about 145 MiB at the ~380 bytes a row of tests/bench/history_memory.py
+MAX_KEPT_ROWS = 400_000  # about 150 MiB at the ~390 bytes a row of tests/bench/history_memory.py
 
 
 def snapshot_rows(snap: Snapshot) -> int:
