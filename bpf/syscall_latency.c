@@ -25,8 +25,37 @@ struct latency_value {
 
 BPF_HASH(latency_hist, struct latency_key, struct latency_value, READ_LATENCY_MAP_SIZE);
 
+#ifdef EBPFTOP_SAMPLING
+/* --max-cpu: over its budget, ebpftop times 1 call in (mask + 1), chosen at
+ * random (a per-thread count would always pick the same syscall of a loop
+ * that alternates read() and write()); user space scales the counts back up
+ * and marks them as estimates (ebpftop/budget.py). */
+BPF_ARRAY(latency_sample_mask, u32, 1);
+
+/* Not timed: the exit must then find no start stamp (clearing it costs a
+ * lookup, but not the clock read, nor the histogram's update at the exit). */
+static inline int latency_skipped(void)
+{
+    int zero = 0;
+    u32 *mask = latency_sample_mask.lookup(&zero);
+    if (!mask || !*mask || !(bpf_get_prandom_u32() & *mask))
+        return 0;
+    struct task_scratch *s = scratch_get(0, LOST_READ_LATENCY);
+    if (s)
+        s->latency_start_ns = 0;
+    return 1;
+}
+#else
+static inline int latency_skipped(void)
+{
+    return 0;
+}
+#endif
+
 static inline void latency_enter(u32 op)
 {
+    if (latency_skipped())
+        return;
     struct task_scratch *s = scratch_get(1, LOST_READ_LATENCY);
     if (s) {
         s->latency_who_known = 0;
@@ -42,6 +71,8 @@ static inline void latency_enter(u32 op)
  * folded away whenever either changes). */
 static inline void latency_enter_as(u32 op, const struct thread_count *who)
 {
+    if (latency_skipped())
+        return;
     struct task_scratch *s = scratch_get(1, LOST_READ_LATENCY);
     if (s) {
         s->latency_cgroup = who->cgroup;

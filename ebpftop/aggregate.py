@@ -86,21 +86,22 @@ def page_fault_rows(entries: Iterable[tuple[str, int, int, int]]) -> tuple[PageF
     return tuple(rows)
 
 
-def latency(entries: Iterable[tuple[str, int, int, int, int, int]]) -> Latency:
+def latency(entries: Iterable[tuple[str, int, int, int, int, int]], sampled_1_in: int = 1) -> Latency:
     """(comm, pid, log2 slot, count, sum of ns, cgroup) entries into
-    per-process histograms."""
+    per-process histograms; sampled 1 call in N, counts and sums are scaled
+    up by N (the Latency says they are estimates)."""
     slots: dict[tuple[str, int, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
     sums: dict[tuple[str, int, int], int] = defaultdict(int)
     for comm, pid, slot, count, sum_ns, cgroup in entries:
         key = (comm, pid, cgroup)
-        slots[key][slot] += count
-        sums[key] += sum_ns
+        slots[key][slot] += count * sampled_1_in
+        sums[key] += sum_ns * sampled_1_in
     procs = [
         ProcessLatency(comm=c, pid=p, histogram=Histogram.from_log2_slots(s, sums[(c, p, cg)]), cgroup=cg)
         for (c, p, cg), s in slots.items()
     ]
     procs.sort(key=lambda p: (-p.histogram.count, p.comm, p.pid, p.cgroup))
-    return Latency(tuple(procs))
+    return Latency(tuple(procs), sampled_1_in)
 
 
 def file_open_rows(
@@ -226,7 +227,7 @@ def by_container(snap: Snapshot) -> Snapshot:
         procs = [ProcessLatency(name, 0, Histogram.merge(p.histogram for p in ps), cgroup=ps[0].cgroup)
                  for name, ps in groups.items()]
         procs.sort(key=lambda p: (-p.histogram.count, p.comm))
-        return Latency(tuple(procs))
+        return Latency(tuple(procs), lat.sampled_1_in)
 
     def renamed(rows) -> tuple:
         return tuple(r._replace(comm=label(r), pid=0) for r in rows)

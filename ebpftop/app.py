@@ -432,6 +432,10 @@ class EbpftopApp(App):
             line.append_text(safe(", ".join(parts), style="bold cyan"))
         if self.history.alerts_total:
             line.append(f" · alerts: {count(self.history.alerts_total)} (8)", style="bold red")
+        budget = self.shown.budget if self.shown is not None else None
+        if budget is not None and budget.degraded:
+            line.append(f" · DEGRADED over --max-cpu {budget.max_cpu_pct:g}% ({budget.load_pct:.1f}%): "
+                        f"{budget.describe()}", style="bold reverse red")
         lost = {p: n for p, n in self.history.lost_total.items() if n}
         if lost:
             line.append(" · lost: " + ", ".join(f"{visible(p)} {count(n)}" for p, n in lost.items()), style="bold red")

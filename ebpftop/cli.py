@@ -31,6 +31,20 @@ def _positive_float(text: str) -> float:
     return v
 
 
+def _percent_of_a_cpu(text: str) -> float:
+    import os
+
+    cpus = os.cpu_count() or 1
+    try:
+        v = float(text.rstrip("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < v <= 100 * cpus:
+        raise argparse.ArgumentTypeError(f"must be a share of one CPU in percent, above 0 and at most "
+                                         f"{100 * cpus} ({cpus} CPUs here), not {text}")
+    return v
+
+
 def _positive_int(text: str) -> int:
     try:
         v = int(text)
@@ -163,6 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--probe-cost", action="store_true",
                    help="measure ebpftop's own BPF programs from the start (kernel run-time statistics; "
                         "in the TUI, c toggles it)")
+    p.add_argument("--max-cpu", type=_percent_of_a_cpu, metavar="PCT",
+                   help="an overhead budget, in percent of one CPU: over it, ebpftop samples the latency probes "
+                        "(counts become estimates), then detaches the costliest probe sets, and restores them "
+                        "when the load falls (turns on the kernel's run-time statistics; off by default)")
     p.add_argument("--watch", action="append", default=[], metavar="PATH",
                    help="also alert on every open of PATH (DIR/* for the files in DIR); repeatable. "
                         "Defaults: /etc/shadow, /etc/gshadow, /etc/sudoers, /etc/sudoers.d/*, /root/.ssh/*, "
@@ -226,6 +244,8 @@ def _main(argv: list[str] | None) -> int:
         parser.error("--trigger needs --flight-recorder")
     if args.flight_recorder and args.replay:
         parser.error("--flight-recorder records live tracing, not a replay")
+    if args.max_cpu is not None and args.replay:
+        parser.error("--max-cpu budgets live tracing, not a replay")
     if args.replay and args.record:
         parser.error("--record and --replay cannot be combined")
     if args.prometheus and (args.json or args.replay or args.record):
@@ -266,7 +286,7 @@ def _main(argv: list[str] | None) -> int:
                 print(f"ebpftop: error: {e}", file=sys.stderr)
                 return 2
             source = LiveSource(interval_s=args.interval, probe_sets=args.panes, probe_cost=args.probe_cost,
-                                watch=watched, syslog=args.syslog)
+                                watch=watched, syslog=args.syslog, max_cpu=args.max_cpu)
     except RecordingError as e:
         print(f"ebpftop: error: {e}", file=sys.stderr)
         return 2

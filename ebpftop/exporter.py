@@ -131,6 +131,22 @@ class SnapshotCollector:
                 m.add_metric([name], counter.evicted)
             yield m
             yield GaugeMetricFamily("ebpftop_polls", "Polls of the kernel maps so far.", value=s.polls)
+            if s.budget is not None:  # --max-cpu
+                b = s.budget
+                yield GaugeMetricFamily("ebpftop_degraded", "1 while ebpftop sheds load to keep its --max-cpu "
+                                        "budget (latency sampled, probe sets detached).", value=float(b.degraded))
+                yield GaugeMetricFamily("ebpftop_load_cpu_percent", "What ebpftop cost in the last interval, in "
+                                        "percent of one CPU: its BPF programs' run time and its own CPU.",
+                                        value=b.load_pct)
+                yield GaugeMetricFamily("ebpftop_max_cpu_percent", "The --max-cpu budget.", value=b.max_cpu_pct)
+                yield GaugeMetricFamily("ebpftop_latency_sampled_1_in", "The latency probes time 1 call in N "
+                                        "(1: every call; above, the latency counts are estimates).",
+                                        value=b.latency_sampled_1_in)
+                m = GaugeMetricFamily("ebpftop_probe_set_detached", "1 while a probe set is detached to keep "
+                                      "the --max-cpu budget.", labels=["pane"])
+                for pane in sorted(s.status):
+                    m.add_metric([pane], float(pane in b.detached))
+                yield m
 
 
 # A connection that sends nothing for this long is closed: prometheus_client

@@ -97,7 +97,7 @@ def _syscalls(rows, f: Filter, containers: Mapping[int, Container]) -> tuple[Sys
 
 
 def latency(lat: Latency, f: Filter, containers: Mapping[int, Container] = NONE) -> Latency:
-    return Latency(tuple(p for p in lat.by_process if f.row_matches(p, containers)))
+    return Latency(tuple(p for p in lat.by_process if f.row_matches(p, containers)), lat.sampled_1_in)
 
 
 def apply(snapshot: Snapshot, f: Filter) -> Snapshot:

@@ -113,6 +113,7 @@ class MetricsState:
     write_latency: LatencyHistogram = field(default_factory=LatencyHistogram)
     lost: dict = field(default_factory=dict)
     status: dict = field(default_factory=dict)
+    budget: object = None  # model.Budget of the last poll, with --max-cpu
     _tcp_seen: dict = field(default_factory=dict)  # open connection -> its counts at the last poll
 
     def __post_init__(self):
@@ -161,6 +162,7 @@ class MetricsState:
         for pane, n in snap.lost.items():
             self.lost[pane] = self.lost.get(pane, 0) + n
         self.status = dict(snap.status)
+        self.budget = snap.budget
 
     def _add_tcp_traffic(self, snap: Snapshot) -> None:
         """Bytes of the interval; retransmits and resets are per-connection

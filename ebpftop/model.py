@@ -326,6 +326,13 @@ class ProcessLatency(NamedTuple):
 @dataclass(frozen=True)
 class Latency:
     by_process: tuple[ProcessLatency, ...]
+    # > 1: the probes sampled 1 call in N (--max-cpu shed load): every count
+    # and sum is the sample's times N, an estimate; percentiles are unbiased
+    sampled_1_in: int = 1
+
+    @property
+    def estimated(self) -> bool:
+        return self.sampled_1_in > 1
 
     @property
     def total(self) -> Histogram:
@@ -347,6 +354,8 @@ class Latency:
 
     def to_dict(self) -> dict:
         return {
+            "sampled_1_in": self.sampled_1_in,
+            "estimated": self.estimated,
             "total": self.total.to_dict(),
             "by_comm": {comm: h.to_dict() for comm, h in self.by_comm().items()},
             "by_process": [
@@ -360,7 +369,8 @@ class Latency:
             tuple(
                 ProcessLatency(str(p["comm"]), int(p["pid"]), Histogram.from_dict(p), int(p.get("cgroup", 0)))
                 for p in d.get("by_process", [])
-            )
+            ),
+            int(d.get("sampled_1_in", 1)),
         )
 
 
@@ -570,6 +580,44 @@ class ProbeCost(NamedTuple):
                    holders=tuple((int(h["pid"]), str(h["comm"])) for h in d.get("holders", [])))
 
 
+class Budget(NamedTuple):
+    """--max-cpu in the interval: what ebpftop cost (percent of one CPU) and
+    what it gave up to stay under the budget (budget.py)."""
+
+    max_cpu_pct: float
+    load_pct: float  # kernel_pct (or 0 when unknown) + own_pct
+    kernel_pct: float | None  # ebpftop's BPF programs' run time; None without run-time statistics
+    own_pct: float  # ebpftop's own process
+    latency_sampled_1_in: int = 1  # > 1: latency counts are estimates, scaled up from 1 call in N
+    detached: tuple[str, ...] = ()  # probe sets detached to shed load
+
+    @property
+    def degraded(self) -> bool:
+        return self.latency_sampled_1_in > 1 or bool(self.detached)
+
+    def describe(self) -> str:
+        parts = []
+        if self.latency_sampled_1_in > 1:
+            parts.append(f"latency sampled 1 in {self.latency_sampled_1_in}")
+        if self.detached:
+            parts.append("detached: " + ", ".join(self.detached))
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict:
+        return {"max_cpu_pct": self.max_cpu_pct, "load_pct": round(self.load_pct, 3),
+                "kernel_pct": None if self.kernel_pct is None else round(self.kernel_pct, 3),
+                "own_pct": round(self.own_pct, 3), "degraded": self.degraded,
+                "latency_sampled_1_in": self.latency_sampled_1_in, "detached": list(self.detached)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Budget:
+        kernel = d.get("kernel_pct")
+        return cls(max_cpu_pct=float(d["max_cpu_pct"]), load_pct=float(d["load_pct"]),
+                   kernel_pct=None if kernel is None else float(kernel), own_pct=float(d["own_pct"]),
+                   latency_sampled_1_in=int(d.get("latency_sampled_1_in", 1)),
+                   detached=tuple(str(x) for x in d.get("detached", [])))
+
+
 @dataclass(frozen=True)
 class Snapshot:
     time: float  # end of the interval, seconds since the epoch
@@ -596,6 +644,7 @@ class Snapshot:
     # cgroup id -> what it is, for every row's cgroup that is not the host's
     containers: dict = field(default_factory=dict)
     notices: tuple[str, ...] = ()  # what ebpftop itself did in the interval (a flight recording written)
+    budget: Budget | None = None  # with --max-cpu: the interval's load and what was shed
 
     def container_of(self, cgroup: int) -> Container | None:
         return self.containers.get(cgroup)
@@ -624,6 +673,7 @@ class Snapshot:
             "lost": dict(self.lost),
             "capabilities": self.capabilities,
             "notices": list(self.notices),
+            "budget": None if self.budget is None else self.budget.to_dict(),
         }, self.containers)
 
     @classmethod
@@ -650,6 +700,7 @@ class Snapshot:
             capabilities=dict(d.get("capabilities") or {}),  # absent in older recordings
             containers=_containers_in(d),
             notices=tuple(str(n) for n in d.get("notices", [])),
+            budget=Budget.from_dict(d["budget"]) if d.get("budget") else None,
         )
 
 

@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
-from ebpftop import aggregate, filters
+from ebpftop import aggregate, budget, filters
 from ebpftop.history import History
 from ebpftop.model import STATUS_OK, STATUS_STARTING, Container, ProcessEvent, Snapshot, TcpConnection, TcpSession
 from ebpftop.panes import timeline
@@ -102,6 +102,8 @@ class View(Vertical):
             if view.note:
                 line.append_text(Text(" · ", style="green") + safe(view.note, style="yellow"))
             state.update(line)
+        elif budget.is_shed(view.status):
+            state.update(Text("◐ " + view.status, style="bold yellow"))
         else:
             state.update(Text("✖ not running: ", style="bold red") + safe(view.status))
         if view.snapshot is not None:
@@ -314,7 +316,10 @@ class LatencyView(View):
         text = Text()
         text.append(f"{op}() latency, ", style="bold")
         text.append_text(safe(who))
-        text.append(f"\n{count(hist.count)} {op}s · mean {duration(hist.mean_ns)}{chr(10) if narrow else ' · '}"
+        if lat.estimated:  # --max-cpu shed load: counts scaled up from a sample
+            text.append(f"\n≈ estimated: 1 {op}() in {lat.sampled_1_in} timed (--max-cpu)", style="bold yellow")
+        text.append(f"\n{'≈' if lat.estimated else ''}{count(hist.count)} {op}s · mean {duration(hist.mean_ns)}"
+                    f"{chr(10) if narrow else ' · '}"
                     f"p50 {duration(hist.percentile(50))} · p90 {duration(hist.percentile(90))} · p99 {duration(hist.percentile(99))}\n\n")
         lines = histogram_lines(hist, bar_width=bar_width)
         text.append("\n".join(lines) if lines else f"no {op}() in this interval", style="" if lines else "dim")
@@ -349,7 +354,9 @@ class LatencyView(View):
             self.query_one("#histogram", Static).update(self.histogram_text(self.op, lats[self.op], who, bar_width))
             switch = f"w: {other}() · h: over time · side by side from {SIDE_BY_SIDE_WIDTH} columns"
         self.table.show(lats[self.op].by_name())
-        self.set_summary(f"[ns, log2 buckets [low, high), percentiles interpolated in a bucket · {switch}]")
+        sampled = lats[self.op].sampled_1_in
+        estimate = f"counts estimated from 1 call in {sampled} · " if sampled > 1 else ""
+        self.set_summary(f"[{estimate}ns, log2 buckets [low, high), percentiles interpolated in a bucket · {switch}]")
 
     def on_resize(self, _event) -> None:
         if self._view is not None and self._view.snapshot is not None:

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import deque
 
-from ebpftop import aggregate, capabilities, containers, model, probesets
+from ebpftop import aggregate, budget, capabilities, containers, model, probesets
 from ebpftop import watch as watchlist
 from ebpftop.history import MAX_ALERTS
 from ebpftop.model import STATUS_OK, STATUS_STARTING, Alert, ProbeCost, Snapshot
@@ -108,6 +108,7 @@ class LiveSource:
         probe_cost: bool = False,
         watch: list[str] | None = None,
         syslog: bool = False,
+        max_cpu: float | None = None,
     ):
         self.interval_s = interval_s
         self.probe_sets = tuple(p for p in probesets.NAMES if p in probe_sets)
@@ -119,7 +120,15 @@ class LiveSource:
         self.capabilities: dict = {}  # self.caps as every snapshot carries it, with per-set notes
         self.watch = list(watch) if watch is not None else list(watchlist.DEFAULT_WATCH)
         self._syslog = syslog
-        self._probe_cost_wanted = probe_cost
+        self._probe_cost_wanted = probe_cost or max_cpu is not None  # the budget's load needs the run times
+        self.max_cpu = max_cpu
+        self._governor: budget.Governor | None = None  # with max_cpu, once loaded
+        self._sampled_1_in = 1  # the latency probes' sampling in the interval being counted
+        self._detached_progs: set[str] = set()  # programs detached to shed load
+        self._shed_owners: dict[str, tuple[str, ...]] = {}  # program -> the sets that need it attached
+        self._load_mark: tuple[float, float] | None = None  # (monotonic, process CPU time) at the last poll
+        self._notices: list[str] = []
+        self._budget_judging = False
         self._bpf = None
         self._lock = threading.Lock()
         self._start_lock = threading.Lock()
@@ -159,6 +168,8 @@ class LiveSource:
 
         text, cflags = program.source_text(names, self.caps, program.tracefs_root(), program.bpf_dir(),
                                            self.map_sizes)
+        if self.max_cpu is not None:
+            cflags.append("-DEBPFTOP_SAMPLING")  # only then: the sampling's test is off the hot path otherwise
         # clang and libbpf write their diagnostics to fd 2: keep them off the
         # screen, and keep the first error as the set's reason.
         with _captured_fd2() as log:
@@ -215,9 +226,129 @@ class LiveSource:
             self._lost = joins.Deltas(self._read_lost())
             self._owners = program.program_owners(loaded, program.bpf_dir())
             self._misses = joins.Deltas(self._read_misses())
+            if self.max_cpu is not None and bpf is not None:
+                self._start_budget(bpf)
         if self._probe_cost_wanted and bpf is not None:
             self.set_probe_stats(True)
         return dict(self.status)
+
+    # -- the overhead budget (--max-cpu; budget.py decides) ----------------
+
+    def _start_budget(self, bpf) -> None:
+        running = tuple(p for p in self.probe_sets if self.status.get(p) == STATUS_OK)
+        self._shed_owners = {prog: sets for prog, sets in self._owners.items()}
+        if "read_latency" in running and b"syscalls:sys_exit_read" in bpf.tracepoint_fds \
+                and b"syscalls:sys_enter_read" not in bpf.tracepoint_fds:
+            # the raw sys_enter stamps read()'s and write()'s entries (syscalls.c)
+            raw = "raw_tracepoint__sys_enter"
+            self._shed_owners[raw] = tuple(dict.fromkeys(self._shed_owners.get(raw, ()) + ("read_latency",)))
+        self._governor = budget.Governor(self.max_cpu, "read_latency" in running, running)
+        self._load_mark = (time.monotonic(), time.process_time())
+
+    def _measure_load(self, probes) -> tuple[float, float | None, float, dict[str, float]]:
+        """(load, kernel share, own share, per-set kernel shares) of the
+        interval since the last poll, in percent of one CPU."""
+        now = (time.monotonic(), time.process_time())
+        then, self._load_mark = self._load_mark or now, now
+        wall = max(now[0] - then[0], 1e-3)
+        own_pct = (now[1] - then[1]) / wall * 100
+        if self._stats_fd is None:
+            return own_pct, None, own_pct, {}
+        ours = {p.name: p.run_time_ns for p in probes if p.ours}
+        kernel_pct = sum(ours.values()) / (wall * 1e9) * 100
+        return kernel_pct + own_pct, kernel_pct, own_pct, budget.set_costs(ours, self._shed_owners, wall)
+
+    def _apply_budget(self, probes) -> model.Budget:
+        load, kernel_pct, own_pct, costs = self._measure_load(probes)
+        gov = self._governor
+        if not self._budget_judging:
+            # The first interval is not judged: it holds start-up's CPU
+            # (loading the TUI, say), not what ebpftop costs running.
+            self._budget_judging = True
+            return gov.state(load, kernel_pct, own_pct)
+        steps_before = len(gov.steps)
+        step = gov.decide(load, costs)
+        state = gov.state(load, kernel_pct, own_pct)
+        if step is None:
+            return state
+        self._set_sampling(state.latency_sampled_1_in)
+        self._set_detached(state)
+        if len(gov.steps) > steps_before:
+            what = (f"latency sampled 1 in {step.value} (its counts are estimates)" if step.kind == "sample"
+                    else f"{step.value} detached")
+            self._notices.append(f"over the --max-cpu budget ({load:.1f}% of a CPU > {self.max_cpu:g}%): {what}")
+        else:
+            n = state.latency_sampled_1_in
+            what = (f"{step.value} attached again" if step.kind == "detach"
+                    else f"latency sampled 1 in {n}" if n > 1 else "latency timed on every call again")
+            self._notices.append(f"load {load:.1f}% of a CPU, under the --max-cpu budget of {self.max_cpu:g}%: {what}")
+        return state
+
+    def _set_sampling(self, n: int) -> None:
+        try:
+            self._bpf[b"latency_sample_mask"][ctypes.c_int(0)] = ctypes.c_uint(n - 1)
+        except KeyError:
+            return  # the latency set is not loaded
+        self._sampled_1_in = n
+
+    def _set_detached(self, state: model.Budget) -> None:
+        """Detach every program all of whose sets are shed; re-attach the
+        others detached before (a restored set starts from empty maps)."""
+        shed = set(state.detached)
+        for name in self.probe_sets:
+            if name in shed:
+                self.status[name] = budget.shed_status(state)
+            elif budget.is_shed(self.status.get(name, "")):
+                COLLECTORS[name](self, self._bpf)  # what the programs still counted while it was off: dropped
+                self.status[name] = STATUS_OK
+        for prog, sets in self._shed_owners.items():
+            off = bool(sets) and set(sets) <= shed
+            if off and prog not in self._detached_progs and self._program_attached(prog):
+                self._attach_program(prog, False)
+                self._detached_progs.add(prog)
+            elif not off and prog in self._detached_progs:
+                self._attach_program(prog, True)
+                self._detached_progs.discard(prog)
+
+    def _program_attached(self, prog: str) -> bool:
+        bpf = self._bpf
+        if prog.startswith("tracepoint__"):
+            return _tracepoint_of(prog) in bpf.tracepoint_fds
+        if prog.startswith("raw_tracepoint__"):
+            return prog[len("raw_tracepoint__"):].encode() in bpf.raw_tracepoint_fds
+        if prog in ("udp_egress", "udp_ingress"):
+            return bool(self._udp_links)
+        if prog == "page_fault_event":
+            return bool(self._perf_fds)
+        return False
+
+    def _attach_program(self, prog: str, on: bool) -> None:
+        bpf = self._bpf
+        with _captured_fd2():
+            if prog.startswith("tracepoint__"):
+                tp = _tracepoint_of(prog)
+                if on:
+                    bpf.attach_tracepoint(tp=tp, fn_name=prog.encode())
+                else:
+                    bpf.detach_tracepoint(tp)
+            elif prog.startswith("raw_tracepoint__"):
+                event = prog[len("raw_tracepoint__"):].encode()
+                if on:
+                    bpf.attach_raw_tracepoint(tp=event, fn_name=prog.encode())
+                else:
+                    bpf.detach_raw_tracepoint(event)
+            elif prog in ("udp_egress", "udp_ingress"):  # linked together
+                if on and not self._udp_links:
+                    self._attach_udp(bpf)
+                elif not on:
+                    self._close_udp_links()
+            elif prog == "page_fault_event":
+                if on and not self._perf_fds:
+                    self._attach_page_fault_event(bpf)
+                elif not on:
+                    for fd in self._perf_fds:
+                        os.close(fd)
+                    self._perf_fds = []
 
     def _open_streams(self, bpf, loaded) -> None:
         """The ring buffers, and the watch list the alerts need."""
@@ -398,6 +529,10 @@ class LiveSource:
                     fields.update(COLLECTORS[name](self, self._bpf))
             if self._stats_fd is not None:
                 fields["probes"] = self._probe_costs()
+            if self._governor is not None:
+                fields["budget"] = self._apply_budget(fields.get("probes", ()))
+            if self._notices:
+                fields["notices"], self._notices = tuple(self._notices), []
             lost_now = self._read_lost()
             counters = [c for p in self.probe_sets for c in probesets.BY_NAME[p].counters]
             lost = {c: n for c, n in self._lost.step(lost_now).items() if c in counters}
@@ -464,8 +599,9 @@ class LiveSource:
         entries = ([], [])  # by latency_key.op: OP_READ, OP_WRITE
         for k, v in _drain(bpf[b"latency_hist"]):
             entries[k.op].append((aggregate.decode_c_string(k.comm), k.tgid, k.slot, v.count, v.sum_ns, k.cgroup))
-        return {"read_latency": aggregate.latency(entries[events.cdefs.OP_READ]),
-                "write_latency": aggregate.latency(entries[events.cdefs.OP_WRITE])}
+        n = self._sampled_1_in  # set at a poll: the whole interval was counted with it
+        return {"read_latency": aggregate.latency(entries[events.cdefs.OP_READ], n),
+                "write_latency": aggregate.latency(entries[events.cdefs.OP_WRITE], n)}
 
     def _collect_file_opens(self, bpf) -> dict:
         rows = aggregate.file_open_rows(
@@ -603,6 +739,12 @@ class LiveSource:
                 _detach_tracepoints_at_once(self._bpf)
                 self._bpf.cleanup()
                 self._bpf = None
+
+
+def _tracepoint_of(prog: str) -> bytes:
+    """BCC's program tracepoint__GROUP__EVENT -> b"GROUP:EVENT"."""
+    group, _, event = prog[len("tracepoint__"):].partition("__")
+    return f"{group}:{event}".encode()
 
 
 def cgroups_in(fields: dict) -> set[int]:

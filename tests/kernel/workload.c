@@ -29,6 +29,8 @@
  *   connect ADDR PORT K connect to ADDR:PORT (IPv4) K times, each closed
  *   work N PATH M       N opens of PATH, then M getppid() (the container tests)
  *   twophase N M        N getppid(), print, wait for a line on stdin, M getppid()
+ *   readflood           read() a byte of /dev/zero and write() it to /dev/null,
+ *                       until killed (the --max-cpu test's flood); prints first
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -259,6 +261,14 @@ int main(int argc, char **argv)
         char line[8];
         if (!fgets(line, sizeof(line), stdin)) die("stdin");
         for (long i = 0, m = atol(argv[3]); i < m; i++) syscall(SYS_getppid);
+    } else if (!strcmp(mode, "readflood")) { /* read() and write() a byte each, until killed */
+        int zero = open("/dev/zero", O_RDONLY), null = open("/dev/null", O_WRONLY);
+        char c;
+        if (zero < 0 || null < 0) die("open");
+        printf("{\"pid\": %d}\n", getpid());
+        fflush(stdout);
+        for (;;)
+            if (read(zero, &c, 1) != 1 || write(null, &c, 1) != 1) die("flood");
     } else if (!strcmp(mode, "syscalls")) {
         for (long i = 0; i < n; i++) syscall(SYS_getppid);
         printf("{\"pid\": %d}\n", getpid());

@@ -940,3 +940,31 @@ async def test_one_interval_back_every_pane_shows_exactly_what_it_showed_then():
     assert got == want
     assert live != want  # the third interval differs: the view really moved
     assert sum(len(rows) for rows in want.values()) > 50  # real contents in most panes
+
+
+async def test_shed_load_shows_in_the_status_line_the_latency_pane_and_a_detached_pane():
+    """--max-cpu: a degraded interval says what was shed; estimates are marked."""
+    from ebpftop import aggregate
+    from ebpftop.model import Budget
+
+    base = sample_snapshot()
+    lat = aggregate.latency([("postgres", 7, 12, 3, 3000, 0)], sampled_1_in=16)
+    shed = Budget(5.0, 7.5, 6.4, 1.1, latency_sampled_1_in=16, detached=("file_opens",))
+    status = {**base.status, "file_opens": "detached: over the --max-cpu budget of 5% of a CPU (attached again "
+                                            "when the load falls)"}
+    degraded = replace(base, time=base.time + 5, read_latency=lat, budget=shed, status=status, file_opens=())
+    app = EbpftopApp(ListSource([base, degraded]), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        line = str(app.query_one("#status-line", Static).render())
+        assert "DEGRADED" not in line
+        await feed(app, pilot)
+        line = str(app.query_one("#status-line", Static).render())
+        assert "DEGRADED over --max-cpu 5% (7.5%): latency sampled 1 in 16; detached: file_opens" in line
+        await pilot.press("3")
+        hist = str(app.query_one("#pane-latency").query_one("#histogram", Static).render())
+        assert "≈ estimated: 1 read() in 16 timed (--max-cpu)" in hist
+        assert "≈48 reads" in hist
+        await pilot.press("4")
+        state = str(app.query_one("#pane-file_opens").query_one("#probe-state", Static).render())
+        assert state.startswith("◐ detached: over the --max-cpu budget of 5% of a CPU")

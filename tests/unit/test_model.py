@@ -98,7 +98,7 @@ def test_json_keys_are_the_documented_ones():
     d = sample_snapshot().to_dict()
     assert set(d) == {"time", "interval_s", "tcp", "udp", "syscalls", "read_latency", "write_latency", "file_opens",
                       "page_faults", "processes", "alerts", "probes", "probe_stats", "status", "lost", "capabilities",
-                      "tcp_connections", "tcp_closed", "tcp_resets_unowned", "notices"}
+                      "tcp_connections", "tcp_closed", "tcp_resets_unowned", "notices", "budget"}
     assert set(d["tcp"][0]) == {"pid", "comm", "family", "saddr", "sport", "daddr", "dport", "direction", "time",
                                 "cgroup", "container"}
     assert set(d["udp"][0]) == {"pid", "comm", "family", "laddr", "lport", "raddr", "rport",

@@ -1,0 +1,146 @@
+"""--max-cpu's governor (budget.py): the order it sheds in, when it restores,
+and how the estimates it causes are marked."""
+
+import json
+
+import pytest
+
+from ebpftop import aggregate, budget, filters
+from ebpftop.cli import build_parser
+from ebpftop.model import Budget, Snapshot
+
+SETS = ("read_latency", "syscalls", "file_opens")
+COSTS = {"read_latency": 6.0, "syscalls": 9.0, "file_opens": 0.5}
+
+
+def governor(max_cpu=5.0, latency=True):
+    return budget.Governor(max_cpu, latency, SETS)
+
+
+def test_under_the_budget_nothing_is_shed():
+    g = governor()
+    for _ in range(5):
+        assert g.decide(4.9, COSTS) is None
+    assert g.sample_1_in == 1 and g.detached == ()
+    assert not g.state(4.9, 4.0, 0.9).degraded
+
+
+def test_sheds_latency_sampling_first_then_the_costliest_sets():
+    g = governor()
+    taken = [g.decide(20.0, COSTS) for _ in range(7)]
+    assert [(s.kind, s.value) for s in taken[:6]] == [("sample", 4), ("sample", 16), ("sample", 64),
+                                                      ("detach", "syscalls"), ("detach", "read_latency"),
+                                                      ("detach", "file_opens")]
+    assert taken[6] is None  # nothing left
+    assert g.state(20.0, 19.0, 1.0).describe() == "latency sampled 1 in 64; detached: syscalls, read_latency, file_opens"
+
+
+def test_what_costs_the_kernel_nothing_is_never_detached():
+    g2 = governor()
+    for _ in range(8):
+        g2.decide(20.0, {"syscalls": 9.0, "file_opens": 0.0})
+    assert g2.detached == ("syscalls",)
+
+
+def test_without_the_latency_probes_it_detaches_at_once():
+    g = governor(latency=False)
+    step = g.decide(20.0, COSTS)
+    assert (step.kind, step.value) == ("detach", "syscalls")
+    assert g.sample_1_in == 1
+
+
+def test_a_detached_latency_set_is_not_sampled_further():
+    g = governor()
+    costs = {"read_latency": 30.0}
+    for _ in range(4):
+        g.decide(50.0, costs)
+    assert g.detached == ("read_latency",) and g.sample_1_in == 64
+    assert g.decide(50.0, costs) is None  # nothing left that costs anything
+
+
+def test_restores_the_last_step_first_when_the_load_falls():
+    g = governor()
+    g.decide(10.0, COSTS)  # sample 4
+    g.decide(8.0, COSTS)  # sample 16; the first step's ratio is 10/8
+    g.decide(3.0, COSTS)  # under: 3 * (8/3) = 8 > 4: kept
+    assert g.sample_1_in == 16
+    undone = g.decide(1.0, COSTS)  # 1 * 8/3 <= 4
+    assert (undone.kind, undone.value) == ("sample", 16) and g.sample_1_in == 4
+    undone = g.decide(1.0, COSTS)
+    assert (undone.kind, undone.value) == ("sample", 4) and g.sample_1_in == 1
+    assert g.steps == []
+
+
+def test_a_steady_flood_does_not_flap_while_the_ratio_holds():
+    g = governor(max_cpu=5.0, latency=False)
+    g.decide(20.0, COSTS)  # detach syscalls
+    for _ in range(budget.HOLD_INTERVALS - 1):
+        assert g.decide(2.0, COSTS) is None  # 2 * 20/2 = 20 would be over: kept while held
+
+
+def test_held_steps_are_tried_again_and_held_longer_after_each_failed_try():
+    g = governor(max_cpu=5.0, latency=False)
+    costs = {"syscalls": 15.0}
+    g.decide(20.0, costs)  # detach syscalls
+    waits = []
+    for _ in range(4):
+        n = 0
+        while g.detached:  # held: under the budget (2%), but 2 * 10 would not be
+            n += 1
+            g.decide(2.0, costs)
+        waits.append(n)
+        assert g.decide(20.0, costs).value == "syscalls"  # the flood is still on: taken again
+    assert waits == [budget.HOLD_INTERVALS, 2 * budget.HOLD_INTERVALS, 4 * budget.HOLD_INTERVALS,
+                     8 * budget.HOLD_INTERVALS]
+
+
+def test_the_flood_ending_with_the_step_restores_after_the_hold():
+    g = governor(max_cpu=5.0, latency=False)
+    g.decide(20.0, COSTS)
+    # the flood stopped in the very interval the step was taken: its ratio (20/0.3) says nothing
+    results = [g.decide(0.3, COSTS) for _ in range(budget.HOLD_INTERVALS)]
+    assert results[:-1] == [None] * (budget.HOLD_INTERVALS - 1)
+    assert results[-1].value == "syscalls" and g.detached == ()
+
+
+def test_set_costs_split_a_shared_program_between_its_sets():
+    owners = {"raw_tracepoint__sys_enter": ("syscalls", "read_latency"),
+              "tracepoint__syscalls__sys_exit_read": ("read_latency",)}
+    costs = budget.set_costs({"raw_tracepoint__sys_enter": 200_000_000, "tracepoint__syscalls__sys_exit_read": 50_000_000,
+                              "not_ours": 10**9}, owners, interval_s=2.0)
+    assert costs == pytest.approx({"syscalls": 5.0, "read_latency": 7.5})
+
+
+def test_sampled_latency_is_scaled_and_marked_through_filters_and_json():
+    lat = aggregate.latency([("dd", 7, 10, 3, 3000, 0), ("cat", 8, 12, 1, 2500, 0)], sampled_1_in=16)
+    assert lat.estimated and lat.total.count == 64 and lat.total.sum_ns == 88000
+    assert filters.latency(lat, filters.Filter(comm="dd"), {}).sampled_1_in == 16
+    snap = Snapshot(time=1e9, interval_s=5.0, read_latency=lat,
+                    budget=Budget(5.0, 7.5, 6.0, 1.5, latency_sampled_1_in=16, detached=("file_opens",)))
+    d = json.loads(json.dumps(snap.to_dict()))
+    assert d["read_latency"]["sampled_1_in"] == 16 and d["read_latency"]["estimated"] is True
+    assert d["budget"]["degraded"] is True and d["budget"]["detached"] == ["file_opens"]
+    again = Snapshot.from_dict(d)
+    assert again.read_latency.sampled_1_in == 16 and again.budget == snap.budget
+    assert again.budget.describe() == "latency sampled 1 in 16; detached: file_opens"
+    assert aggregate.by_container(again).read_latency.sampled_1_in == 16
+
+
+def test_snapshots_without_a_budget_say_null():
+    d = Snapshot(time=1e9, interval_s=5.0).to_dict()
+    assert d["budget"] is None and d["read_latency"]["estimated"] is False
+    assert Snapshot.from_dict(d).budget is None
+
+
+@pytest.mark.parametrize("value,message", [("0", "above 0"), ("-3", "above 0"), ("lots", "not a number"),
+                                           ("nan", "above 0"), ("1e9", "at most")])
+def test_max_cpu_rejects_what_is_not_a_share_of_a_cpu(value, message, capsys):
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args([f"--max-cpu={value}"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--max-cpu" in err and message in err
+
+
+def test_max_cpu_takes_a_percent_sign():
+    assert build_parser().parse_args(["--max-cpu", "2.5%"]).max_cpu == 2.5
