@@ -199,3 +199,24 @@ def test_per_container_counters_sum_their_processes_and_stay_bounded():
     tcp = {(s.labels["container"], s.labels["direction"]): s.value
            for s in fams["ebpftop_container_tcp_bytes"].samples if s.name.endswith("_total")}
     assert tcp[("web", "sent")] == 2 * 5_000_000
+
+
+def test_max_cpu_exports_degraded_and_what_was_shed():
+    from dataclasses import replace
+
+    from ebpftop.model import Budget
+
+    state = MetricsState(max_labels=100)
+    state.add(sample_snapshot(t=100.0))
+    assert "ebpftop_degraded" not in _exposition(state)  # without --max-cpu
+    shed = Budget(5.0, 7.25, 6.0, 1.25, latency_sampled_1_in=16, detached=("file_opens",))
+    state.add(replace(sample_snapshot(t=105.0), budget=shed))
+    fams = _exposition(state)
+    assert fams["ebpftop_degraded"].samples[0].value == 1.0
+    assert fams["ebpftop_load_cpu_percent"].samples[0].value == 7.25
+    assert fams["ebpftop_max_cpu_percent"].samples[0].value == 5.0
+    assert fams["ebpftop_latency_sampled_1_in"].samples[0].value == 16
+    detached = {s.labels["pane"]: s.value for s in fams["ebpftop_probe_set_detached"].samples}
+    assert detached["file_opens"] == 1.0 and detached["syscalls"] == 0.0
+    state.add(replace(sample_snapshot(t=110.0), budget=Budget(5.0, 0.7, 0.1, 0.6)))
+    assert _exposition(state)["ebpftop_degraded"].samples[0].value == 0.0
