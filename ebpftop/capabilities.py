@@ -5,7 +5,8 @@ is a pure function, unit-tested without a kernel.
 
 Every fallback can be forced on a machine that has the feature, so that the
 tests run each one on the real kernel: EBPFTOP_FORCE_FALLBACK=task_storage,
-sock_recv_length,page_fault_tracepoint,task_rename_pid (any subset; "all").
+sock_recv_length,page_fault_tracepoint,task_rename_pid,map_batch (any subset;
+"all").
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ FALLBACKS = {
     "page_fault_tracepoint": "page faults from the perf software event page-faults "
                              "(exceptions:page_fault_user is x86-only)",
     "task_rename_pid": "renames charged to the renaming thread (task:task_rename has no pid field here)",
+    "map_batch": "maps read through BCC, entry object by entry object (the bulk read needs the bpf(2) "
+                 "syscall's number for this architecture)",
 }
 FORCE_ENV = "EBPFTOP_FORCE_FALLBACK"
 
@@ -81,6 +84,7 @@ class Capabilities:
     sock_recv_length: bool = True
     page_fault_tracepoint: bool = True
     task_rename_pid: bool = True
+    map_batch: bool = True  # maps drained in bulk and decoded with struct (sources/mapbatch.py)
     group_dead: bool = True  # sched_process_exit tells a process's end from a thread's
     # hooks of tcp_traffic that old kernels lack (no fallback: the figure is missing)
     sock_send_length: bool = True  # Linux 6.3, as sock_recv_length
@@ -145,6 +149,7 @@ def detect(
     tracepoint_format,
     have_btf: bool,
     forced: frozenset = frozenset(),
+    machine_has_bpf_nr: bool = True,
 ) -> Capabilities:
     """The choices for this machine.  tracepoint_format(name) returns the
     format file's text of 'group/event', or '' when it does not exist."""
@@ -166,6 +171,7 @@ def detect(
         page_fault_tracepoint=(bool(tracepoint_format("exceptions/page_fault_user"))
                                and "page_fault_tracepoint" not in forced),
         task_rename_pid="pid" in rename_fields and "task_rename_pid" not in forced,
+        map_batch=machine_has_bpf_nr and "map_batch" not in forced,
         group_dead="group_dead" in format_fields(tracepoint_format("sched/sched_process_exit")),
         sock_send_length=bool(tracepoint_format("sock/sock_send_length")),
         tcp_retransmit=bool(tracepoint_format("tcp/tcp_retransmit_skb")),
@@ -179,6 +185,8 @@ def detect(
 def detect_here(tracefs: str | None) -> Capabilities:
     """detect() on this machine."""
     import platform
+
+    from ebpftop.sources.bpf_syscall import NR_BPF
 
     def fmt(name: str) -> str:
         if not tracefs:
@@ -195,6 +203,7 @@ def detect_here(tracefs: str | None) -> Capabilities:
         tracepoint_format=fmt,
         have_btf=os.path.exists("/sys/kernel/btf/vmlinux"),
         forced=forced_fallbacks(os.environ.get(FORCE_ENV)),
+        machine_has_bpf_nr=platform.machine() in NR_BPF,
     )
 
 

@@ -315,6 +315,9 @@ class Histogram(NamedTuple):
 
 EMPTY_HISTOGRAM = Histogram(())
 
+# bpf_log2l() slot k >= 1 holds [2^(k-1), 2^k); slot 0 holds 0
+LOG2_BOUNDS = tuple((0, 1) if k == 0 else (1 << (k - 1), 1 << k) for k in range(65))
+
 
 class ProcessLatency(NamedTuple):
     comm: str

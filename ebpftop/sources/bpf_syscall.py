@@ -61,8 +61,11 @@ class StatsError(OSError):
     pass
 
 
+_NR_BPF_HERE = NR_BPF.get(platform.machine())
+
+
 def _bpf(cmd: int, attr: ctypes.Array) -> int:
-    nr = NR_BPF.get(platform.machine())
+    nr = _NR_BPF_HERE
     if nr is None:
         raise StatsError(f"bpf(2) syscall number unknown on {platform.machine()}")
     ret = _libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(len(attr)))

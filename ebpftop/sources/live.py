@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import gc
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -25,7 +26,7 @@ from ebpftop import aggregate, budget, capabilities, containers, model, probeset
 from ebpftop import watch as watchlist
 from ebpftop.history import MAX_ALERTS
 from ebpftop.model import STATUS_OK, STATUS_STARTING, Alert, ProbeCost, Snapshot
-from ebpftop.sources import bpf_syscall, events, joins, program
+from ebpftop.sources import bpf_syscall, events, joins, mapbatch, program
 from ebpftop.sources.events import as_int
 
 # perf_event_open(2): the software event counting page faults
@@ -80,7 +81,7 @@ def _error_text(e: Exception) -> str:
     return e.strerror if isinstance(e, OSError) and e.strerror else program.first_line(str(e))
 
 
-def _drain(table):
+def _drain_with_bcc(table):
     """Every (key, value) of a hash map, each deleted as it is read, so
     nothing is counted twice and nothing between read and delete is lost."""
     try:
@@ -146,6 +147,8 @@ class LiveSource:
         self._alerts_interval: list[Alert] = []  # for the next snapshot
         self._alerts_new: deque[Alert] = deque(maxlen=MAX_ALERTS)  # for poll_alerts(), bounded
         self._paths: dict[int, str] = {}  # path hash -> path (see bpf/file_opens.c)
+        self._drainers: dict[bytes, mapbatch.BatchDrainer | None] = {}  # None: BCC reads that map
+        self._path_reader: mapbatch.ElementReader | None = None
         self._udp_owners = joins.UdpOwners()
         self._udp_links: list[int] = []  # cgroup link fds: closing them detaches udp.c's programs
         self._tcp_traffic = joins.TcpTraffic()
@@ -507,6 +510,33 @@ class LiveSource:
 
     # -- polling ----------------------------------------------------------
 
+    def _drain(self, name: bytes, key_fields: tuple[str, ...], value_fields: tuple[str, ...]) -> list:
+        """Every (key, value) of the hash map NAME, taken out of it, each a
+        tuple of the fields asked for (a scalar's is "value"): in bulk
+        (mapbatch.py) where the kernel allows, else through BCC."""
+        table = self._bpf[name]
+        drainer = self._drainers.get(name, False)
+        if drainer is False and not self.caps.map_batch:
+            drainer = self._drainers[name] = None
+        if drainer is False:
+            try:
+                drainer = mapbatch.BatchDrainer(table.map_fd, table.Key, table.Leaf, int(table.max_entries))
+            except (TypeError, AttributeError):
+                drainer = None
+            self._drainers[name] = drainer
+        if drainer is not None:
+            try:
+                return drainer.drain(key_fields, value_fields)
+            except OSError:  # Linux < 5.6: no batch command
+                self._drainers[name] = None
+
+        def fields(obj, names):
+            if names == ("value",):
+                return (as_int(obj),)
+            return tuple(getattr(obj, f) for f in names)
+
+        return [(fields(k, key_fields), fields(v, value_fields)) for k, v in _drain_with_bcc(table)]
+
     def poll(self) -> Snapshot:
         # A poll makes one object per map entry; the cyclic GC would otherwise
         # rescan every object in the process several times while it runs.
@@ -586,7 +616,7 @@ class LiveSource:
                 return None
             return o.tgid, aggregate.decode_c_string(o.comm), o.cgroup
 
-        entries = self._udp_owners.entries(_drain(bpf[b"udp_flows"]), owner_of, self.caps.sock_recv_length)
+        entries = self._udp_owners.entries(_drain_with_bcc(bpf[b"udp_flows"]), owner_of, self.caps.sock_recv_length)
         return {"udp": aggregate.udp_flows(entries)}
 
     def _collect_syscalls(self, bpf) -> dict:
@@ -597,17 +627,20 @@ class LiveSource:
 
     def _collect_read_latency(self, bpf) -> dict:
         entries = ([], [])  # by latency_key.op: OP_READ, OP_WRITE
-        for k, v in _drain(bpf[b"latency_hist"]):
-            entries[k.op].append((aggregate.decode_c_string(k.comm), k.tgid, k.slot, v.count, v.sum_ns, k.cgroup))
+        decode = aggregate.decode_c_string
+        for (cgroup, comm, tgid, slot, op), (count, sum_ns) in self._drain(
+                b"latency_hist", ("cgroup", "comm", "tgid", "slot", "op"), ("count", "sum_ns")):
+            entries[op].append((decode(comm), tgid, slot, count, sum_ns, cgroup))
         n = self._sampled_1_in  # set at a poll: the whole interval was counted with it
         return {"read_latency": aggregate.latency(entries[events.cdefs.OP_READ], n),
                 "write_latency": aggregate.latency(entries[events.cdefs.OP_WRITE], n)}
 
     def _collect_file_opens(self, bpf) -> dict:
+        decode = aggregate.decode_c_string
         rows = aggregate.file_open_rows(
-            (aggregate.decode_c_string(k.comm), k.tgid, self._path(bpf, k.path_hash), k.flags, v.count, v.errors,
-             k.cgroup)
-            for k, v in _drain(bpf[b"file_opens"])
+            (decode(comm), tgid, self._path(bpf, path_hash), flags, count, errors, cgroup)
+            for (path_hash, cgroup, tgid, flags, comm), (count, errors) in self._drain(
+                b"file_opens", ("path_hash", "cgroup", "tgid", "flags", "comm"), ("count", "errors"))
         )
         alerts, self._alerts_interval = tuple(self._alerts_interval), []
         return {"file_opens": rows, "alerts": alerts}
@@ -631,9 +664,12 @@ class LiveSource:
         a path is read from the kernel once, not at every poll."""
         path = self._paths.get(path_hash)
         if path is None:
-            try:
-                raw = bpf[b"open_paths"][ctypes.c_ulonglong(path_hash)].path
-            except KeyError:
+            if self._path_reader is None:
+                table = bpf[b"open_paths"]
+                self._path_reader = mapbatch.ElementReader(table.map_fd, ctypes.sizeof(table.Key),
+                                                           ctypes.sizeof(table.Leaf))
+            raw = self._path_reader.get(path_hash.to_bytes(8, sys.byteorder))
+            if raw is None:
                 return "<path evicted before it was read>"
             path = aggregate.decode_c_string(raw)
             if len(self._paths) >= PATH_CACHE_SIZE:
@@ -641,14 +677,15 @@ class LiveSource:
             self._paths[path_hash] = path
         return path
 
-    @staticmethod
-    def _thread_counts(bpf, counts_name: bytes, folded_name: bytes):
+    def _thread_counts(self, bpf, counts_name: bytes, folded_name: bytes):
         """(comm, tgid, count, cgroup) from a per-thread map and its folded
         twin.  The per-thread map is drained first: a fold between the two
         drains then lands in the folded map before it is read, never in neither."""
-        entries = [(aggregate.decode_c_string(v.comm), v.tgid, v.count, v.cgroup) for _k, v in _drain(bpf[counts_name])]
-        entries += [(aggregate.decode_c_string(k.comm), k.tgid, as_int(v), k.cgroup)
-                    for k, v in _drain(bpf[folded_name])]
+        decode = aggregate.decode_c_string
+        entries = [(decode(comm), tgid, count, cgroup) for _tid, (count, cgroup, tgid, comm)
+                   in self._drain(counts_name, (), ("count", "cgroup", "tgid", "comm"))]
+        entries += [(decode(comm), tgid, count, cgroup) for (cgroup, comm, tgid), (count,)
+                    in self._drain(folded_name, ("cgroup", "comm", "tgid"), ("value",))]
         return entries
 
     # -- probe costs ------------------------------------------------------
