@@ -207,19 +207,19 @@ def startup() -> dict:
     script.chmod(0o755)
     t0 = time.monotonic()
     sh("tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36", str(script))
-    first_frame = attached = quit_s = None
+    first_frame = attached = quit_s = running = None
     try:
-        while time.monotonic() - t0 < 60 and first_frame is None:
-            if "1 Network" in sh("tmux", "capture-pane", "-p", "-t", session).stdout:
+        # The screen is watched for both from the start: (until 2026-11-25 the
+        # panes were looked at only after wait_attached, which waits for the
+        # programs to hold still for half a second, and that wait was counted.)
+        while time.monotonic() - t0 < 60 and running is None:
+            screen = sh("tmux", "capture-pane", "-p", "-t", session).stdout
+            if first_frame is None and "1 Network" in screen:
                 first_frame = time.monotonic() - t0
+            if "● running" in screen:
+                running = time.monotonic() - t0
             time.sleep(0.02)
         attached = wait_attached(before, t0=t0)
-        running = None
-        while time.monotonic() - t0 < 60:
-            if "● running" in sh("tmux", "capture-pane", "-p", "-t", session).stdout:
-                running = time.monotonic() - t0
-                break
-            time.sleep(0.02)
         time.sleep(1.0)
         pid = int(sh("tmux", "list-panes", "-t", session, "-F", "#{pane_pid}").stdout)
         t_quit = time.monotonic()
