@@ -1,9 +1,9 @@
 """--max-cpu: an overhead budget, and what ebpftop gives up to keep it.
 
 The load of an interval is what ebpftop cost the machine in it, as a share
-of one CPU (as top shows %CPU): the run time of its BPF programs, as the
-kernel's run-time statistics measure it, plus ebpftop's own CPU time.  Over
-the budget, ebpftop sheds one step per interval, in this order:
+of one CPU (as top shows %CPU): the run time of its BPF programs (the
+kernel's run-time statistics: the "kernel part") plus ebpftop's own CPU time.
+Over the budget, ebpftop sheds one step per interval, in this order:
 
 1. the read()/write() latency probes sample 1 in 4, then 1 in 16, then 1 in
    64 calls (chosen at random in the kernel): their counts are scaled back
@@ -11,18 +11,24 @@ the budget, ebpftop sheds one step per interval, in this order:
 2. then the probe sets are detached, the most expensive (in the interval)
    first, until the load fits.
 
-A step is undone (the last first) when the load is under RESTORE_BELOW of
-the budget and either
+Only what costs something is shed: a step's target must cost at least
+WORTH_SHEDDING of the budget.  When ebpftop's own CPU alone is over the
+budget (a busy TUI at a short interval), detaching quiet probes would lose
+data and save nothing, so nothing is.
 
-- the load, grown by what that step saved when it was taken, would stay
-  under it: what a step saves is proportional to the traffic, so it is
-  remembered as a ratio (load before ÷ load after), not as a figure; or
-- the step has been held for its hold time (HOLD_INTERVALS at first): the
-  ratio misleads when the flood ended in the very interval the step was
-  taken.  A step that has to be taken again at once after being undone
-  (the flood was still on) is held twice as long the next time, up to
-  MAX_HOLD_INTERVALS: under a steady flood ebpftop tries less and less
-  often, one interval over the budget each time.
+A step is undone (the last first) when either
+
+- the load, with the kernel part grown by what that step saved when it was
+  taken, would stay under RESTORE_BELOW of the budget: what a step saves is
+  proportional to the traffic, so it is remembered as a ratio (the kernel
+  part before ÷ after), not as a figure; or
+- the step has been held for its hold time (HOLD_INTERVALS at first) and the
+  kernel part is under RESTORE_BELOW of the budget: the ratio misleads when
+  the flood ended in the very interval the step was taken.  A step that has
+  to be taken again at once after being undone (the flood was still on) is
+  held twice as long the next time, up to MAX_HOLD_INTERVALS: under a steady
+  flood ebpftop tries less and less often, one interval over the budget
+  each time.
 
 Pure: the live source measures and applies (sources/live.py).
 """
@@ -38,14 +44,15 @@ RESTORE_BELOW = 0.8  # a step is undone when the load it would bring back stays 
 MAX_RATIO = 100.0  # at most what one step is taken to have divided the load by
 HOLD_INTERVALS = 3  # a step is tried undone after this many intervals under the budget, at first
 MAX_HOLD_INTERVALS = 64
+WORTH_SHEDDING = 0.1  # share of the budget a step's target must cost to be shed
 
 
 @dataclass
 class Step:
     kind: str  # "sample" or "detach"
     value: object  # sampling: N; detach: the probe set
-    load_before: float  # the load that made ebpftop take it
-    load_after: float | None = None  # the first interval's load with it taken
+    kernel_before: float  # the kernel part of the load when it was taken
+    kernel_after: float | None = None  # the kernel part in the first interval with it taken
     hold: int = HOLD_INTERVALS  # intervals before it is tried undone, whatever the ratio says
     age: int = 0  # intervals since it was taken
 
@@ -55,10 +62,10 @@ class Step:
 
     @property
     def ratio(self) -> float:
-        """What the step divided the load by (1 if it did not help, or is unknown)."""
-        if self.load_after is None:
+        """What the step divided the kernel part by (1 if it did not help, or is unknown)."""
+        if self.kernel_after is None:
             return 1.0
-        return max(1.0, min(MAX_RATIO, self.load_before / max(self.load_after, 1e-9)))
+        return max(1.0, min(MAX_RATIO, self.kernel_before / max(self.kernel_after, 1e-9)))
 
 
 class Governor:
@@ -81,18 +88,19 @@ class Governor:
     def detached(self) -> tuple[str, ...]:
         return tuple(s.value for s in self.steps if s.kind == "detach")
 
-    def decide(self, load_pct: float, set_costs: dict[str, float]) -> Step | None:
+    def decide(self, load_pct: float, kernel_pct: float, set_costs: dict[str, float]) -> Step | None:
         """Take or undo at most one step for the interval that just ended,
-        whose load was load_pct with set_costs[set] of it spent in each
-        probe set's programs.  Returns the step taken or undone."""
+        whose load was load_pct, kernel_pct of it in ebpftop's programs
+        (set_costs[set] in each probe set's).  Returns the step taken or
+        undone."""
         self._tick += 1
         for s in self.steps:
             s.age += 1
         if self._fresh:
-            self.steps[-1].load_after = load_pct
+            self.steps[-1].kernel_after = kernel_pct
             self._fresh = False
         if load_pct > self.max_cpu_pct:
-            step = self._next_step(load_pct, set_costs)
+            step = self._next_step(kernel_pct, set_costs)
             if step is not None:
                 hold = self._hold.get(step.key, HOLD_INTERVALS)
                 if self._tick - self._undone_at.get(step.key, -10) <= 2:  # undone too early last time
@@ -100,25 +108,28 @@ class Governor:
                 self._hold[step.key] = step.hold = hold
                 self.steps.append(step)
                 self._fresh = True
-            return step
+                return step
+        if not self.steps:
+            return None
         threshold = RESTORE_BELOW * self.max_cpu_pct
-        if self.steps and load_pct <= threshold:
-            last = self.steps[-1]
-            if load_pct * last.ratio <= threshold or last.age >= last.hold:
-                self._undone_at[last.key] = self._tick
-                return self.steps.pop()
+        last = self.steps[-1]
+        own = load_pct - kernel_pct
+        if own + kernel_pct * last.ratio <= threshold or (last.age >= last.hold and kernel_pct <= threshold):
+            self._undone_at[last.key] = self._tick
+            return self.steps.pop()
         return None
 
-    def _next_step(self, load_pct: float, set_costs: dict[str, float]) -> Step | None:
-        if self.latency and "read_latency" not in self.detached:
+    def _next_step(self, kernel_pct: float, set_costs: dict[str, float]) -> Step | None:
+        worth = WORTH_SHEDDING * self.max_cpu_pct
+        if self.latency and "read_latency" not in self.detached and set_costs.get("read_latency", 0) >= worth:
             for n in SAMPLING_STEPS:
                 if n > self.sample_1_in:
-                    return Step("sample", n, load_pct)
+                    return Step("sample", n, kernel_pct)
         candidates = [(cost, name) for name, cost in set_costs.items()
-                      if name in self.probe_sets and name not in self.detached and cost > 0]
+                      if name in self.probe_sets and name not in self.detached and cost >= worth]
         if not candidates:
-            return None  # what is left costs the kernel nothing: ebpftop's own CPU, or hooks the stats miss
-        return Step("detach", max(candidates)[1], load_pct)
+            return None  # what is left costs little: ebpftop's own CPU, or hooks the statistics miss
+        return Step("detach", max(candidates)[1], kernel_pct)
 
     def state(self, load_pct: float, kernel_pct: float | None, own_pct: float) -> Budget:
         return Budget(max_cpu_pct=self.max_cpu_pct, load_pct=load_pct, kernel_pct=kernel_pct, own_pct=own_pct,

@@ -270,7 +270,7 @@ class LiveSource:
             self._budget_judging = True
             return gov.state(load, kernel_pct, own_pct)
         steps_before = len(gov.steps)
-        step = gov.decide(load, costs)
+        step = gov.decide(load, kernel_pct or 0.0, costs)
         state = gov.state(load, kernel_pct, own_pct)
         if step is None:
             return state

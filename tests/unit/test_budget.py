@@ -20,14 +20,14 @@ def governor(max_cpu=5.0, latency=True):
 def test_under_the_budget_nothing_is_shed():
     g = governor()
     for _ in range(5):
-        assert g.decide(4.9, COSTS) is None
+        assert g.decide(4.9, 4.0, COSTS) is None
     assert g.sample_1_in == 1 and g.detached == ()
     assert not g.state(4.9, 4.0, 0.9).degraded
 
 
 def test_sheds_latency_sampling_first_then_the_costliest_sets():
     g = governor()
-    taken = [g.decide(20.0, COSTS) for _ in range(7)]
+    taken = [g.decide(20.0, 19.0, COSTS) for _ in range(7)]
     assert [(s.kind, s.value) for s in taken[:6]] == [("sample", 4), ("sample", 16), ("sample", 64),
                                                       ("detach", "syscalls"), ("detach", "read_latency"),
                                                       ("detach", "file_opens")]
@@ -35,16 +35,20 @@ def test_sheds_latency_sampling_first_then_the_costliest_sets():
     assert g.state(20.0, 19.0, 1.0).describe() == "latency sampled 1 in 64; detached: syscalls, read_latency, file_opens"
 
 
-def test_what_costs_the_kernel_nothing_is_never_detached():
-    g2 = governor()
+def test_what_costs_little_is_never_shed():
+    g = governor(max_cpu=5.0)
+    # ebpftop's own CPU (a busy TUI) is over the budget; the probes cost next to nothing
+    costs = {"read_latency": 0.2, "syscalls": 0.4, "file_opens": 0.01}
     for _ in range(8):
-        g2.decide(20.0, {"syscalls": 9.0, "file_opens": 0.0})
-    assert g2.detached == ("syscalls",)
+        assert g.decide(6.0, 0.61, costs) is None
+    assert g.steps == []
+    g.decide(20.0, 14.6, {"syscalls": 14.0, "file_opens": 0.01, "read_latency": 0.3})
+    assert g.detached == ("syscalls",)  # the only one worth it (>= 10% of the budget)
 
 
 def test_without_the_latency_probes_it_detaches_at_once():
     g = governor(latency=False)
-    step = g.decide(20.0, COSTS)
+    step = g.decide(20.0, 19.0, COSTS)
     assert (step.kind, step.value) == ("detach", "syscalls")
     assert g.sample_1_in == 1
 
@@ -53,54 +57,65 @@ def test_a_detached_latency_set_is_not_sampled_further():
     g = governor()
     costs = {"read_latency": 30.0}
     for _ in range(4):
-        g.decide(50.0, costs)
+        g.decide(50.0, 30.0, costs)
     assert g.detached == ("read_latency",) and g.sample_1_in == 64
-    assert g.decide(50.0, costs) is None  # nothing left that costs anything
+    assert g.decide(50.0, 30.0, costs) is None  # nothing left that costs anything
 
 
 def test_restores_the_last_step_first_when_the_load_falls():
     g = governor()
-    g.decide(10.0, COSTS)  # sample 4
-    g.decide(8.0, COSTS)  # sample 16; the first step's ratio is 10/8
-    g.decide(3.0, COSTS)  # under: 3 * (8/3) = 8 > 4: kept
+    g.decide(10.0, 9.0, COSTS)  # sample 4
+    g.decide(8.0, 7.0, COSTS)  # sample 16; the first step's ratio is 9/7
+    g.decide(3.0, 2.0, COSTS)  # under: 1 + 2 * (7/2) = 8 > 4: kept
     assert g.sample_1_in == 16
-    undone = g.decide(1.0, COSTS)  # 1 * 8/3 <= 4
+    undone = g.decide(1.5, 0.5, COSTS)  # 1 + 0.5 * 7/2 <= 4
     assert (undone.kind, undone.value) == ("sample", 16) and g.sample_1_in == 4
-    undone = g.decide(1.0, COSTS)
+    undone = g.decide(1.5, 0.5, COSTS)
     assert (undone.kind, undone.value) == ("sample", 4) and g.sample_1_in == 1
     assert g.steps == []
 
 
 def test_a_steady_flood_does_not_flap_while_the_ratio_holds():
     g = governor(max_cpu=5.0, latency=False)
-    g.decide(20.0, COSTS)  # detach syscalls
+    g.decide(20.0, 19.0, COSTS)  # detach syscalls
     for _ in range(budget.HOLD_INTERVALS - 1):
-        assert g.decide(2.0, COSTS) is None  # 2 * 20/2 = 20 would be over: kept while held
+        assert g.decide(2.0, 1.0, COSTS) is None  # 1 + 1 * 19 would be over: kept while held
 
 
 def test_held_steps_are_tried_again_and_held_longer_after_each_failed_try():
     g = governor(max_cpu=5.0, latency=False)
     costs = {"syscalls": 15.0}
-    g.decide(20.0, costs)  # detach syscalls
+    g.decide(20.0, 19.0, costs)  # detach syscalls
     waits = []
     for _ in range(4):
         n = 0
-        while g.detached:  # held: under the budget (2%), but 2 * 10 would not be
+        while g.detached:  # held: under the budget, but 1 + 1 * 19 would not be
             n += 1
-            g.decide(2.0, costs)
+            g.decide(2.0, 1.0, costs)
         waits.append(n)
-        assert g.decide(20.0, costs).value == "syscalls"  # the flood is still on: taken again
+        assert g.decide(20.0, 19.0, costs).value == "syscalls"  # the flood is still on: taken again
     assert waits == [budget.HOLD_INTERVALS, 2 * budget.HOLD_INTERVALS, 4 * budget.HOLD_INTERVALS,
                      8 * budget.HOLD_INTERVALS]
 
 
 def test_the_flood_ending_with_the_step_restores_after_the_hold():
     g = governor(max_cpu=5.0, latency=False)
-    g.decide(20.0, COSTS)
-    # the flood stopped in the very interval the step was taken: its ratio (20/0.3) says nothing
-    results = [g.decide(0.3, COSTS) for _ in range(budget.HOLD_INTERVALS)]
+    g.decide(20.0, 19.0, COSTS)
+    # the flood stopped in the very interval the step was taken: its ratio (19/0.05, capped at 100) says
+    # that 0.25 + 0.05 * 100 would be over; the hold ends that
+    results = [g.decide(0.3, 0.05, COSTS) for _ in range(budget.HOLD_INTERVALS)]
     assert results[:-1] == [None] * (budget.HOLD_INTERVALS - 1)
     assert results[-1].value == "syscalls" and g.detached == ()
+
+
+def test_a_busy_tui_over_the_budget_does_not_keep_a_step_forever():
+    """ebpftop's own CPU stays over the budget after the flood: what was shed
+    still comes back once the probes are quiet."""
+    g = governor(max_cpu=3.0, latency=False)
+    g.decide(30.0, 26.0, {"syscalls": 25.0})
+    restored = [g.decide(3.5, 0.02, {"syscalls": 0.0}) for _ in range(budget.HOLD_INTERVALS)]
+    assert restored[-1].value == "syscalls" and g.steps == []
+    assert g.decide(3.5, 0.05, {"syscalls": 0.04}) is None  # over, but nothing worth shedding
 
 
 def test_set_costs_split_a_shared_program_between_its_sets():
