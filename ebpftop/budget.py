@@ -18,17 +18,19 @@ data and save nothing, so nothing is.
 
 A step is undone (the last first) when either
 
-- the load, with the kernel part grown by what that step saved when it was
-  taken, would stay under RESTORE_BELOW of the budget: what a step saves is
-  proportional to the traffic, so it is remembered as a ratio (the kernel
-  part before ÷ after), not as a figure; or
+- the load plus what that step saved when it was taken (the kernel part
+  before it, less the first interval's after it) would stay under
+  RESTORE_BELOW of the budget; or
 - the step has been held for its hold time (HOLD_INTERVALS at first) and the
-  kernel part is under RESTORE_BELOW of the budget: the ratio misleads when
-  the flood ended in the very interval the step was taken.  A step that has
-  to be taken again at once after being undone (the flood was still on) is
-  held twice as long the next time, up to MAX_HOLD_INTERVALS: under a steady
-  flood ebpftop tries less and less often, one interval over the budget
-  each time.
+  kernel part is under RESTORE_BELOW of the budget.  What a detached set
+  would cost now cannot be seen (its programs do not run): the flood may be
+  over, or not.  So ebpftop tries; a step that has to be taken again at once
+  (the flood was still on) is held twice as long the next time, up to
+  MAX_HOLD_INTERVALS: under a steady flood ebpftop tries less and less
+  often, one interval over the budget each time.  (Scaling the saving by
+  the kernel part's ratio before and after was tried: a detached raw
+  sys_enter leaves the kernel part near 0, and the prediction then
+  said "fits" every other interval.)
 
 Pure: the live source measures and applies (sources/live.py).
 """
@@ -41,7 +43,6 @@ from ebpftop.model import Budget
 
 SAMPLING_STEPS = (4, 16, 64)  # latency sampled 1 in N, in the order tried (powers of 2: a mask in C)
 RESTORE_BELOW = 0.8  # a step is undone when the load it would bring back stays under this share of the budget
-MAX_RATIO = 100.0  # at most what one step is taken to have divided the load by
 HOLD_INTERVALS = 3  # a step is tried undone after this many intervals under the budget, at first
 MAX_HOLD_INTERVALS = 64
 WORTH_SHEDDING = 0.1  # share of the budget a step's target must cost to be shed
@@ -61,11 +62,11 @@ class Step:
         return (self.kind, self.value)
 
     @property
-    def ratio(self) -> float:
-        """What the step divided the kernel part by (1 if it did not help, or is unknown)."""
+    def saved(self) -> float:
+        """What the step took off the kernel part when it was taken (0 until known)."""
         if self.kernel_after is None:
-            return 1.0
-        return max(1.0, min(MAX_RATIO, self.kernel_before / max(self.kernel_after, 1e-9)))
+            return 0.0
+        return max(0.0, self.kernel_before - self.kernel_after)
 
 
 class Governor:
@@ -113,8 +114,7 @@ class Governor:
             return None
         threshold = RESTORE_BELOW * self.max_cpu_pct
         last = self.steps[-1]
-        own = load_pct - kernel_pct
-        if own + kernel_pct * last.ratio <= threshold or (last.age >= last.hold and kernel_pct <= threshold):
+        if load_pct + last.saved <= threshold or (last.age >= last.hold and kernel_pct <= threshold):
             self._undone_at[last.key] = self._tick
             return self.steps.pop()
         return None

@@ -65,21 +65,23 @@ def test_a_detached_latency_set_is_not_sampled_further():
 def test_restores_the_last_step_first_when_the_load_falls():
     g = governor()
     g.decide(10.0, 9.0, COSTS)  # sample 4
-    g.decide(8.0, 7.0, COSTS)  # sample 16; the first step's ratio is 9/7
-    g.decide(3.0, 2.0, COSTS)  # under: 1 + 2 * (7/2) = 8 > 4: kept
-    assert g.sample_1_in == 16
-    undone = g.decide(1.5, 0.5, COSTS)  # 1 + 0.5 * 7/2 <= 4
+    g.decide(8.0, 7.0, COSTS)  # sample 16; the first saved 9 - 7
+    assert g.decide(3.0, 2.0, COSTS) is None  # under: but 3 + (7 - 2) = 8 would be over: kept
+    assert g.decide(1.0, 0.5, COSTS) is None  # 1 + 5 > 4 still, and held 2 intervals of 3
+    undone = g.decide(1.0, 0.5, COSTS)  # held long enough, and the probes are quiet: tried
     assert (undone.kind, undone.value) == ("sample", 16) and g.sample_1_in == 4
-    undone = g.decide(1.5, 0.5, COSTS)
+    assert g.steps[-1].saved == 2.0
+    assert (undone.kind, undone.value) == ("sample", 16) and g.sample_1_in == 4
+    undone = g.decide(1.0, 0.5, COSTS)  # 1 + 2 <= 4
     assert (undone.kind, undone.value) == ("sample", 4) and g.sample_1_in == 1
     assert g.steps == []
 
 
-def test_a_steady_flood_does_not_flap_while_the_ratio_holds():
+def test_a_steady_flood_does_not_flap_while_held():
     g = governor(max_cpu=5.0, latency=False)
     g.decide(20.0, 19.0, COSTS)  # detach syscalls
     for _ in range(budget.HOLD_INTERVALS - 1):
-        assert g.decide(2.0, 1.0, COSTS) is None  # 1 + 1 * 19 would be over: kept while held
+        assert g.decide(0.4, 0.01, COSTS) is None  # 0.4 + 18.99 would be over: kept while held
 
 
 def test_held_steps_are_tried_again_and_held_longer_after_each_failed_try():
@@ -89,7 +91,7 @@ def test_held_steps_are_tried_again_and_held_longer_after_each_failed_try():
     waits = []
     for _ in range(4):
         n = 0
-        while g.detached:  # held: under the budget, but 1 + 1 * 19 would not be
+        while g.detached:  # held: under the budget, but 2 + 18 would not be
             n += 1
             g.decide(2.0, 1.0, costs)
         waits.append(n)
@@ -101,8 +103,7 @@ def test_held_steps_are_tried_again_and_held_longer_after_each_failed_try():
 def test_the_flood_ending_with_the_step_restores_after_the_hold():
     g = governor(max_cpu=5.0, latency=False)
     g.decide(20.0, 19.0, COSTS)
-    # the flood stopped in the very interval the step was taken: its ratio (19/0.05, capped at 100) says
-    # that 0.25 + 0.05 * 100 would be over; the hold ends that
+    # the flood stopped in the very interval the step was taken: 0.3 + (19 - 0.05) says over; the hold ends that
     results = [g.decide(0.3, 0.05, COSTS) for _ in range(budget.HOLD_INTERVALS)]
     assert results[:-1] == [None] * (budget.HOLD_INTERVALS - 1)
     assert results[-1].value == "syscalls" and g.detached == ()
