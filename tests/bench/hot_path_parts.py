@@ -1,0 +1,141 @@
+"""Where the read() path's nanoseconds go: the read loop of the bench, bare
+and beside programs that rebuild ebpftop's two read-path programs (the raw
+sys_enter and syscalls:sys_exit_read) one piece at a time, interleaved over
+rounds; prints each step's median ns per read, the ns it adds to the
+previous step, and the added ns as a multiple of the floor's (empty programs
+on the same two hooks: the figure of issue 16).
+
+    sudo .venv/bin/python -m tests.bench.hot_path_parts [ROUNDS]
+
+The pieces mirror bpf/syscalls.c and bpf/syscall_latency.c (with task-local
+storage); a variant or two beside them measures an alternative (the scratch
+in a hash map keyed by thread id; the histogram in a per-CPU hash, without
+atomic adds).  Not a test: a measurement to decide by.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+READS = 2_000_000
+
+HEADER = r"""
+#include <uapi/linux/ptrace.h>
+struct thread_count { u64 count; u64 cgroup; u32 tgid; char comm[16]; };
+BPF_HASH(counts, u32, struct thread_count, 16384);
+struct scratch { u64 start; u32 op; u32 known; u64 cgroup; char comm[16]; };
+BPF_TASK_STORAGE(task_scratch, struct scratch);
+BPF_HASH(hash_scratch, u32, struct scratch, 65536);
+struct lat_key { u64 cgroup; char comm[16]; u32 tgid; u16 slot; u16 op; };
+struct lat_value { u64 count; u64 sum; };
+BPF_HASH(hist, struct lat_key, struct lat_value, 16384);
+BPF_PERCPU_HASH(percpu_hist, struct lat_key, struct lat_value, 16384);
+"""
+# raw sys_enter: the per-thread syscall counter (syscalls.c)
+COUNT = r"""
+    u64 pid_tgid = bpf_get_current_pid_tgid(); u32 tid = (u32)pid_tgid;
+    struct thread_count *c = counts.lookup(&tid);
+    if (!c) {
+        struct thread_count init = {.count = 1, .tgid = pid_tgid >> 32};
+        init.cgroup = bpf_get_current_cgroup_id();
+        bpf_get_current_comm(init.comm, 16);
+        counts.insert(&tid, &init);
+        return 0;
+    }
+    c->count++;
+"""
+# ... and read()'s entry stamped with the thread's cgroup and comm (latency_enter_as)
+STAMP = r"""
+    if (ctx->args[1] == 0) {
+        struct scratch *s = task_scratch.task_storage_get(bpf_get_current_task_btf(), 0,
+                                                          BPF_LOCAL_STORAGE_GET_F_CREATE);
+        if (s) { s->cgroup = c->cgroup; __builtin_memcpy(s->comm, c->comm, 16); s->known = 1; s->op = 0;
+                 s->start = bpf_ktime_get_ns(); }
+    }
+"""
+STAMP_IN_HASH = STAMP.replace(
+    "struct scratch *s = task_scratch.task_storage_get(bpf_get_current_task_btf(), 0,\n"
+    "                                                          BPF_LOCAL_STORAGE_GET_F_CREATE);",
+    "struct scratch *s = hash_scratch.lookup(&tid);\n"
+    "        if (!s) { struct scratch z = {}; s = hash_scratch.lookup_or_try_init(&tid, &z); }")
+# sys_exit_read: the duration (latency_exit) ...
+DURATION = r"""
+    struct scratch *s = task_scratch.task_storage_get(bpf_get_current_task_btf(), 0, 0);
+    if (!s || !s->start) return 0;
+    u64 delta = bpf_ktime_get_ns() - s->start; s->start = 0;
+"""
+DURATION_IN_HASH = DURATION.replace(
+    "struct scratch *s = task_scratch.task_storage_get(bpf_get_current_task_btf(), 0, 0);",
+    "u32 tid = (u32)bpf_get_current_pid_tgid(); struct scratch *s = hash_scratch.lookup(&tid);")
+# ... and the histogram's update
+HISTOGRAM = r"""
+    struct lat_key key = {}; key.slot = bpf_log2l(delta); key.op = 0;
+    key.tgid = bpf_get_current_pid_tgid() >> 32;
+    key.cgroup = s->cgroup; __builtin_memcpy(key.comm, s->comm, 16);
+    struct lat_value zero = {}; struct lat_value *v = hist.lookup_or_try_init(&key, &zero);
+    if (v) { __sync_fetch_and_add(&v->count, 1); __sync_fetch_and_add(&v->sum, delta); }
+"""
+HISTOGRAM_PERCPU = HISTOGRAM.replace("hist.lookup_or_try_init", "percpu_hist.lookup_or_try_init").replace(
+    "__sync_fetch_and_add(&v->count, 1); __sync_fetch_and_add(&v->sum, delta);", "v->count++; v->sum += delta;")
+
+
+def program(enter: str, exit_: str) -> str:
+    return (HEADER + "RAW_TRACEPOINT_PROBE(sys_enter) {" + enter + " return 0; }\n"
+            "TRACEPOINT_PROBE(syscalls, sys_exit_read) {" + exit_ + " return 0; }\n")
+
+
+STEPS = {  # each adds one piece to the one before it, but the two variants at the end
+    "floor (empty programs)": program("", ""),
+    "+ syscall counter": program(COUNT, ""),
+    "+ read() entry stamped": program(COUNT + STAMP, ""),
+    "+ duration at the exit": program(COUNT + STAMP, DURATION),
+    "+ histogram (= ebpftop)": program(COUNT + STAMP, DURATION + HISTOGRAM),
+    "variant: scratch in a hash": program(COUNT + STAMP_IN_HASH, DURATION_IN_HASH + HISTOGRAM),
+    "variant: per-CPU histogram": program(COUNT + STAMP, DURATION + HISTOGRAM_PERCPU),
+}
+
+
+def main() -> None:
+    from bcc import BPF
+
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    with tempfile.TemporaryDirectory() as tmp:
+        binary = os.path.join(tmp, "workload")
+        subprocess.run(["gcc", "-O2", "-o", binary, str(HERE / "workload.c")], check=True)
+
+        def read_loop() -> float:
+            out = subprocess.run([binary, "read", str(READS)], check=True, capture_output=True, text=True)
+            return float(out.stdout.split()[-1])
+
+        samples: dict[str, list[float]] = {"bare": []}
+        for r in range(rounds):
+            samples["bare"].append(read_loop())
+            for name, text in STEPS.items():
+                bpf = BPF(text=text.encode())
+                try:
+                    read_loop()  # warm
+                    samples.setdefault(name, []).append(read_loop())
+                finally:
+                    bpf.cleanup()
+            print(f"  round {r + 1} of {rounds}", file=sys.stderr)
+    med = {name: statistics.median(v) for name, v in samples.items()}
+    bare, floor = med["bare"], med["floor (empty programs)"]
+    print(f"read() loop, {READS:,} reads, median of {rounds} interleaved rounds")
+    print("| step | ns per read | added to the step before | added ÷ the floor's |")
+    print("|---|---|---|---|")
+    before = bare
+    for name, ns in med.items():
+        step_before = med["+ histogram (= ebpftop)"] if name.startswith("variant") else before
+        print(f"| {name} | {ns:.1f} | {ns - step_before:+.1f} | {(ns - bare) / (floor - bare):.2f} |")
+        if not name.startswith("variant"):
+            before = ns
+
+
+if __name__ == "__main__":
+    main()
