@@ -263,7 +263,10 @@ def poll_cost(sizes=(1_000, 10_000, 100_000), repeats: int = 3) -> dict:
                     t[k] = t.Leaf(count=i + 1, errors=i % 3)
                 t = bpf[b"latency_hist"]
                 for i in range(per_map):
-                    t[t.Key(comm=f"comm{i % 5000}".encode(), tgid=1_000_000 + i // 8, slot=i % 8 + 8, op=i % 2)] = \
+                    # 8 entries per process: 4 slots of read(), 4 of write() (until 2026-11-25 the
+                    # comm changed with every entry, so that each entry was a process of its own)
+                    t[t.Key(comm=f"comm{(i // 8) % 5000}".encode(), tgid=1_000_000 + i // 8, slot=i % 8 + 8,
+                            op=i % 2)] = \
                         t.Leaf(count=i + 1, sum_ns=(i + 1) * 1000)
                 t0 = time.perf_counter()
                 snap = source.poll()
