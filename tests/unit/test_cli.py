@@ -24,6 +24,8 @@ from tests.unit.snapshots import sample_snapshot
         (["--count", "2"], "--count needs --json"),
         (["--panes", "tcp,disk"], "unknown probe set 'disk'"),
         (["--replay", "x", "--record", "y"], "cannot be combined"),
+        (["--replay", "x", "--max-cpu", "5"], "--max-cpu budgets live tracing, not a replay"),
+        (["--max-cpu", "0"], "must be a share of one CPU in percent"),
     ],
 )
 def test_bad_arguments_are_one_argparse_error(argv, message, capsys):
