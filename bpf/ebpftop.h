@@ -14,13 +14,20 @@
 
 #include <uapi/linux/ptrace.h>
 
-/* With the syscalls set on, read()'s and write()'s entries are stamped by its
- * raw sys_enter program (NR_READ and NR_WRITE are their numbers on this
- * architecture, -1 if unknown). */
-#if defined(EBPFTOP_SYSCALLS) && defined(EBPFTOP_READ_LATENCY) && NR_READ >= 0 && NR_WRITE >= 0
+/* Syscall entries are taken on raw_syscalls:sys_enter (sys_enter.c), one
+ * program for every set: a classic syscalls:sys_enter_* program costs every
+ * syscall on the machine about 26 ns more, whatever its number
+ * (tests/bench/hot_path_parts.py), and about 110 ns on its own syscall.
+ * EBPFTOP_RAW_SYSCALL_ARGS: the loader knows this architecture's syscall
+ * numbers and where pt_regs keeps the arguments (ARG0_OFFSET, ARG1_OFFSET);
+ * elsewhere the sets keep their classic syscalls:sys_enter_* programs.
+ * read()'s and write()'s entries are stamped there too, NR_READ and NR_WRITE
+ * being their numbers (-1 if unknown). */
+#if (defined(EBPFTOP_SYSCALLS) || defined(EBPFTOP_RAW_SYSCALL_ARGS)) && defined(EBPFTOP_READ_LATENCY) && \
+    NR_READ >= 0 && NR_WRITE >= 0
 #define LATENCY_ENTRY_ON_RAW_SYS_ENTER
-
 #endif
+
 /* COMM_LEN, PATH_LEN and the other constants C and Python share come from
  * ebpftop/cdefs.py as -D flags; the loss counters' slots (LOST_<SET>,
  * LOST_SLOTS) and the map sizes from ebpftop/probesets.py. */

@@ -138,6 +138,9 @@ static inline void opens_exit(long ret)
         __sync_fetch_and_add(&counts->errors, 1);
 }
 
+/* The entries' classic tracepoints, where sys_enter.c cannot read the
+ * arguments itself (it calls opens_enter() then). */
+#ifndef EBPFTOP_RAW_SYSCALL_ARGS
 #ifdef EBPFTOP_HAVE_OPEN
 TRACEPOINT_PROBE(syscalls, sys_enter_open)
 {
@@ -159,6 +162,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_openat2)
     return 0;
 }
 #endif
+#endif
 
 #ifdef EBPFTOP_HAVE_OPEN
 TRACEPOINT_PROBE(syscalls, sys_exit_open)
@@ -176,11 +180,13 @@ TRACEPOINT_PROBE(syscalls, sys_exit_openat)
 
 #ifdef EBPFTOP_HAVE_CREAT
 /* creat(path, mode) is open(path, O_CREAT|O_WRONLY|O_TRUNC, mode) */
+#ifndef EBPFTOP_RAW_SYSCALL_ARGS
 TRACEPOINT_PROBE(syscalls, sys_enter_creat)
 {
     opens_enter(args->pathname);
     return 0;
 }
+#endif
 
 TRACEPOINT_PROBE(syscalls, sys_exit_creat)
 {

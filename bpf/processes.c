@@ -93,13 +93,14 @@ static inline void processes_fork(u32 child, u32 parent)
     proc_events.ringbuf_submit(e, 0);
 }
 
-TRACEPOINT_PROBE(syscalls, sys_enter_execve)
+/* execve()'s and exit_group()'s entries: from sys_enter.c, or from their
+ * classic tracepoints where it cannot read the arguments itself. */
+static inline void processes_execve_enter(const char *const *argv)
 {
     struct exec_scratch *s = exec_scratch_get(1);
     if (!s)
-        return 0;
+        return;
     s->argc = 0;
-    const char *const *argv = args->argv;
 #pragma unroll
     for (int i = 0; i < EXEC_ARGS; i++) {
         const char *arg = 0;
@@ -109,8 +110,30 @@ TRACEPOINT_PROBE(syscalls, sys_enter_execve)
             break;
         s->argc = i + 1;
     }
+}
+
+static inline void processes_exit_group_enter(int error_code)
+{
+    struct exec_scratch *s = exec_scratch_get(1);
+    if (s) {
+        s->exit_code = error_code;
+        s->has_code = 1;
+    }
+}
+
+#ifndef EBPFTOP_RAW_SYSCALL_ARGS
+TRACEPOINT_PROBE(syscalls, sys_enter_execve)
+{
+    processes_execve_enter(args->argv);
     return 0;
 }
+
+TRACEPOINT_PROBE(syscalls, sys_enter_exit_group)
+{
+    processes_exit_group_enter(args->error_code);
+    return 0;
+}
+#endif
 
 /* Called from lifecycle.c's sched:sched_process_exec; filename points into
  * the tracepoint's record. */
@@ -129,16 +152,6 @@ static inline void processes_exec(u32 pid, const char *filename)
     u32 *parent = parent_of.lookup(&pid);
     e->ppid = parent ? *parent : 0;
     proc_events.ringbuf_submit(e, 0);
-}
-
-TRACEPOINT_PROBE(syscalls, sys_enter_exit_group)
-{
-    struct exec_scratch *s = exec_scratch_get(1);
-    if (s) {
-        s->exit_code = args->error_code;
-        s->has_code = 1;
-    }
-    return 0;
 }
 
 /* Called from lifecycle.c's sched:sched_process_exit for each thread. */

@@ -1,9 +1,9 @@
 /* read() and write() latency: log2 histograms of their durations in ns, per
  * (cgroup, comm, tgid, syscall).
  *
- * Entry: when the syscalls pane is on, its raw sys_enter program stamps the
- * start (one program on that hook instead of two); otherwise
- * syscalls:sys_enter_read/write do.  Exit: syscalls:sys_exit_read/write.
+ * Entry: sys_enter.c's raw sys_enter program stamps the start (with the
+ * syscalls set's counter at hand when that set is on); where it cannot
+ * (the syscall numbers unknown), syscalls:sys_enter_read/write do.  Exit: syscalls:sys_exit_read/write.
  * The start time lives in task-local storage, updated in place: a thread is
  * in one syscall at a time. */
 
@@ -64,8 +64,8 @@ static inline void latency_enter(u32 op)
     }
 }
 
-#ifdef LATENCY_ENTRY_ON_RAW_SYS_ENTER
-/* From syscalls.c's raw sys_enter, which has just looked the thread's
+#if defined(LATENCY_ENTRY_ON_RAW_SYS_ENTER) && defined(EBPFTOP_SYSCALLS)
+/* From syscalls.c's count at the raw sys_enter, which has just looked the thread's
  * counter up: its cgroup and comm are copied along, so the exit needs no
  * helper call for them (they are the thread's current ones: the counter is
  * folded away whenever either changes). */

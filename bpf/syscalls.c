@@ -1,23 +1,14 @@
 /* Syscalls: every syscall counted per thread on raw_syscalls:sys_enter (a raw
- * tracepoint: cheaper than the classic one, and it fires once per syscall). */
+ * tracepoint: cheaper than the classic one, and it fires once per syscall);
+ * the program is sys_enter.c's, which every set acting on an entry shares. */
 
 BPF_HASH(syscall_counts, u32, struct thread_count, SYSCALLS_MAP_SIZE);
 BPF_HASH(syscall_folded, struct comm_pid_key, u64, SYSCALLS_MAP_SIZE);
 
-/* read() and write() entries are stamped here for syscall_latency.c, with
- * the thread's cgroup and comm from its counter (args[1] is the number). */
-static inline void syscalls_stamp_latency(struct bpf_raw_tracepoint_args *ctx, const struct thread_count *who)
-{
-#ifdef LATENCY_ENTRY_ON_RAW_SYS_ENTER
-    u64 nr = ctx->args[1];
-    if (nr == NR_READ)
-        latency_enter_as(OP_READ, who);
-    else if (nr == NR_WRITE)
-        latency_enter_as(OP_WRITE, who);
-#endif
-}
-
-RAW_TRACEPOINT_PROBE(sys_enter)
+/* Called by sys_enter.c's raw sys_enter program for every syscall: one
+ * counter per thread.  read() and write() entries are stamped there for
+ * syscall_latency.c, with the thread's cgroup and comm from its counter. */
+static inline void syscalls_enter(u64 nr)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
     u32 tid = (u32)pid_tgid;
@@ -25,16 +16,20 @@ RAW_TRACEPOINT_PROBE(sys_enter)
     if (c) {
         /* Only this thread updates its own entry: no atomic needed. */
         c->count++;
-        syscalls_stamp_latency(ctx, c);
-        return 0;
+    } else {
+        struct thread_count init = {.count = 1, .tgid = pid_tgid >> 32};
+        init.cgroup = bpf_get_current_cgroup_id();
+        bpf_get_current_comm(init.comm, sizeof(init.comm));
+        if (syscall_counts.insert(&tid, &init) != 0)
+            count_lost(LOST_SYSCALLS);
+        c = &init;
     }
-    struct thread_count init = {.count = 1, .tgid = pid_tgid >> 32};
-    init.cgroup = bpf_get_current_cgroup_id();
-    bpf_get_current_comm(init.comm, sizeof(init.comm));
-    if (syscall_counts.insert(&tid, &init) != 0)
-        count_lost(LOST_SYSCALLS);
-    syscalls_stamp_latency(ctx, &init);
-    return 0;
+#ifdef LATENCY_ENTRY_ON_RAW_SYS_ENTER
+    if (nr == NR_READ)
+        latency_enter_as(OP_READ, c);
+    else if (nr == NR_WRITE)
+        latency_enter_as(OP_WRITE, c);
+#endif
 }
 
 static inline void syscalls_fold(u32 tid)

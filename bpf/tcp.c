@@ -167,6 +167,9 @@ static inline void accept_exit(long ret)
     tcp_emit(&e);
 }
 
+/* Where sys_enter.c cannot read the arguments itself (it calls
+ * accept_enter() then). */
+#ifndef EBPFTOP_RAW_SYSCALL_ARGS
 #ifdef EBPFTOP_HAVE_ACCEPT
 TRACEPOINT_PROBE(syscalls, sys_enter_accept)
 {
@@ -180,6 +183,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_accept4)
     accept_enter(args->upeer_sockaddr);
     return 0;
 }
+#endif
 
 #ifdef EBPFTOP_HAVE_ACCEPT
 TRACEPOINT_PROBE(syscalls, sys_exit_accept)

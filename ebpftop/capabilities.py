@@ -5,8 +5,8 @@ is a pure function, unit-tested without a kernel.
 
 Every fallback can be forced on a machine that has the feature, so that the
 tests run each one on the real kernel: EBPFTOP_FORCE_FALLBACK=task_storage,
-sock_recv_length,page_fault_tracepoint,task_rename_pid,map_batch (any subset;
-"all").
+sock_recv_length,page_fault_tracepoint,task_rename_pid,raw_syscall_args,map_batch
+(any subset; "all").
 """
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ FALLBACKS = {
     "page_fault_tracepoint": "page faults from the perf software event page-faults "
                              "(exceptions:page_fault_user is x86-only)",
     "task_rename_pid": "renames charged to the renaming thread (task:task_rename has no pid field here)",
+    "raw_syscall_args": "syscall entries from classic syscalls:sys_enter_* tracepoints (each makes every "
+                        "syscall about 26 ns dearer; the arguments are read from the raw sys_enter's registers "
+                        "only where ebpftop knows the architecture's syscall numbers)",
     "map_batch": "maps read through BCC, entry object by entry object (the bulk read needs the bpf(2) "
                  "syscall's number for this architecture)",
 }
@@ -84,6 +87,7 @@ class Capabilities:
     sock_recv_length: bool = True
     page_fault_tracepoint: bool = True
     task_rename_pid: bool = True
+    raw_syscall_args: bool = True  # syscall entries on the raw sys_enter (bpf/sys_enter.c)
     map_batch: bool = True  # maps drained in bulk and decoded with struct (sources/mapbatch.py)
     group_dead: bool = True  # sched_process_exit tells a process's end from a thread's
     # hooks of tcp_traffic that old kernels lack (no fallback: the figure is missing)
@@ -107,6 +111,8 @@ class Capabilities:
             flags.append("-DEBPFTOP_TASK_RENAME_HAS_PID")
         if self.group_dead:
             flags.append("-DEBPFTOP_HAVE_GROUP_DEAD")
+        if self.raw_syscall_args:
+            flags.append("-DEBPFTOP_RAW_SYSCALL_ARGS")
         return flags
 
     @property
@@ -150,6 +156,7 @@ def detect(
     have_btf: bool,
     forced: frozenset = frozenset(),
     machine_has_bpf_nr: bool = True,
+    machine_has_syscall_table: bool = True,
 ) -> Capabilities:
     """The choices for this machine.  tracepoint_format(name) returns the
     format file's text of 'group/event', or '' when it does not exist."""
@@ -172,6 +179,7 @@ def detect(
                                and "page_fault_tracepoint" not in forced),
         task_rename_pid="pid" in rename_fields and "task_rename_pid" not in forced,
         map_batch=machine_has_bpf_nr and "map_batch" not in forced,
+        raw_syscall_args=machine_has_syscall_table and "raw_syscall_args" not in forced,
         group_dead="group_dead" in format_fields(tracepoint_format("sched/sched_process_exit")),
         sock_send_length=bool(tracepoint_format("sock/sock_send_length")),
         tcp_retransmit=bool(tracepoint_format("tcp/tcp_retransmit_skb")),
@@ -186,6 +194,7 @@ def detect_here(tracefs: str | None) -> Capabilities:
     """detect() on this machine."""
     import platform
 
+    from ebpftop import cdefs
     from ebpftop.sources.bpf_syscall import NR_BPF
 
     def fmt(name: str) -> str:
@@ -204,6 +213,7 @@ def detect_here(tracefs: str | None) -> Capabilities:
         have_btf=os.path.exists("/sys/kernel/btf/vmlinux"),
         forced=forced_fallbacks(os.environ.get(FORCE_ENV)),
         machine_has_bpf_nr=platform.machine() in NR_BPF,
+        machine_has_syscall_table=bool(cdefs.syscall_defines(platform.machine())),
     )
 
 

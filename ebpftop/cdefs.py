@@ -32,6 +32,32 @@ DIR_RECEIVED = 1
 OP_READ = 0
 OP_WRITE = 1
 
+# bpf/sys_enter.c: the numbers of the syscalls whose entries the sets act on,
+# per architecture (-1: the architecture has no such syscall), and where the
+# saved user registers (struct pt_regs, the architecture's ABI) keep a
+# syscall's first two arguments.  An architecture missing here keeps the
+# classic syscalls:sys_enter_* tracepoints (capabilities.py: raw_syscall_args).
+SYSCALL_NRS = {
+    "x86_64": {"NR_OPEN": 2, "NR_OPENAT": 257, "NR_OPENAT2": 437, "NR_CREAT": 85, "NR_ACCEPT": 43,
+               "NR_ACCEPT4": 288, "NR_EXECVE": 59, "NR_EXIT_GROUP": 231},
+    "aarch64": {"NR_OPEN": -1, "NR_OPENAT": 56, "NR_OPENAT2": 437, "NR_CREAT": -1, "NR_ACCEPT": 202,
+                "NR_ACCEPT4": 242, "NR_EXECVE": 221, "NR_EXIT_GROUP": 94},
+}
+SYSCALL_ARG_OFFSETS = {
+    "x86_64": (112, 104),  # di, si
+    "aarch64": (0, 8),  # regs[0], regs[1]
+}
+
+
+def syscall_defines(machine: str) -> list[str]:
+    """bpf/sys_enter.c's -D flags on this architecture ([] if unknown)."""
+    if machine not in SYSCALL_NRS or machine not in SYSCALL_ARG_OFFSETS:
+        return []
+    arg0, arg1 = SYSCALL_ARG_OFFSETS[machine]
+    return [f"-D{k}={v}" for k, v in SYSCALL_NRS[machine].items()] + [f"-DARG0_OFFSET={arg0}",
+                                                                        f"-DARG1_OFFSET={arg1}"]
+
+
 # TCP states (include/net/tcp_states.h, UAPI-stable numbering)
 TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 3: "SYN_RECV", 4: "FIN_WAIT1", 5: "FIN_WAIT2",
               6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 10: "LISTEN", 11: "CLOSING",

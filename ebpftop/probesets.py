@@ -56,7 +56,7 @@ PROBE_SETS: tuple[ProbeSet, ...] = (
                      "syscalls/sys_enter_write", "syscalls/sys_exit_write"),
         fields={"syscalls/sys_exit_read": (), "syscalls/sys_exit_write": ()},
         map_sizes={"READ_LATENCY_MAP_SIZE": 16384},
-        snapshot_fields=("read_latency", "write_latency"),
+        shared_hooks=("raw_syscalls/sys_enter",), snapshot_fields=("read_latency", "write_latency"),
     ),
     ProbeSet(
         name="syscalls", c_file="syscalls.c", title="syscall counts by process",
@@ -64,7 +64,7 @@ PROBE_SETS: tuple[ProbeSet, ...] = (
         fields={"sched/sched_process_exec": ("pid", "old_pid"),  # lifecycle.c folds at exec
                 "cgroup/cgroup_attach_task": ("dst_root", "pid")},  # and when a thread changes cgroup
         map_sizes={"SYSCALLS_MAP_SIZE": 16384},
-        shared_hooks=THREAD_FOLD_HOOKS, snapshot_fields=("syscalls",),
+        shared_hooks=THREAD_FOLD_HOOKS + ("raw_syscalls/sys_enter",), snapshot_fields=("syscalls",),
     ),
     ProbeSet(
         name="page_faults", c_file="page_faults.c", title="user page faults by process",
@@ -81,7 +81,7 @@ PROBE_SETS: tuple[ProbeSet, ...] = (
                 "task/task_newtask": ("pid", "clone_flags")},
         map_sizes={"FILE_OPENS_MAP_SIZE": 16384},
         lost_counters=("file_opens", "alerts"),
-        shared_hooks=("task/task_newtask",), snapshot_fields=("file_opens", "alerts"),
+        shared_hooks=("task/task_newtask", "raw_syscalls/sys_enter"), snapshot_fields=("file_opens", "alerts"),
     ),
     ProbeSet(
         name="tcp", c_file="tcp.c", title="new TCP connections",
@@ -89,7 +89,7 @@ PROBE_SETS: tuple[ProbeSet, ...] = (
         fields={"sock/inet_sock_set_state": INET_SOCK_SET_STATE_FIELDS,
                 "syscalls/sys_enter_accept4": ("upeer_sockaddr",), "syscalls/sys_exit_accept4": ("ret",)},
         map_sizes={"TCP_MAP_SIZE": 8192, "TCP_RINGBUF_PAGES": 64},  # 256 KiB: about 2,900 events
-        shared_hooks=("sock/inet_sock_set_state",), snapshot_fields=("tcp",),
+        shared_hooks=("sock/inet_sock_set_state", "raw_syscalls/sys_enter"), snapshot_fields=("tcp",),
     ),
     ProbeSet(
         name="tcp_traffic", c_file="tcp_traffic.c",
@@ -117,7 +117,8 @@ PROBE_SETS: tuple[ProbeSet, ...] = (
         fields={"task/task_newtask": ("pid", "clone_flags"),
                 "sched/sched_process_exec": ("pid", "old_pid", "filename"),
                 "syscalls/sys_enter_execve": ("argv",), "syscalls/sys_enter_exit_group": ("error_code",)},
-        shared_hooks=("task/task_newtask", "sched/sched_process_exec", "sched/sched_process_exit"),
+        shared_hooks=("task/task_newtask", "sched/sched_process_exec", "sched/sched_process_exit",
+                      "raw_syscalls/sys_enter"),
         snapshot_fields=("processes",),
     ),
 )
@@ -129,9 +130,10 @@ NAMES: tuple[str, ...] = tuple(BY_NAME)
 # kernel hook, calling each enabled set's handler.  cgroups.c (new cgroups'
 # paths, for naming containers) is in every module: every set's rows carry
 # a cgroup id.
-SHARED_FILES = ("lifecycle.c", "sock_hooks.c", "cgroups.c")
+SHARED_FILES = ("lifecycle.c", "sock_hooks.c", "cgroups.c", "sys_enter.c")
 ALWAYS_SHARED_FILES = ("cgroups.c",)
 SHARED_HOOK_FILES = {
+    "raw_syscalls/sys_enter": "sys_enter.c",
     "cgroup/cgroup_attach_task": "lifecycle.c",
     "task/task_newtask": "lifecycle.c",
     "task/task_rename": "lifecycle.c",

@@ -239,12 +239,7 @@ class LiveSource:
 
     def _start_budget(self, bpf) -> None:
         running = tuple(p for p in self.probe_sets if self.status.get(p) == STATUS_OK)
-        self._shed_owners = {prog: sets for prog, sets in self._owners.items()}
-        if "read_latency" in running and b"syscalls:sys_exit_read" in bpf.tracepoint_fds \
-                and b"syscalls:sys_enter_read" not in bpf.tracepoint_fds:
-            # the raw sys_enter stamps read()'s and write()'s entries (syscalls.c)
-            raw = "raw_tracepoint__sys_enter"
-            self._shed_owners[raw] = tuple(dict.fromkeys(self._shed_owners.get(raw, ()) + ("read_latency",)))
+        self._shed_owners = dict(self._owners)  # the raw sys_enter is every entry-taking set's (sys_enter.c)
         self._governor = budget.Governor(self.max_cpu, "read_latency" in running, running)
         self._load_mark = (time.monotonic(), time.process_time())
 

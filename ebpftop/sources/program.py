@@ -89,6 +89,10 @@ def source_text(names: tuple[str, ...], caps: capabilities.Capabilities, tfs: st
     cflags = probesets.defines(names, map_sizes) + cdefs.defines() + caps.defines()
     cflags.append(f"-DNR_READ={NR_READ.get(machine, -1)}")
     cflags.append(f"-DNR_WRITE={NR_WRITE.get(machine, -1)}")
+    syscall_flags = cdefs.syscall_defines(machine)
+    if caps.raw_syscall_args and not syscall_flags:  # capabilities judged another machine's
+        cflags.remove("-DEBPFTOP_RAW_SYSCALL_ARGS")
+    cflags += syscall_flags
     for define, tps in probesets.OPTIONAL_TRACEPOINTS.items():
         if tfs and all(tracepoint_exists(tfs, tp) for tp in tps) and not missing_field(
                 tfs, {tp: probesets.OPTIONAL_FIELDS.get(tp, ()) for tp in tps}):
@@ -107,8 +111,11 @@ PROBE_MACRO = re.compile(r"\bRAW_TRACEPOINT_PROBE\((\w+)\)|\bTRACEPOINT_PROBE\((
 
 
 def program_name(hook: str) -> str:
-    """BCC's name of the program on a classic tracepoint 'group/event'."""
+    """BCC's name of the program on a tracepoint 'group/event' (raw_syscalls'
+    are raw tracepoints, named by their event only)."""
     group, event = hook.split("/")
+    if group == "raw_syscalls":
+        return f"raw_tracepoint__{event}"
     return f"tracepoint__{group}__{event}"
 
 

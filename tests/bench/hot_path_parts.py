@@ -10,7 +10,11 @@ on the same two hooks: the figure of issue 16).
 The pieces mirror bpf/syscalls.c and bpf/syscall_latency.c (with task-local
 storage); a variant or two beside them measures an alternative (the scratch
 in a hash map keyed by thread id; the histogram in a per-CPU hash, without
-atomic adds).  Not a test: a measurement to decide by.
+atomic adds).  Then what a syscall hook costs the syscalls it is not for:
+the getppid() and open() loops beside an empty raw sys_enter program, with
+and without empty classic syscalls:sys_enter_openat / sys_exit_openat ones
+(why bpf/sys_enter.c takes every entry on the raw tracepoint).  Not a test:
+measurements to decide by.
 """
 
 from __future__ import annotations
@@ -101,6 +105,49 @@ STEPS = {  # each adds one piece to the one before it, but the two variants at t
 }
 
 
+RAW_ENTER = "RAW_TRACEPOINT_PROBE(sys_enter) { return 0; }\n"
+CLASSIC_ENTER = "TRACEPOINT_PROBE(syscalls, sys_enter_openat) { return 0; }\n"
+CLASSIC_EXIT = "TRACEPOINT_PROBE(syscalls, sys_exit_openat) { return 0; }\n"
+HOOKS = {
+    "raw sys_enter": RAW_ENTER,
+    "+ classic sys_enter_openat": RAW_ENTER + CLASSIC_ENTER,
+    "+ classic sys_enter_openat and sys_exit_openat": RAW_ENTER + CLASSIC_ENTER + CLASSIC_EXIT,
+    "raw sys_enter + classic sys_exit_openat": RAW_ENTER + CLASSIC_EXIT,
+}
+HOOK_LOOPS = {"getppid": 2_000_000, "open": 200_000}
+
+
+def hook_costs(binary: str, rounds: int) -> None:
+    from bcc import BPF
+
+    def loop(mode: str, n: int) -> float:
+        out = subprocess.run([binary, mode, str(n)], check=True, capture_output=True, text=True)
+        return float(out.stdout.split()[-1])
+
+    samples: dict[tuple[str, str], list[float]] = {}
+    for _ in range(rounds):
+        for mode, n in HOOK_LOOPS.items():
+            samples.setdefault(("bare", mode), []).append(loop(mode, n))
+        for name, text in HOOKS.items():
+            bpf = BPF(text=text.encode())
+            try:
+                for mode, n in HOOK_LOOPS.items():
+                    loop(mode, n // 4)  # warm
+                    samples.setdefault((name, mode), []).append(loop(mode, n))
+            finally:
+                bpf.cleanup()
+    print(f"\nWhat empty programs on syscall hooks cost, median of {rounds} interleaved rounds")
+    print("| programs | getppid ns (added) | open ns (added) |")
+    print("|---|---|---|")
+    bare = {mode: statistics.median(samples[("bare", mode)]) for mode in HOOK_LOOPS}
+    for name in ("bare", *HOOKS):
+        cells = []
+        for mode in HOOK_LOOPS:
+            m = statistics.median(samples[(name, mode)])
+            cells.append(f"{m:.1f} ({m - bare[mode]:+.1f})")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     from bcc import BPF
 
@@ -135,6 +182,10 @@ def main() -> None:
         print(f"| {name} | {ns:.1f} | {ns - step_before:+.1f} | {(ns - bare) / (floor - bare):.2f} |")
         if not name.startswith("variant"):
             before = ns
+    with tempfile.TemporaryDirectory() as tmp:
+        binary = os.path.join(tmp, "workload")
+        subprocess.run(["gcc", "-O2", "-o", binary, str(HERE / "workload.c")], check=True)
+        hook_costs(binary, rounds)
 
 
 if __name__ == "__main__":

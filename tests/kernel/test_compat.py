@@ -29,7 +29,7 @@ USERSPACES = {
     "bullseye": "Debian 11: BCC 0.18, Python 3.9",
     "trixie": "Debian 13: BCC 0.31, Python 3.13",
 }
-FORCED = ("task_storage", "sock_recv_length", "page_fault_tracepoint", "task_rename_pid", "all")
+FORCED = ("task_storage", "sock_recv_length", "page_fault_tracepoint", "task_rename_pid", "raw_syscall_args", "all")
 # test_tcp_traffic.py without its retransmit test: that one drops segments with
 # the host's nft, which the Debian userspaces do not have (it runs on the host);
 # test_containers.py without its Docker tests (the daemon is the host's): the

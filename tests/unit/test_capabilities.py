@@ -61,7 +61,7 @@ def test_a_current_machine_uses_every_preferred_mechanism():
     assert caps.fallbacks == {}
     assert set(caps.defines()) == {"-DEBPFTOP_TASK_STORAGE", "-DEBPFTOP_HAVE_SOCK_RECV_LENGTH",
                                    "-DEBPFTOP_PAGE_FAULT_TRACEPOINT", "-DEBPFTOP_TASK_RENAME_HAS_PID",
-                                   "-DEBPFTOP_HAVE_GROUP_DEAD"}
+                                   "-DEBPFTOP_HAVE_GROUP_DEAD", "-DEBPFTOP_RAW_SYSCALL_ARGS"}
     assert caps.notes() == {}
 
 
@@ -164,3 +164,16 @@ def test_tcp_traffic_says_which_figures_an_older_kernel_cannot_give():
     caps = detect(kernel_release="6.18", bcc_version="0.31.0", tracepoint_format=formats(no_tcp), have_btf=True)
     assert caps.notes()["tcp_traffic"] == ("no retransmits (no tcp:tcp_retransmit_skb); "
                                            "no resets (no tcp:tcp_send_reset/tcp_receive_reset)")
+
+
+def test_syscall_entries_fall_back_to_classic_tracepoints_where_the_architecture_is_unknown():
+    from ebpftop import cdefs
+
+    caps = capabilities.detect(kernel_release="6.8.0", bcc_version="0.29.1", tracepoint_format=lambda _n: "",
+                               have_btf=True, machine_has_syscall_table=False)
+    assert not caps.raw_syscall_args and "raw_syscall_args" in caps.fallbacks
+    assert "-DEBPFTOP_RAW_SYSCALL_ARGS" not in caps.defines()
+    assert cdefs.syscall_defines("ppc64le") == []
+    x86 = cdefs.syscall_defines("x86_64")
+    assert "-DNR_OPENAT=257" in x86 and "-DARG1_OFFSET=104" in x86 and "-DNR_OPEN=2" in x86
+    assert "-DNR_OPEN=-1" in cdefs.syscall_defines("aarch64")  # arm64 has openat only

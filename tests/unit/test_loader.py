@@ -191,7 +191,10 @@ def test_every_program_is_owned_and_shared_hooks_live_in_their_file():
             if c_file.name in probesets.ALWAYS_SHARED_FILES:
                 continue  # in every module, for no set (cgroups.c: containers' names)
             if c_file.name in probesets.SHARED_FILES:
-                assert probesets.SHARED_HOOK_FILES[f"{group}/{event}"] == c_file.name
+                hook = f"raw_syscalls/{raw}" if raw else f"{group}/{event}"
+                assert probesets.SHARED_HOOK_FILES[hook] == c_file.name
+    # every set that acts on a syscall's entry shares the one raw sys_enter program (sys_enter.c)
+    assert owners["raw_tracepoint__sys_enter"] == ("read_latency", "syscalls", "file_opens", "tcp", "processes")
     assert program.program_owners(("udp",), BPF).keys() == {"udp_egress", "udp_ingress",
                                                             "tracepoint__sock__sock_recv_length"}
 

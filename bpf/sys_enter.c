@@ -1,0 +1,86 @@
+/* raw_syscalls:sys_enter: one program for every set that acts on a
+ * syscall's entry.  It counts the syscall (syscalls.c), stamps read() and
+ * write() (syscall_latency.c), and hands the arguments of the syscalls the
+ * other sets want to them: the path of an open (file_opens.c), the peer
+ * address buffer of an accept (tcp.c), execve()'s argv and exit_group()'s
+ * code (processes.c).
+ *
+ * Why one raw program rather than each set's classic syscalls:sys_enter_*
+ * tracepoint: measured here (tests/bench/hot_path_parts.py's neighbour,
+ * see ebpftop.h), any classic syscall-entry program makes every syscall on
+ * the machine about 26 ns dearer, whatever its number, and its own syscall
+ * about 110 ns; this program costs about 21 ns per syscall in all.
+ *
+ * The raw tracepoint's arguments are the task's saved user registers and
+ * the syscall's number; a syscall's arguments are read from those registers
+ * at ARG0_OFFSET, ARG1_OFFSET (the loader's, per architecture: the
+ * registers' layout is the architecture's ABI, not a kernel version's). */
+
+#if defined(EBPFTOP_SYSCALLS) || (defined(EBPFTOP_RAW_SYSCALL_ARGS) && \
+    (defined(EBPFTOP_READ_LATENCY) || defined(EBPFTOP_FILE_OPENS) || defined(EBPFTOP_TCP) || defined(EBPFTOP_PROCESSES)))
+
+#ifdef EBPFTOP_RAW_SYSCALL_ARGS
+static inline u64 syscall_arg(struct bpf_raw_tracepoint_args *ctx, u32 offset)
+{
+    u64 value = 0;
+    bpf_probe_read_kernel(&value, sizeof(value), (void *)ctx->args[0] + offset);
+    return value;
+}
+#endif
+
+RAW_TRACEPOINT_PROBE(sys_enter)
+{
+    u64 nr = ctx->args[1];
+#ifdef EBPFTOP_SYSCALLS
+    syscalls_enter(nr); /* and read()'s and write()'s stamps, with the counter's comm and cgroup */
+#elif defined(LATENCY_ENTRY_ON_RAW_SYS_ENTER)
+    if (nr == NR_READ)
+        latency_enter(OP_READ);
+    else if (nr == NR_WRITE)
+        latency_enter(OP_WRITE);
+#endif
+#ifdef EBPFTOP_RAW_SYSCALL_ARGS
+#ifdef EBPFTOP_FILE_OPENS
+    if (nr == NR_OPENAT || nr == NR_OPENAT2) {
+        opens_enter((const char *)syscall_arg(ctx, ARG1_OFFSET));
+        return 0;
+    }
+#if NR_OPEN >= 0
+    if (nr == NR_OPEN) {
+        opens_enter((const char *)syscall_arg(ctx, ARG0_OFFSET));
+        return 0;
+    }
+#endif
+#if NR_CREAT >= 0
+    if (nr == NR_CREAT) {
+        opens_enter((const char *)syscall_arg(ctx, ARG0_OFFSET));
+        return 0;
+    }
+#endif
+#endif
+#ifdef EBPFTOP_TCP
+#if NR_ACCEPT >= 0
+    if (nr == NR_ACCEPT) {
+        accept_enter((void *)syscall_arg(ctx, ARG1_OFFSET));
+        return 0;
+    }
+#endif
+    if (nr == NR_ACCEPT4) {
+        accept_enter((void *)syscall_arg(ctx, ARG1_OFFSET));
+        return 0;
+    }
+#endif
+#ifdef EBPFTOP_PROCESSES
+    if (nr == NR_EXECVE) {
+        processes_execve_enter((const char *const *)syscall_arg(ctx, ARG1_OFFSET));
+        return 0;
+    }
+    if (nr == NR_EXIT_GROUP) {
+        processes_exit_group_enter((int)syscall_arg(ctx, ARG0_OFFSET));
+        return 0;
+    }
+#endif
+#endif
+    return 0;
+}
+#endif
