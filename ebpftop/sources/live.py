@@ -297,8 +297,7 @@ class LiveSource:
             if name in shed:
                 self.status[name] = budget.shed_status(state)
             elif budget.is_shed(self.status.get(name, "")):
-                COLLECTORS[name](self, self._bpf)  # what the programs still counted while it was off: dropped
-                self.status[name] = STATUS_OK
+                self.status[name] = STATUS_OK  # its maps were emptied at this poll (_poll)
         for prog, sets in self._shed_owners.items():
             off = bool(sets) and set(sets) <= shed
             if off and prog not in self._detached_progs and self._program_attached(prog):
@@ -550,8 +549,14 @@ class LiveSource:
         if self._bpf is not None:
             self._consume_rings()
             for name in self.probe_sets:
-                if self.status.get(name) == STATUS_OK:
+                status = self.status.get(name)
+                if status == STATUS_OK:
                     fields.update(COLLECTORS[name](self, self._bpf))
+                elif budget.is_shed(status or ""):
+                    # Detached by --max-cpu, but a program it shares with a set
+                    # still attached (the raw sys_enter) may go on counting for
+                    # it: its maps are emptied, not shown, and never fill up.
+                    COLLECTORS[name](self, self._bpf)
             if self._stats_fd is not None:
                 fields["probes"] = self._probe_costs()
             if self._governor is not None:
