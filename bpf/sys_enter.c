@@ -14,7 +14,10 @@
  * The raw tracepoint's arguments are the task's saved user registers and
  * the syscall's number; a syscall's arguments are read from those registers
  * at ARG0_OFFSET, ARG1_OFFSET (the loader's, per architecture: the
- * registers' layout is the architecture's ABI, not a kernel version's). */
+ * registers' layout is the architecture's ABI, not a kernel version's).  A
+ * 32-bit task's syscalls have other numbers (x86_64's open is ia32's fork):
+ * the sets act only on a native one (NATIVE_CHECK_*, ebpftop/cdefs.py),
+ * as the classic syscall tracepoints see only those. */
 
 #if defined(EBPFTOP_SYSCALLS) || (defined(EBPFTOP_RAW_SYSCALL_ARGS) && \
     (defined(EBPFTOP_READ_LATENCY) || defined(EBPFTOP_FILE_OPENS) || defined(EBPFTOP_TCP) || defined(EBPFTOP_PROCESSES)))
@@ -25,6 +28,11 @@ static inline u64 syscall_arg(struct bpf_raw_tracepoint_args *ctx, u32 offset)
     u64 value = 0;
     bpf_probe_read_kernel(&value, sizeof(value), (void *)ctx->args[0] + offset);
     return value;
+}
+
+static inline int native_syscall(struct bpf_raw_tracepoint_args *ctx)
+{
+    return (syscall_arg(ctx, NATIVE_CHECK_OFFSET) & NATIVE_CHECK_MASK) == NATIVE_CHECK_VALUE;
 }
 #endif
 
@@ -41,41 +49,41 @@ RAW_TRACEPOINT_PROBE(sys_enter)
 #endif
 #ifdef EBPFTOP_RAW_SYSCALL_ARGS
 #ifdef EBPFTOP_FILE_OPENS
-    if (nr == NR_OPENAT || nr == NR_OPENAT2) {
+    if ((nr == SYSNR_OPENAT || nr == SYSNR_OPENAT2) && native_syscall(ctx)) {
         opens_enter((const char *)syscall_arg(ctx, ARG1_OFFSET));
         return 0;
     }
-#if NR_OPEN >= 0
-    if (nr == NR_OPEN) {
+#if SYSNR_OPEN >= 0
+    if (nr == SYSNR_OPEN && native_syscall(ctx)) {
         opens_enter((const char *)syscall_arg(ctx, ARG0_OFFSET));
         return 0;
     }
 #endif
-#if NR_CREAT >= 0
-    if (nr == NR_CREAT) {
+#if SYSNR_CREAT >= 0
+    if (nr == SYSNR_CREAT && native_syscall(ctx)) {
         opens_enter((const char *)syscall_arg(ctx, ARG0_OFFSET));
         return 0;
     }
 #endif
 #endif
 #ifdef EBPFTOP_TCP
-#if NR_ACCEPT >= 0
-    if (nr == NR_ACCEPT) {
+#if SYSNR_ACCEPT >= 0
+    if (nr == SYSNR_ACCEPT && native_syscall(ctx)) {
         accept_enter((void *)syscall_arg(ctx, ARG1_OFFSET));
         return 0;
     }
 #endif
-    if (nr == NR_ACCEPT4) {
+    if (nr == SYSNR_ACCEPT4 && native_syscall(ctx)) {
         accept_enter((void *)syscall_arg(ctx, ARG1_OFFSET));
         return 0;
     }
 #endif
 #ifdef EBPFTOP_PROCESSES
-    if (nr == NR_EXECVE) {
+    if (nr == SYSNR_EXECVE && native_syscall(ctx)) {
         processes_execve_enter((const char *const *)syscall_arg(ctx, ARG1_OFFSET));
         return 0;
     }
-    if (nr == NR_EXIT_GROUP) {
+    if (nr == SYSNR_EXIT_GROUP && native_syscall(ctx)) {
         processes_exit_group_enter((int)syscall_arg(ctx, ARG0_OFFSET));
         return 0;
     }

@@ -33,29 +33,41 @@ OP_READ = 0
 OP_WRITE = 1
 
 # bpf/sys_enter.c: the numbers of the syscalls whose entries the sets act on,
-# per architecture (-1: the architecture has no such syscall), and where the
+# per architecture (-1: the architecture has no such syscall; SYSNR_, as the
+# kernel's own headers define and undefine NR_OPEN), and where the
 # saved user registers (struct pt_regs, the architecture's ABI) keep a
 # syscall's first two arguments.  An architecture missing here keeps the
 # classic syscalls:sys_enter_* tracepoints (capabilities.py: raw_syscall_args).
 SYSCALL_NRS = {
-    "x86_64": {"NR_OPEN": 2, "NR_OPENAT": 257, "NR_OPENAT2": 437, "NR_CREAT": 85, "NR_ACCEPT": 43,
-               "NR_ACCEPT4": 288, "NR_EXECVE": 59, "NR_EXIT_GROUP": 231},
-    "aarch64": {"NR_OPEN": -1, "NR_OPENAT": 56, "NR_OPENAT2": 437, "NR_CREAT": -1, "NR_ACCEPT": 202,
-                "NR_ACCEPT4": 242, "NR_EXECVE": 221, "NR_EXIT_GROUP": 94},
+    "x86_64": {"SYSNR_OPEN": 2, "SYSNR_OPENAT": 257, "SYSNR_OPENAT2": 437, "SYSNR_CREAT": 85, "SYSNR_ACCEPT": 43,
+               "SYSNR_ACCEPT4": 288, "SYSNR_EXECVE": 59, "SYSNR_EXIT_GROUP": 231},
+    "aarch64": {"SYSNR_OPEN": -1, "SYSNR_OPENAT": 56, "SYSNR_OPENAT2": 437, "SYSNR_CREAT": -1, "SYSNR_ACCEPT": 202,
+                "SYSNR_ACCEPT4": 242, "SYSNR_EXECVE": 221, "SYSNR_EXIT_GROUP": 94},
 }
 SYSCALL_ARG_OFFSETS = {
     "x86_64": (112, 104),  # di, si
     "aarch64": (0, 8),  # regs[0], regs[1]
 }
+# How a 64-bit task's syscall is told from a 32-bit (compat) task's, whose
+# numbers are another table's (x86_64's open, 2, is ia32's fork): the saved
+# register at OFFSET, masked with MASK, equals VALUE for a native one.
+# x86_64: cs is __USER_CS (0x33), ia32's __USER32_CS (0x23); arm64: pstate's
+# PSR_MODE32_BIT (0x10) is clear.
+NATIVE_SYSCALL_CHECK = {
+    "x86_64": (136, 0xFFFF, 0x33),
+    "aarch64": (264, 0x10, 0),
+}
 
 
 def syscall_defines(machine: str) -> list[str]:
     """bpf/sys_enter.c's -D flags on this architecture ([] if unknown)."""
-    if machine not in SYSCALL_NRS or machine not in SYSCALL_ARG_OFFSETS:
+    if machine not in SYSCALL_NRS or machine not in SYSCALL_ARG_OFFSETS or machine not in NATIVE_SYSCALL_CHECK:
         return []
     arg0, arg1 = SYSCALL_ARG_OFFSETS[machine]
-    return [f"-D{k}={v}" for k, v in SYSCALL_NRS[machine].items()] + [f"-DARG0_OFFSET={arg0}",
-                                                                        f"-DARG1_OFFSET={arg1}"]
+    offset, mask, value = NATIVE_SYSCALL_CHECK[machine]
+    return [f"-D{k}={v}" for k, v in SYSCALL_NRS[machine].items()] + [
+        f"-DARG0_OFFSET={arg0}", f"-DARG1_OFFSET={arg1}", f"-DNATIVE_CHECK_OFFSET={offset}",
+        f"-DNATIVE_CHECK_MASK={mask:#x}", f"-DNATIVE_CHECK_VALUE={value:#x}"]
 
 
 # TCP states (include/net/tcp_states.h, UAPI-stable numbering)

@@ -175,5 +175,5 @@ def test_syscall_entries_fall_back_to_classic_tracepoints_where_the_architecture
     assert "-DEBPFTOP_RAW_SYSCALL_ARGS" not in caps.defines()
     assert cdefs.syscall_defines("ppc64le") == []
     x86 = cdefs.syscall_defines("x86_64")
-    assert "-DNR_OPENAT=257" in x86 and "-DARG1_OFFSET=104" in x86 and "-DNR_OPEN=2" in x86
-    assert "-DNR_OPEN=-1" in cdefs.syscall_defines("aarch64")  # arm64 has openat only
+    assert "-DSYSNR_OPENAT=257" in x86 and "-DARG1_OFFSET=104" in x86 and "-DSYSNR_OPEN=2" in x86
+    assert "-DSYSNR_OPEN=-1" in cdefs.syscall_defines("aarch64")  # arm64 has openat only
