@@ -17,7 +17,7 @@
 /* Syscall entries are taken on raw_syscalls:sys_enter (sys_enter.c), one
  * program for every set: a classic syscalls:sys_enter_* program costs every
  * syscall on the machine about 26 ns more, whatever its number
- * (tests/bench/hot_path_parts.py), and about 110 ns on its own syscall.
+ * (tests/bench/hot_path_parts.py), and about 100–110 ns on its own syscall.
  * EBPFTOP_RAW_SYSCALL_ARGS: the loader knows this architecture's syscall
  * numbers and where pt_regs keeps the arguments (ARG0_OFFSET, ARG1_OFFSET);
  * elsewhere the sets keep their classic syscalls:sys_enter_* programs.

@@ -8,7 +8,7 @@
  * Why one raw program rather than each set's classic syscalls:sys_enter_*
  * tracepoint: measured here (tests/bench/hot_path_parts.py), any classic
  * syscall-entry program makes every syscall on the machine about 26 ns
- * dearer, whatever its number, and its own syscall about 110 ns more; an
+ * dearer, whatever its number, and its own syscall about 100–110 ns more; an
  * empty raw one costs about 21 ns per syscall in all.
  *
  * The raw tracepoint's arguments are the task's saved user registers and

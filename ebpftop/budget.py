@@ -54,7 +54,7 @@ class Step:
     value: object  # sampling: N; detach: the probe set
     kernel_before: float  # the kernel part of the load when it was taken
     kernel_after: float | None = None  # the kernel part in the first interval with it taken
-    hold: int = HOLD_INTERVALS  # intervals before it is tried undone, whatever the ratio says
+    hold: int = HOLD_INTERVALS  # intervals before it is tried undone, whatever its saving says
     age: int = 0  # intervals since it was taken
 
     @property

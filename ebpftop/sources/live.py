@@ -126,7 +126,6 @@ class LiveSource:
         self._governor: budget.Governor | None = None  # with max_cpu, once loaded
         self._sampled_1_in = 1  # the latency probes' sampling in the interval being counted
         self._detached_progs: set[str] = set()  # programs detached to shed load
-        self._shed_owners: dict[str, tuple[str, ...]] = {}  # program -> the sets that need it attached
         self._load_mark: tuple[float, float] | None = None  # (monotonic, process CPU time) at the last poll
         self._notices: list[str] = []
         self._budget_judging = False
@@ -239,7 +238,6 @@ class LiveSource:
 
     def _start_budget(self, bpf) -> None:
         running = tuple(p for p in self.probe_sets if self.status.get(p) == STATUS_OK)
-        self._shed_owners = dict(self._owners)  # the raw sys_enter is every entry-taking set's (sys_enter.c)
         self._governor = budget.Governor(self.max_cpu, "read_latency" in running, running)
         self._load_mark = (time.monotonic(), time.process_time())
 
@@ -254,7 +252,7 @@ class LiveSource:
             return own_pct, None, own_pct, {}
         ours = {p.name: p.run_time_ns for p in probes if p.ours}
         kernel_pct = sum(ours.values()) / (wall * 1e9) * 100
-        return kernel_pct + own_pct, kernel_pct, own_pct, budget.set_costs(ours, self._shed_owners, wall)
+        return kernel_pct + own_pct, kernel_pct, own_pct, budget.set_costs(ours, self._owners, wall)
 
     def _apply_budget(self, probes) -> model.Budget:
         load, kernel_pct, own_pct, costs = self._measure_load(probes)
@@ -298,7 +296,7 @@ class LiveSource:
                 self.status[name] = budget.shed_status(state)
             elif budget.is_shed(self.status.get(name, "")):
                 self.status[name] = STATUS_OK  # its maps were emptied at this poll (_poll)
-        for prog, sets in self._shed_owners.items():
+        for prog, sets in self._owners.items():  # the raw sys_enter is every entry-taking set's (sys_enter.c)
             off = bool(sets) and set(sets) <= shed
             if off and prog not in self._detached_progs and self._program_attached(prog):
                 self._attach_program(prog, False)
