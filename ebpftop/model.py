@@ -291,7 +291,7 @@ class Histogram(NamedTuple):
             n = slots[slot]
             if n <= 0:
                 continue
-            low, high = (0, 1) if slot == 0 else (1 << (slot - 1), 1 << slot)
+            low, high = LOG2_BOUNDS[slot]
             buckets.append(Bucket(low, high, n))
         return Histogram(tuple(buckets), sum_ns)
 
