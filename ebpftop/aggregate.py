@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import functools
 import socket
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
+from operator import itemgetter
 
 from ebpftop import cdefs
 from ebpftop.model import (
@@ -64,28 +65,59 @@ def family_name(family: int) -> str:
 # Every entry ends with the cgroup id of the task that made it: a process
 # name in two containers is two rows.
 
+def _busiest_first(rows: list, count_at: int, ties) -> tuple:
+    """Rows by their count (field count_at), largest first; rows with equal
+    counts by the key ties.  Sorted on the count alone first, where
+    list.sort compares integers at C speed, and then only runs of equal
+    counts by ties: one sort on a tuple key made per row took twice as long
+    (11.6 against 5.1 ms for 25,000 rows of distinct counts; 17.3 against
+    14.3 when all are equal)."""
+    by_count = itemgetter(count_at)
+    rows.sort(key=by_count, reverse=True)
+    runs = Counter(map(by_count, rows))
+    if len(runs) < len(rows):
+        at = 0
+        for _count, n in sorted(runs.items(), reverse=True):
+            if n > 1:
+                rows[at:at + n] = sorted(rows[at:at + n], key=ties)
+            at += n
+    return tuple(rows)
+
+
 def syscall_rows(entries: Iterable[tuple[str, int, int, int]]) -> tuple[SyscallRow, ...]:
     """(comm, pid, count, cgroup) entries -- several per pair are summed --
     into one row per comm and cgroup, largest count first."""
-    per_comm: dict[tuple[str, int], dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    per_comm: dict[tuple[str, int], dict[int, int]] = {}
     for comm, pid, count, cgroup in entries:
-        per_comm[(comm, cgroup)][pid] += count
+        pids = per_comm.get((comm, cgroup))
+        if pids is None:
+            per_comm[(comm, cgroup)] = {pid: count}
+        else:
+            pids[pid] = pids.get(pid, 0) + count
+    new = tuple.__new__  # SyscallRow(...) without its Python-level __new__
+    by_count = itemgetter(1)
     rows = []
     for (comm, cgroup), pids in per_comm.items():
-        by_pid = tuple(sorted(pids.items(), key=lambda pc: (-pc[1], pc[0])))
-        rows.append(SyscallRow(comm=comm, count=sum(pids.values()), by_pid=by_pid, cgroup=cgroup))
-    rows.sort(key=lambda r: (-r.count, r.comm, r.cgroup))
-    return tuple(rows)
+        if len(pids) == 1:
+            by_pid = tuple(pids.items())
+        else:
+            by_pid = sorted(pids.items())  # by pid, then (stable) by count: largest first, ties by pid
+            by_pid.sort(key=by_count, reverse=True)
+            by_pid = tuple(by_pid)
+        rows.append(new(SyscallRow, (comm, sum(pids.values()), by_pid, cgroup)))
+    return _busiest_first(rows, 1, itemgetter(0, 3))
 
 
 def page_fault_rows(entries: Iterable[tuple[str, int, int, int]]) -> tuple[PageFaultRow, ...]:
     """(comm, pid, count, cgroup) entries into one row per process and cgroup."""
-    totals: dict[tuple[str, int, int], int] = defaultdict(int)
+    totals: dict[tuple[str, int, int], int] = {}
+    get = totals.get
     for comm, pid, count, cgroup in entries:
-        totals[(comm, pid, cgroup)] += count
+        key = (comm, pid, cgroup)
+        totals[key] = get(key, 0) + count
     new = tuple.__new__  # PageFaultRow(...) without its Python-level __new__
-    return tuple([new(PageFaultRow, (c, p, n, cg))
-                  for (c, p, cg), n in sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))])
+    return _busiest_first([new(PageFaultRow, (c, p, n, cg)) for (c, p, cg), n in totals.items()],
+                          2, itemgetter(0, 1, 3))
 
 
 def latency(entries: Iterable[tuple[str, int, int, int, int, int]], sampled_1_in: int = 1) -> Latency:
@@ -99,18 +131,17 @@ def latency(entries: Iterable[tuple[str, int, int, int, int, int]], sampled_1_in
         key = (comm, pid, cgroup)
         g = groups.get(key)
         if g is None:
-            groups[key] = [count, sum_ns, {slot: count}]
+            groups[key] = [count, sum_ns, {slot: count}, key]
         else:
             g[0] += count
             g[1] += sum_ns
             slots = g[2]
             slots[slot] = slots.get(slot, 0) + count
     n = sampled_1_in
-    ordered = sorted(groups.items(), key=lambda kv: (-kv[1][0], kv[0]))
     new = tuple.__new__  # the named tuples without their Python-level __new__ (a third of the time)
     bounds = LOG2_BOUNDS
     procs = []
-    for (comm, pid, cg), (_count, total_ns, slots) in ordered:
+    for _count, total_ns, slots, (comm, pid, cg) in _busiest_first(list(groups.values()), 0, itemgetter(3)):
         buckets = tuple([new(Bucket, (*bounds[slot], c * n)) for slot, c in sorted(slots.items()) if c > 0])
         procs.append(new(ProcessLatency, (comm, pid, new(Histogram, (buckets, total_ns * n)), cg)))
     return Latency(tuple(procs), sampled_1_in)
@@ -121,18 +152,22 @@ def file_open_rows(
 ) -> tuple[FileOpenRow, ...]:
     """(comm, pid, path, flag, count, errors, cgroup) entries into rows, most
     opened first.  The flag (cdefs.PATH_CUT, PATH_UNREADABLE) says what was read."""
-    totals: dict[tuple[str, int, str, bool, int], list[int]] = defaultdict(lambda: [0, 0])
+    totals: dict[tuple[str, int, str, bool, int], list[int]] = {}
+    get = totals.get
+    unreadable, cut = cdefs.PATH_UNREADABLE, cdefs.PATH_CUT
     for comm, pid, path, flag, count, errors, cgroup in entries:
-        if flag == cdefs.PATH_UNREADABLE:
+        if flag == unreadable:
             path = "<unreadable>"
-        t = totals[(comm, pid, path, flag == cdefs.PATH_CUT, cgroup)]
-        t[0] += count
-        t[1] += errors
+        key = (comm, pid, path, flag == cut, cgroup)
+        t = get(key)
+        if t is None:
+            totals[key] = [count, errors]
+        else:
+            t[0] += count
+            t[1] += errors
     new = tuple.__new__  # FileOpenRow(...) without its Python-level __new__
     rows = [new(FileOpenRow, (c, p, path, n, e, trunc, cg)) for (c, p, path, trunc, cg), (n, e) in totals.items()]
-    rows.sort(key=lambda r: (-r.count, r.path, r.comm, r.pid))
-    return tuple(rows)
-
+    return _busiest_first(rows, 3, itemgetter(2, 0, 1))
 
 
 def udp_flows(

@@ -502,10 +502,11 @@ class LiveSource:
 
     # -- polling ----------------------------------------------------------
 
-    def _drain(self, name: bytes, key_fields: tuple[str, ...], value_fields: tuple[str, ...]) -> list:
+    def _drain(self, name: bytes, key_fields: tuple[str, ...] | None, value_fields: tuple[str, ...]) -> list:
         """Every (key, value) of the hash map NAME, taken out of it, each a
-        tuple of the fields asked for (a scalar's is "value"): in bulk
-        (mapbatch.py) where the kernel allows, else through BCC."""
+        tuple of the fields asked for (a scalar's is "value"); with
+        key_fields None, the values alone.  In bulk (mapbatch.py) where the
+        kernel allows, else through BCC."""
         table = self._bpf[name]
         drainer = self._drainers.get(name, False)
         if drainer is False and not self.caps.map_batch:
@@ -527,6 +528,8 @@ class LiveSource:
                 return (as_int(obj),)
             return tuple(getattr(obj, f) for f in names)
 
+        if key_fields is None:
+            return [fields(v, value_fields) for _k, v in _drain_with_bcc(table)]
         return [(fields(k, key_fields), fields(v, value_fields)) for k, v in _drain_with_bcc(table)]
 
     def poll(self) -> Snapshot:
@@ -635,8 +638,9 @@ class LiveSource:
 
     def _collect_file_opens(self, bpf) -> dict:
         decode = aggregate.decode_c_string
+        known = self._paths.get  # a method call per entry was a tenth of a 100,000-entry poll
         rows = aggregate.file_open_rows(
-            (decode(comm), tgid, self._path(bpf, path_hash), flags, count, errors, cgroup)
+            (decode(comm), tgid, known(path_hash) or self._path(bpf, path_hash), flags, count, errors, cgroup)
             for (path_hash, cgroup, tgid, flags, comm), (count, errors) in self._drain(
                 b"file_opens", ("path_hash", "cgroup", "tgid", "flags", "comm"), ("count", "errors"))
         )
@@ -680,8 +684,8 @@ class LiveSource:
         twin.  The per-thread map is drained first: a fold between the two
         drains then lands in the folded map before it is read, never in neither."""
         decode = aggregate.decode_c_string
-        entries = [(decode(comm), tgid, count, cgroup) for _tid, (count, cgroup, tgid, comm)
-                   in self._drain(counts_name, (), ("count", "cgroup", "tgid", "comm"))]
+        entries = [(decode(comm), tgid, count, cgroup) for count, cgroup, tgid, comm
+                   in self._drain(counts_name, None, ("count", "cgroup", "tgid", "comm"))]
         entries += [(decode(comm), tgid, count, cgroup) for (cgroup, comm, tgid), (count,)
                     in self._drain(folded_name, ("cgroup", "comm", "tgid"), ("value",))]
         return entries

@@ -106,10 +106,12 @@ class BatchDrainer:
         self._in_batch = ctypes.create_string_buffer(8)
         self._out_batch = ctypes.create_string_buffer(8)
 
-    def drain(self, key_fields: tuple[str, ...], value_fields: tuple[str, ...]) -> list[tuple]:
+    def drain(self, key_fields: tuple[str, ...] | None, value_fields: tuple[str, ...]) -> list[tuple]:
         """(key, value) pairs, each a tuple of the fields asked for, in that
-        order (a scalar's one field is "value")."""
-        pick_key, pick_value = self.keys.picker(key_fields), self.values.picker(value_fields)
+        order (a scalar's one field is "value"); with key_fields None, the
+        values alone (the keys are not decoded)."""
+        pick_key = None if key_fields is None else self.keys.picker(key_fields)
+        pick_value = self.values.picker(value_fields)
         keys: list = []
         values: list = []
         first = True
@@ -129,13 +131,14 @@ class BatchDrainer:
                     break  # what was taken is returned; the rest waits for the next poll
                 done = True
             n = struct.unpack_from("=I", attr, 32)[0]
-            keys += self.keys.decode(self._key_buf, n, pick_key)
+            if key_fields is not None:
+                keys += self.keys.decode(self._key_buf, n, pick_key)
             values += self.values.decode(self._value_buf, n, pick_value)
             if done or n == 0:
                 break
             ctypes.memmove(self._in_batch, self._out_batch, 8)
             first = False
-        return list(zip(keys, values))
+        return values if key_fields is None else list(zip(keys, values))
 
 
 class ElementReader:

@@ -79,6 +79,26 @@ def test_a_process_name_in_two_cgroups_is_two_rows_in_every_aggregate():
     assert [(comm, cg, h.count) for comm, cg, h in lat.by_name()] == [("c", 10, 4), ("c", 20, 1)]
 
 
+def test_rows_come_largest_count_first_and_equal_counts_in_a_fixed_order():
+    import random
+
+    rng = random.Random(7)
+    entries = [(f"c{rng.randrange(9)}", rng.randrange(1, 40), rng.choice((1, 1, 2, 3, 50)), rng.choice((0, 5)))
+               for _ in range(400)]
+    shuffled = entries[:]
+    rng.shuffle(shuffled)
+    faults = aggregate.page_fault_rows(entries)
+    assert faults == aggregate.page_fault_rows(shuffled)  # whatever order the map gave
+    assert list(faults) == sorted(faults, key=lambda r: (-r.count, r.comm, r.pid, r.cgroup))
+    calls = aggregate.syscall_rows(shuffled)
+    assert list(calls) == sorted(calls, key=lambda r: (-r.count, r.comm, r.cgroup))
+    assert all(list(r.by_pid) == sorted(r.by_pid, key=lambda pc: (-pc[1], pc[0])) for r in calls)
+    opens = aggregate.file_open_rows([(c, p, f"/f{p % 4}", 0, n, 0, cg) for c, p, n, cg in shuffled])
+    assert list(opens) == sorted(opens, key=lambda r: (-r.count, r.path, r.comm, r.pid))
+    lat = aggregate.latency([(c, p, n % 12, n, n * 10, cg) for c, p, n, cg in shuffled]).by_process
+    assert list(lat) == sorted(lat, key=lambda x: (-x.histogram.count, x.comm, x.pid, x.cgroup))
+
+
 def test_file_open_rows_mark_truncated_and_unreadable():
     rows = aggregate.file_open_rows([("c", 1, "/x", 0, 3, 1, 0), ("c", 1, "/long", 1, 1, 0, 0),
                                      ("c", 1, "", 2, 1, 1, 0)])
