@@ -8,11 +8,19 @@ Over the budget, ebpftop sheds one step per interval, in this order:
 1. the read()/write() latency probes sample 1 in 4, then 1 in 16, then 1 in
    64 calls (chosen at random in the kernel): their counts are scaled back
    up and marked as estimates; the syscall counts stay exact;
-2. then the probe sets are detached, the most expensive (in the interval)
-   first, until the load fits.
+2. then probe sets are detached, one group per interval, until the load
+   fits.  A program several sets share (the raw sys_enter serves five)
+   stops only when all of them are detached, so what detaching some sets
+   saves is the run time of the programs that stop with them.  The
+   candidates are each set alone and, for each shared program, all the sets
+   it still serves; the smallest group that would bring the load under the
+   budget is taken, else the one that saves the most.  (Charging a shared
+   program's cost evenly to its sets, as until 2026-11-25, detached the sets
+   of a syscall flood one interval at a time, each saving nothing, until
+   the last stopped the program.)
 
-Only what costs something is shed: a step's target must cost at least
-WORTH_SHEDDING of the budget.  When ebpftop's own CPU alone is over the
+Only what costs something is shed: a step must save at least WORTH_SHEDDING
+of the budget.  When ebpftop's own CPU alone is over the
 budget (a busy TUI at a short interval), detaching quiet probes would lose
 data and save nothing, so nothing is.
 
@@ -51,7 +59,7 @@ WORTH_SHEDDING = 0.1  # share of the budget a step's target must cost to be shed
 @dataclass
 class Step:
     kind: str  # "sample" or "detach"
-    value: object  # sampling: N; detach: the probe set
+    value: object  # sampling: N; detach: the probe sets, a sorted tuple
     kernel_before: float  # the kernel part of the load when it was taken
     kernel_after: float | None = None  # the kernel part in the first interval with it taken
     hold: int = HOLD_INTERVALS  # intervals before it is tried undone, whatever its saving says
@@ -70,10 +78,12 @@ class Step:
 
 
 class Governor:
-    def __init__(self, max_cpu_pct: float, latency: bool, probe_sets: tuple[str, ...]):
+    def __init__(self, max_cpu_pct: float, latency: bool, probe_sets: tuple[str, ...],
+                 owners: dict[str, tuple[str, ...]]):
         self.max_cpu_pct = max_cpu_pct
         self.latency = latency  # the latency probes are running (they can be sampled)
         self.probe_sets = probe_sets  # those that can be detached
+        self.owners = owners  # program -> the probe sets it serves
         self.steps: list[Step] = []
         self._fresh = False  # the last step was taken at the previous interval
         self._tick = 0  # intervals judged
@@ -87,12 +97,12 @@ class Governor:
 
     @property
     def detached(self) -> tuple[str, ...]:
-        return tuple(s.value for s in self.steps if s.kind == "detach")
+        return tuple(name for s in self.steps if s.kind == "detach" for name in s.value)
 
-    def decide(self, load_pct: float, kernel_pct: float, set_costs: dict[str, float]) -> Step | None:
+    def decide(self, load_pct: float, kernel_pct: float, program_costs: dict[str, float]) -> Step | None:
         """Take or undo at most one step for the interval that just ended,
         whose load was load_pct, kernel_pct of it in ebpftop's programs
-        (set_costs[set] in each probe set's).  Returns the step taken or
+        (program_costs[program] in each).  Returns the step taken or
         undone."""
         self._tick += 1
         for s in self.steps:
@@ -101,7 +111,7 @@ class Governor:
             self.steps[-1].kernel_after = kernel_pct
             self._fresh = False
         if load_pct > self.max_cpu_pct:
-            step = self._next_step(kernel_pct, set_costs)
+            step = self._next_step(load_pct, kernel_pct, program_costs)
             if step is not None:
                 hold = self._hold.get(step.key, HOLD_INTERVALS)
                 if self._tick - self._undone_at.get(step.key, -10) <= 2:  # undone too early last time
@@ -119,17 +129,39 @@ class Governor:
             return self.steps.pop()
         return None
 
-    def _next_step(self, kernel_pct: float, set_costs: dict[str, float]) -> Step | None:
+    def saving(self, group: frozenset[str], program_costs: dict[str, float]) -> float:
+        """What detaching the sets of group (besides those detached) saves:
+        the cost of every program none of whose other sets still runs."""
+        gone = group | set(self.detached)
+        return sum(cost for prog, cost in program_costs.items()
+                   if self.owners.get(prog) and set(self.owners[prog]) <= gone
+                   and not set(self.owners[prog]) <= set(self.detached))
+
+    def _next_step(self, load_pct: float, kernel_pct: float, program_costs: dict[str, float]) -> Step | None:
         worth = WORTH_SHEDDING * self.max_cpu_pct
-        if self.latency and "read_latency" not in self.detached and set_costs.get("read_latency", 0) >= worth:
+        detached = set(self.detached)
+        latency_cost = sum(cost for prog, cost in program_costs.items()
+                           if "read_latency" in self.owners.get(prog, ()))
+        if self.latency and "read_latency" not in detached and latency_cost >= worth:
             for n in SAMPLING_STEPS:
                 if n > self.sample_1_in:
                     return Step("sample", n, kernel_pct)
-        candidates = [(cost, name) for name, cost in set_costs.items()
-                      if name in self.probe_sets and name not in self.detached and cost >= worth]
+        running = [name for name in self.probe_sets if name not in detached]
+        groups = {frozenset([name]) for name in running}
+        for sets in self.owners.values():
+            group = frozenset(name for name in sets if name in running)
+            if len(group) > 1 and set(sets) - detached <= group:  # every set it still serves can go
+                groups.add(group)
+        candidates = [(self.saving(g, program_costs), g) for g in groups]
+        candidates = [(saved, g) for saved, g in candidates if saved >= worth]
         if not candidates:
             return None  # what is left costs little: ebpftop's own CPU, or hooks the statistics miss
-        return Step("detach", max(candidates)[1], kernel_pct)
+        enough = [(len(g), -saved, sorted(g)) for saved, g in candidates if load_pct - saved <= self.max_cpu_pct]
+        if enough:
+            group = min(enough)[2]
+        else:
+            group = min((-saved, len(g), sorted(g)) for saved, g in candidates)[2]
+        return Step("detach", tuple(group), kernel_pct)
 
     def state(self, load_pct: float, kernel_pct: float | None, own_pct: float) -> Budget:
         return Budget(max_cpu_pct=self.max_cpu_pct, load_pct=load_pct, kernel_pct=kernel_pct, own_pct=own_pct,
@@ -148,12 +180,6 @@ def is_shed(status: str) -> bool:
     return status.startswith(DETACHED)
 
 
-def set_costs(run_time_ns: dict[str, int], owners: dict[str, tuple[str, ...]], interval_s: float) -> dict[str, float]:
-    """Each probe set's share of one CPU in the interval: each program's run
-    time (by name) split evenly between the sets it serves."""
-    out: dict[str, float] = {}
-    for prog, ns in run_time_ns.items():
-        sets = owners.get(prog, ())
-        for s in sets:
-            out[s] = out.get(s, 0.0) + ns / len(sets) / (interval_s * 1e9) * 100
-    return out
+def program_costs(run_time_ns: dict[str, int], interval_s: float) -> dict[str, float]:
+    """Each program's share of one CPU in the interval, from its run time."""
+    return {prog: ns / (interval_s * 1e9) * 100 for prog, ns in run_time_ns.items()}

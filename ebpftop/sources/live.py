@@ -238,11 +238,11 @@ class LiveSource:
 
     def _start_budget(self, bpf) -> None:
         running = tuple(p for p in self.probe_sets if self.status.get(p) == STATUS_OK)
-        self._governor = budget.Governor(self.max_cpu, "read_latency" in running, running)
+        self._governor = budget.Governor(self.max_cpu, "read_latency" in running, running, self._owners)
         self._load_mark = (time.monotonic(), time.process_time())
 
     def _measure_load(self, probes) -> tuple[float, float | None, float, dict[str, float]]:
-        """(load, kernel share, own share, per-set kernel shares) of the
+        """(load, kernel share, own share, per-program kernel shares) of the
         interval since the last poll, in percent of one CPU."""
         now = (time.monotonic(), time.process_time())
         then, self._load_mark = self._load_mark or now, now
@@ -252,7 +252,7 @@ class LiveSource:
             return own_pct, None, own_pct, {}
         ours = {p.name: p.run_time_ns for p in probes if p.ours}
         kernel_pct = sum(ours.values()) / (wall * 1e9) * 100
-        return kernel_pct + own_pct, kernel_pct, own_pct, budget.set_costs(ours, self._owners, wall)
+        return kernel_pct + own_pct, kernel_pct, own_pct, budget.program_costs(ours, wall)
 
     def _apply_budget(self, probes) -> model.Budget:
         load, kernel_pct, own_pct, costs = self._measure_load(probes)
@@ -271,11 +271,11 @@ class LiveSource:
         self._set_detached(state)
         if len(gov.steps) > steps_before:
             what = (f"latency sampled 1 in {step.value} (its counts are estimates)" if step.kind == "sample"
-                    else f"{step.value} detached")
+                    else f"{', '.join(step.value)} detached")
             self._notices.append(f"over the --max-cpu budget ({load:.1f}% of a CPU > {self.max_cpu:g}%): {what}")
         else:
             n = state.latency_sampled_1_in
-            what = (f"{step.value} attached again" if step.kind == "detach"
+            what = (f"{', '.join(step.value)} attached again" if step.kind == "detach"
                     else f"latency sampled 1 in {n}" if n > 1 else "latency timed on every call again")
             self._notices.append(f"load {load:.1f}% of a CPU, under the --max-cpu budget of {self.max_cpu:g}%: {what}")
         return state

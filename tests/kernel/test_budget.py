@@ -95,7 +95,7 @@ def test_a_flood_past_max_cpu_degrades_then_recovers_exactly(workload, no_progra
         for name in detached:
             assert shed["status"][name].startswith("detached: over the --max-cpu budget of 5% of a CPU")
         assert any("detached" in n for n in shed["notices"]), shed["notices"]
-        assert "read_latency" in detached  # the costliest: its exits and its share of sys_enter
+        assert "read_latency" in detached  # alone (its exits) or with the other sets of the raw sys_enter
         # (the interval after the step still has the runs made while it was being detached)
         _, _ = lines.until("the next interval", lambda d: True, 5)
         nxt, _ = lines.until("the interval after", lambda d: True, 5)

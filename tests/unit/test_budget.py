@@ -10,11 +10,12 @@ from ebpftop.cli import build_parser
 from ebpftop.model import Budget, Snapshot
 
 SETS = ("read_latency", "syscalls", "file_opens")
+OWNERS = {name: (name,) for name in SETS}  # here each set has a program of its own, named after it
 COSTS = {"read_latency": 6.0, "syscalls": 9.0, "file_opens": 0.5}
 
 
-def governor(max_cpu=5.0, latency=True):
-    return budget.Governor(max_cpu, latency, SETS)
+def governor(max_cpu=5.0, latency=True, owners=OWNERS):
+    return budget.Governor(max_cpu, latency, SETS, owners)
 
 
 def test_under_the_budget_nothing_is_shed():
@@ -29,8 +30,8 @@ def test_sheds_latency_sampling_first_then_the_costliest_sets():
     g = governor()
     taken = [g.decide(20.0, 19.0, COSTS) for _ in range(7)]
     assert [(s.kind, s.value) for s in taken[:6]] == [("sample", 4), ("sample", 16), ("sample", 64),
-                                                      ("detach", "syscalls"), ("detach", "read_latency"),
-                                                      ("detach", "file_opens")]
+                                                      ("detach", ("syscalls",)), ("detach", ("read_latency",)),
+                                                      ("detach", ("file_opens",))]
     assert taken[6] is None  # nothing left
     assert g.state(20.0, 19.0, 1.0).describe() == "latency sampled 1 in 64; detached: syscalls, read_latency, file_opens"
 
@@ -49,7 +50,7 @@ def test_what_costs_little_is_never_shed():
 def test_without_the_latency_probes_it_detaches_at_once():
     g = governor(latency=False)
     step = g.decide(20.0, 19.0, COSTS)
-    assert (step.kind, step.value) == ("detach", "syscalls")
+    assert (step.kind, step.value) == ("detach", ("syscalls",))
     assert g.sample_1_in == 1
 
 
@@ -95,7 +96,7 @@ def test_held_steps_are_tried_again_and_held_longer_after_each_failed_try():
             n += 1
             g.decide(2.0, 1.0, costs)
         waits.append(n)
-        assert g.decide(20.0, 19.0, costs).value == "syscalls"  # the flood is still on: taken again
+        assert g.decide(20.0, 19.0, costs).value == ("syscalls",)  # the flood is still on: taken again
     assert waits == [budget.HOLD_INTERVALS, 2 * budget.HOLD_INTERVALS, 4 * budget.HOLD_INTERVALS,
                      8 * budget.HOLD_INTERVALS]
 
@@ -106,7 +107,7 @@ def test_the_flood_ending_with_the_step_restores_after_the_hold():
     # the flood stopped in the very interval the step was taken: 0.3 + (19 - 0.05) says over; the hold ends that
     results = [g.decide(0.3, 0.05, COSTS) for _ in range(budget.HOLD_INTERVALS)]
     assert results[:-1] == [None] * (budget.HOLD_INTERVALS - 1)
-    assert results[-1].value == "syscalls" and g.detached == ()
+    assert results[-1].value == ("syscalls",) and g.detached == ()
 
 
 def test_a_busy_tui_over_the_budget_does_not_keep_a_step_forever():
@@ -115,16 +116,47 @@ def test_a_busy_tui_over_the_budget_does_not_keep_a_step_forever():
     g = governor(max_cpu=3.0, latency=False)
     g.decide(30.0, 26.0, {"syscalls": 25.0})
     restored = [g.decide(3.5, 0.02, {"syscalls": 0.0}) for _ in range(budget.HOLD_INTERVALS)]
-    assert restored[-1].value == "syscalls" and g.steps == []
+    assert restored[-1].value == ("syscalls",) and g.steps == []
     assert g.decide(3.5, 0.05, {"syscalls": 0.04}) is None  # over, but nothing worth shedding
 
 
-def test_set_costs_split_a_shared_program_between_its_sets():
-    owners = {"raw_tracepoint__sys_enter": ("syscalls", "read_latency"),
-              "tracepoint__syscalls__sys_exit_read": ("read_latency",)}
-    costs = budget.set_costs({"raw_tracepoint__sys_enter": 200_000_000, "tracepoint__syscalls__sys_exit_read": 50_000_000,
-                              "not_ours": 10**9}, owners, interval_s=2.0)
-    assert costs == pytest.approx({"syscalls": 5.0, "read_latency": 7.5})
+SHARED = {"raw_tracepoint__sys_enter": ("syscalls", "read_latency", "file_opens"),  # sys_enter.c
+          "tracepoint__syscalls__sys_exit_read": ("read_latency",),
+          "tracepoint__syscalls__sys_exit_openat": ("file_opens",)}
+
+
+def test_the_sets_of_a_costly_shared_program_are_detached_together():
+    """A syscall flood: the raw sys_enter costs the most, and detaching any
+    one of its sets alone would not stop it."""
+    g = governor(max_cpu=3.0, latency=False, owners=SHARED)
+    costs = {"raw_tracepoint__sys_enter": 20.0, "tracepoint__syscalls__sys_exit_read": 5.0,
+             "tracepoint__syscalls__sys_exit_openat": 0.1}
+    step = g.decide(30.0, 25.1, costs)
+    assert step.value == ("file_opens", "read_latency", "syscalls")  # one interval, not three
+    assert g.state(4.0, 0.0, 4.0).describe() == "detached: file_opens, read_latency, syscalls"
+
+
+def test_the_smallest_group_that_fits_the_budget_is_taken():
+    g = governor(max_cpu=5.0, latency=False, owners=SHARED)
+    costs = {"raw_tracepoint__sys_enter": 3.0, "tracepoint__syscalls__sys_exit_read": 6.0}
+    # 11 > 5: read_latency alone saves 6 and fits; all three would save 9
+    assert g.decide(11.0, 9.0, costs).value == ("read_latency",)
+    # still over: the raw sys_enter's remaining sets go (read_latency's part of it is not counted twice)
+    assert g.decide(8.0, 3.0, {"raw_tracepoint__sys_enter": 3.0}).value == ("file_opens", "syscalls")
+    assert g.saving(frozenset(), {"raw_tracepoint__sys_enter": 3.0}) == 0.0
+
+
+def test_a_set_whose_programs_are_all_shared_saves_nothing_alone():
+    g = governor(max_cpu=5.0, latency=False, owners=SHARED)
+    costs = {"raw_tracepoint__sys_enter": 9.0}
+    assert g.saving(frozenset({"syscalls"}), costs) == 0.0
+    assert g.saving(frozenset({"syscalls", "read_latency", "file_opens"}), costs) == 9.0
+    assert g.decide(12.0, 9.0, costs).value == ("file_opens", "read_latency", "syscalls")
+
+
+def test_program_costs_are_shares_of_a_cpu():
+    costs = budget.program_costs({"raw_tracepoint__sys_enter": 200_000_000, "x": 50_000_000}, interval_s=2.0)
+    assert costs == pytest.approx({"raw_tracepoint__sys_enter": 10.0, "x": 2.5})
 
 
 def test_sampled_latency_is_scaled_and_marked_through_filters_and_json():
