@@ -13,8 +13,10 @@ in a hash map keyed by thread id; the histogram in a per-CPU hash, without
 atomic adds).  Then what a syscall hook costs the syscalls it is not for:
 the getppid() and open() loops beside an empty raw sys_enter program, with
 and without empty classic syscalls:sys_enter_openat / sys_exit_openat ones
-(why bpf/sys_enter.c takes every entry on the raw tracepoint).  Not a test:
-measurements to decide by.
+(why bpf/sys_enter.c takes every entry on the raw tracepoint).  Last, the
+least that timing a read can cost: the read loop beside the two empty
+programs, then with one clock read (its value stored) in the raw sys_enter
+for read(), then with one in each.  Not a test: measurements to decide by.
 """
 
 from __future__ import annotations
@@ -148,6 +150,44 @@ def hook_costs(binary: str, rounds: int) -> None:
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
+SINK = "BPF_ARRAY(sink, u64, 1);\n"
+CLOCK = "if (ctx->args[1] == 0) { u64 t = bpf_ktime_get_ns(); u32 z = 0; u64 *p = sink.lookup(&z); if (p) *p += t; }"
+CLOCK_AT_EXIT = "u64 t = bpf_ktime_get_ns(); u32 z = 0; u64 *p = sink.lookup(&z); if (p) *p += t;"
+CLOCKS = {
+    "floor (empty programs)": program("", ""),
+    "+ a clock read at read()'s entry": SINK + program(CLOCK, ""),
+    "+ a clock read at its exit too": SINK + program(CLOCK, CLOCK_AT_EXIT),
+}
+
+
+def clock_costs(binary: str, rounds: int) -> None:
+    """What the two clock reads that time a call cost on their own, on the
+    read loop: the least any latency histogram adds to the floor."""
+    from bcc import BPF
+
+    def loop() -> float:
+        out = subprocess.run([binary, "read", str(READS)], check=True, capture_output=True, text=True)
+        return float(out.stdout.split()[-1])
+
+    samples: dict[str, list[float]] = {"bare": []}
+    for _ in range(rounds):
+        samples["bare"].append(loop())
+        for name, text in CLOCKS.items():
+            bpf = BPF(text=text.encode())
+            try:
+                loop()  # warm
+                samples.setdefault(name, []).append(loop())
+            finally:
+                bpf.cleanup()
+    med = {name: statistics.median(v) for name, v in samples.items()}
+    bare, floor = med["bare"], med["floor (empty programs)"]
+    print(f"\nThe two clock reads that time a read(), alone, median of {rounds} interleaved rounds")
+    print("| programs | ns per read | added ÷ the floor's |")
+    print("|---|---|---|")
+    for name, ns in med.items():
+        print(f"| {name} | {ns:.1f} | {(ns - bare) / (floor - bare):.2f} |")
+
+
 def main() -> None:
     from bcc import BPF
 
@@ -186,6 +226,7 @@ def main() -> None:
         binary = os.path.join(tmp, "workload")
         subprocess.run(["gcc", "-O2", "-o", binary, str(HERE / "workload.c")], check=True)
         hook_costs(binary, rounds)
+        clock_costs(binary, rounds)
 
 
 if __name__ == "__main__":
