@@ -2,7 +2,8 @@
 
 The load of an interval is what ebpftop cost the machine in it, as a share
 of one CPU (as top shows %CPU): the run time of its BPF programs (the
-kernel's run-time statistics: the "kernel part") plus ebpftop's own CPU time.
+kernel's run-time statistics: the "kernel part", measured in a window of
+each interval, see WINDOW_S) plus ebpftop's own CPU time.
 Over the budget, ebpftop sheds one step per interval, in this order:
 
 1. the read()/write() latency probes sample 1 in 4, then 1 in 16, then 1 in
@@ -54,6 +55,13 @@ RESTORE_BELOW = 0.8  # a step is undone when the load it would bring back stays 
 HOLD_INTERVALS = 3  # a step is tried undone after this many intervals under the budget, at first
 MAX_HOLD_INTERVALS = 64
 WORTH_SHEDDING = 0.1  # share of the budget a step's target must cost to be shed
+# The run-time statistics that measure the probes' part make every BPF
+# program on the machine dearer while they are on (two more clock reads per
+# run: ebpftop's added ns per getppid() 38 -> 78 here), so --max-cpu turns
+# them on for a window of each interval only, WINDOW_S or WINDOW_SHARE of
+# the interval if less, and takes the window's load for the interval's.
+WINDOW_S = 0.5
+WINDOW_SHARE = 0.2
 
 
 @dataclass

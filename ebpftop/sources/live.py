@@ -121,8 +121,15 @@ class LiveSource:
         self.capabilities: dict = {}  # self.caps as every snapshot carries it, with per-set notes
         self.watch = list(watch) if watch is not None else list(watchlist.DEFAULT_WATCH)
         self._syslog = syslog
-        self._probe_cost_wanted = probe_cost or max_cpu is not None  # the budget's load needs the run times
+        self._probe_cost_wanted = probe_cost
         self.max_cpu = max_cpu
+        # --max-cpu without --probe-cost measures its programs' run times in a
+        # window of each interval, not all the time (_open_budget_window)
+        self.budget_window_s = min(budget.WINDOW_S, interval_s * budget.WINDOW_SHARE)
+        self._window_fd: int | None = None
+        self._window_start: tuple[float, dict[str, tuple[int, int]]] | None = None
+        self._window_timer: threading.Timer | None = None
+        self._window: tuple[float, dict[str, int]] | None = None  # (seconds, run time per program) last measured
         self._governor: budget.Governor | None = None  # with max_cpu, once loaded
         self._sampled_1_in = 1  # the latency probes' sampling in the interval being counted
         self._detached_progs: set[str] = set()  # programs detached to shed load
@@ -230,6 +237,8 @@ class LiveSource:
             self._misses = joins.Deltas(self._read_misses())
             if self.max_cpu is not None and bpf is not None:
                 self._start_budget(bpf)
+                if not self._probe_cost_wanted:
+                    self._open_budget_window()
         if self._probe_cost_wanted and bpf is not None:
             self.set_probe_stats(True)
         return dict(self.status)
@@ -243,16 +252,61 @@ class LiveSource:
 
     def _measure_load(self, probes) -> tuple[float, float | None, float, dict[str, float]]:
         """(load, kernel share, own share, per-program kernel shares) of the
-        interval since the last poll, in percent of one CPU."""
+        interval since the last poll, in percent of one CPU.  The kernel
+        share is the whole interval's while the statistics are on all the
+        time (--probe-cost, or c in the Probes pane), else its window's."""
         now = (time.monotonic(), time.process_time())
         then, self._load_mark = self._load_mark or now, now
         wall = max(now[0] - then[0], 1e-3)
         own_pct = (now[1] - then[1]) / wall * 100
-        if self._stats_fd is None:
-            return own_pct, None, own_pct, {}
-        ours = {p.name: p.run_time_ns for p in probes if p.ours}
+        if self._stats_fd is not None:
+            ours = {p.name: p.run_time_ns for p in probes if p.ours}
+        else:
+            self._close_budget_window()  # if the poll came before its end
+            if self._window is None:
+                return own_pct, None, own_pct, {}
+            wall, ours = self._window
+            self._window = None
         kernel_pct = sum(ours.values()) / (wall * 1e9) * 100
         return kernel_pct + own_pct, kernel_pct, own_pct, budget.program_costs(ours, wall)
+
+    def _open_budget_window(self) -> None:
+        """Turn the run-time statistics on for budget_window_s: while they
+        are on, every BPF program on the machine reads the clock twice more
+        per run (measured: ebpftop's added ns per getppid() 38 -> 78), so
+        --max-cpu keeps them on for a window of each interval only and
+        takes the window's load as the interval's.  The lock is held."""
+        if self._stats_fd is not None or self._window_fd is not None or self._closed:
+            return  # on all the time already (the Probes pane's), or open
+        try:
+            self._window_fd = bpf_syscall.enable_run_time_stats()
+        except OSError:
+            return  # no load to judge (Linux < 5.8): nothing is shed
+        self._window_start = (time.monotonic(), self._our_run_times())
+        self._window_timer = threading.Timer(self.budget_window_s, self._end_budget_window)
+        self._window_timer.daemon = True
+        self._window_timer.start()
+
+    def _end_budget_window(self) -> None:
+        with self._lock:
+            self._close_budget_window()
+
+    def _close_budget_window(self) -> None:
+        """The window's run time per program, into self._window; the lock is held."""
+        if self._window_timer is not None:
+            self._window_timer.cancel()
+            self._window_timer = None
+        if self._window_fd is None:
+            return
+        end = self._our_run_times()
+        os.close(self._window_fd)
+        self._window_fd = None
+        t0, start = self._window_start
+        self._window = (max(time.monotonic() - t0, 1e-3),
+                        {name: ns - start.get(name, (0, 0))[0] for name, (ns, _runs) in end.items()})
+
+    def _our_run_times(self) -> dict[str, tuple[int, int]]:
+        return {name: (d.run_time_ns, d.run_cnt) for name, d in self._our_programs().items()}
 
     def _apply_budget(self, probes) -> model.Budget:
         load, kernel_pct, own_pct, costs = self._measure_load(probes)
@@ -562,6 +616,7 @@ class LiveSource:
                 fields["probes"] = self._probe_costs()
             if self._governor is not None:
                 fields["budget"] = self._apply_budget(fields.get("probes", ()))
+                self._open_budget_window()  # the next interval's
             if self._notices:
                 fields["notices"], self._notices = tuple(self._notices), []
             lost_now = self._read_lost()
@@ -769,6 +824,7 @@ class LiveSource:
         self.set_probe_stats(False)
         with self._lock:
             self._closed = True
+            self._close_budget_window()
             self._stop_watching_cgroups()
             self._close_udp_links()
             for fd in self._perf_fds:

@@ -50,8 +50,19 @@ class Lines:
         raise AssertionError(f"no {what} in {timeout} s; last budgets: {budgets}")
 
 
-def runs_of(d: dict, prog: str) -> int:
-    return sum(p["runs"] for p in d["probes"] if p["ours"] and p["name"] == prog)
+def attached_tracepoints(pid: int) -> list[str]:
+    """The tracepoints process pid has BPF programs attached to, as the
+    kernel lists them (bpftool perf: one row per attachment)."""
+    out = subprocess.run(["bpftool", "-j", "perf", "list"], check=True, capture_output=True, text=True).stdout
+    return sorted(a.get("tracepoint", "") for a in json.loads(out or "[]") if a["pid"] == pid)
+
+
+def sys_enter_run_time() -> int:
+    """The run time the kernel has counted for ebpftop's raw sys_enter
+    program: it grows only while the run-time statistics are on (the
+    program itself runs at every syscall on the machine)."""
+    out = subprocess.run(["bpftool", "-j", "prog", "list"], check=True, capture_output=True, text=True).stdout
+    return sum(p.get("run_time_ns", 0) for p in json.loads(out) if p.get("name") == "sys_enter")
 
 
 def test_a_flood_past_max_cpu_degrades_then_recovers_exactly(workload, no_programs_before, tmp_path):
@@ -65,6 +76,11 @@ def test_a_flood_past_max_cpu_degrades_then_recovers_exactly(workload, no_progra
         idle, _ = lines.until("an idle interval", lambda d: True, 5)
         assert not idle["budget"]["degraded"], idle["budget"]
         assert idle["read_latency"]["sampled_1_in"] == 1 and idle["read_latency"]["estimated"] is False
+        # the run-time statistics the budget needs are on for a window of each interval only
+        run_times = [sys_enter_run_time() for _ in range(80) if time.sleep(0.02) is None]
+        growing = sum(b > a for a, b in zip(run_times, run_times[1:]))
+        assert 0 < growing < 0.6 * (len(run_times) - 1), run_times  # a 0.2 s window a second: about a fifth
+        assert idle["probes"] == []  # the Probes pane's figures come with --probe-cost (or c), not with the window
 
         flood = subprocess.Popen([str(workload.path), "readflood"], stdout=subprocess.PIPE, text=True)
         flood_pid = json.loads(flood.stdout.readline())["pid"]
@@ -100,7 +116,8 @@ def test_a_flood_past_max_cpu_degrades_then_recovers_exactly(workload, no_progra
         _, _ = lines.until("the next interval", lambda d: True, 5)
         nxt, _ = lines.until("the interval after", lambda d: True, 5)
         assert "read_latency" in nxt["budget"]["detached"]
-        assert runs_of(nxt, "tracepoint__syscalls__sys_exit_read") == 0  # detached while reads flood in
+        attached = attached_tracepoints(proc.pid)
+        assert "sys_exit_read" not in attached and "sys_exit_write" not in attached, attached  # while reads flood in
         assert nxt["read_latency"]["total"]["count"] == 0
 
         # 3. the flood ends: everything comes back, attached and exact
@@ -111,6 +128,7 @@ def test_a_flood_past_max_cpu_degrades_then_recovers_exactly(workload, no_progra
         notes = [n for d in restoring + [back] for n in d["notices"]]
         assert any("latency timed on every call again" in n for n in notes), notes
         assert all(s == "ok" for s in back["status"].values()), back["status"]
+        assert {"sys_enter", "sys_exit_read", "sys_exit_write"} <= set(attached_tracepoints(proc.pid))
 
         probe_path = str(tmp_path / "budget-probe")  # missing: every open fails
         work = workload.run("work", 250, probe_path, 20_000)
