@@ -119,6 +119,42 @@ HOOKS = {
 HOOK_LOOPS = {"getppid": 2_000_000, "open": 200_000}
 
 
+def build_workload(tmp: str) -> str:
+    """workload.c compiled into the directory tmp: the binary's path."""
+    binary = os.path.join(tmp, "workload")
+    subprocess.run(["gcc", "-O2", "-o", binary, str(HERE / "workload.c")], check=True)
+    return binary
+
+
+def workload_loop(binary: str, mode: str, n: int):
+    """A function running one of workload.c's loops: its ns per operation."""
+    def loop() -> float:
+        out = subprocess.run([binary, mode, str(n)], check=True, capture_output=True, text=True)
+        return float(out.stdout.split()[-1])
+    return loop
+
+
+def medians_beside(programs: dict[str, str], loop, rounds: int, progress: bool = False) -> dict[str, float]:
+    """The loop's median ns per operation bare and beside each BCC program
+    text, interleaved over rounds (each program loaded, the loop run once to
+    warm and once measured, the program unloaded)."""
+    from bcc import BPF
+
+    samples: dict[str, list[float]] = {"bare": []}
+    for r in range(rounds):
+        samples["bare"].append(loop())
+        for name, text in programs.items():
+            bpf = BPF(text=text.encode())
+            try:
+                loop()  # warm
+                samples.setdefault(name, []).append(loop())
+            finally:
+                bpf.cleanup()
+        if progress:
+            print(f"  round {r + 1} of {rounds}", file=sys.stderr)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
 def hook_costs(binary: str, rounds: int) -> None:
     from bcc import BPF
 
@@ -163,23 +199,7 @@ CLOCKS = {
 def clock_costs(binary: str, rounds: int) -> None:
     """What the two clock reads that time a call cost on their own, on the
     read loop: the least any latency histogram adds to the floor."""
-    from bcc import BPF
-
-    def loop() -> float:
-        out = subprocess.run([binary, "read", str(READS)], check=True, capture_output=True, text=True)
-        return float(out.stdout.split()[-1])
-
-    samples: dict[str, list[float]] = {"bare": []}
-    for _ in range(rounds):
-        samples["bare"].append(loop())
-        for name, text in CLOCKS.items():
-            bpf = BPF(text=text.encode())
-            try:
-                loop()  # warm
-                samples.setdefault(name, []).append(loop())
-            finally:
-                bpf.cleanup()
-    med = {name: statistics.median(v) for name, v in samples.items()}
+    med = medians_beside(CLOCKS, workload_loop(binary, "read", READS), rounds)
     bare, floor = med["bare"], med["floor (empty programs)"]
     print(f"\nThe two clock reads that time a read(), alone, median of {rounds} interleaved rounds")
     print("| programs | ns per read | added ÷ the floor's |")
@@ -189,42 +209,20 @@ def clock_costs(binary: str, rounds: int) -> None:
 
 
 def main() -> None:
-    from bcc import BPF
-
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     with tempfile.TemporaryDirectory() as tmp:
-        binary = os.path.join(tmp, "workload")
-        subprocess.run(["gcc", "-O2", "-o", binary, str(HERE / "workload.c")], check=True)
-
-        def read_loop() -> float:
-            out = subprocess.run([binary, "read", str(READS)], check=True, capture_output=True, text=True)
-            return float(out.stdout.split()[-1])
-
-        samples: dict[str, list[float]] = {"bare": []}
-        for r in range(rounds):
-            samples["bare"].append(read_loop())
-            for name, text in STEPS.items():
-                bpf = BPF(text=text.encode())
-                try:
-                    read_loop()  # warm
-                    samples.setdefault(name, []).append(read_loop())
-                finally:
-                    bpf.cleanup()
-            print(f"  round {r + 1} of {rounds}", file=sys.stderr)
-    med = {name: statistics.median(v) for name, v in samples.items()}
-    bare, floor = med["bare"], med["floor (empty programs)"]
-    print(f"read() loop, {READS:,} reads, median of {rounds} interleaved rounds")
-    print("| step | ns per read | added to the step before | added ÷ the floor's |")
-    print("|---|---|---|---|")
-    before = bare
-    for name, ns in med.items():
-        step_before = med["+ histogram (= ebpftop)"] if name.startswith("variant") else before
-        print(f"| {name} | {ns:.1f} | {ns - step_before:+.1f} | {(ns - bare) / (floor - bare):.2f} |")
-        if not name.startswith("variant"):
-            before = ns
-    with tempfile.TemporaryDirectory() as tmp:
-        binary = os.path.join(tmp, "workload")
-        subprocess.run(["gcc", "-O2", "-o", binary, str(HERE / "workload.c")], check=True)
+        binary = build_workload(tmp)
+        med = medians_beside(STEPS, workload_loop(binary, "read", READS), rounds, progress=True)
+        bare, floor = med["bare"], med["floor (empty programs)"]
+        print(f"read() loop, {READS:,} reads, median of {rounds} interleaved rounds")
+        print("| step | ns per read | added to the step before | added ÷ the floor's |")
+        print("|---|---|---|---|")
+        before = bare
+        for name, ns in med.items():
+            step_before = med["+ histogram (= ebpftop)"] if name.startswith("variant") else before
+            print(f"| {name} | {ns:.1f} | {ns - step_before:+.1f} | {(ns - bare) / (floor - bare):.2f} |")
+            if not name.startswith("variant"):
+                before = ns
         hook_costs(binary, rounds)
         clock_costs(binary, rounds)
 

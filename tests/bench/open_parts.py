@@ -13,12 +13,11 @@ decide by.
 
 from __future__ import annotations
 
-import os
-import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from tests.bench.hot_path_parts import build_workload, medians_beside, workload_loop
 
 HERE = Path(__file__).resolve().parent
 OPENS = 200_000
@@ -95,29 +94,9 @@ STEPS = {
 
 
 def main() -> None:
-    from bcc import BPF
-
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     with tempfile.TemporaryDirectory() as tmp:
-        binary = os.path.join(tmp, "workload")
-        subprocess.run(["gcc", "-O2", "-o", binary, str(HERE / "workload.c")], check=True)
-
-        def open_loop() -> float:
-            out = subprocess.run([binary, "open", str(OPENS)], check=True, capture_output=True, text=True)
-            return float(out.stdout.split()[-1])
-
-        samples: dict[str, list[float]] = {"bare": []}
-        for r in range(rounds):
-            samples["bare"].append(open_loop())
-            for name, text in STEPS.items():
-                bpf = BPF(text=text.encode())
-                try:
-                    open_loop()  # warm
-                    samples.setdefault(name, []).append(open_loop())
-                finally:
-                    bpf.cleanup()
-            print(f"  round {r + 1} of {rounds}", file=sys.stderr)
-    med = {name: statistics.median(v) for name, v in samples.items()}
+        med = medians_beside(STEPS, workload_loop(build_workload(tmp), "open", OPENS), rounds, progress=True)
     full = "+ count (= ebpftop's open work, before the watch filter)"
     print(f"open() loop, {OPENS:,} opens and closes, median of {rounds} interleaved rounds")
     print("| step | ns per open+close | added to the step before | ÷ bare |")
