@@ -15,11 +15,9 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from pathlib import Path
 
 from tests.bench.hot_path_parts import build_workload, medians_beside, workload_loop
 
-HERE = Path(__file__).resolve().parent
 OPENS = 200_000
 
 H = r"""
