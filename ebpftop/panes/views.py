@@ -110,6 +110,9 @@ class View(Vertical):
             self.table.set_context(view.containers, view.show_container, view.grouped)
             self.draw(view)
             self.draw_timeline(view)
+            if budget.is_shed(view.status):  # its empty table is not "nothing happened"
+                self.query_one("#summary", Static).update(
+                    Text("[nothing counted in this interval: the probes are detached to keep the --max-cpu budget]"))
 
     def trends(self, view: ViewInput, rows_of) -> dict:
         """Each row's counts over the last intervals (the TREND column); none

@@ -130,6 +130,7 @@ class LiveSource:
         self._window_start: tuple[float, dict[str, tuple[int, int]]] | None = None
         self._window_timer: threading.Timer | None = None
         self._window: tuple[float, dict[str, int]] | None = None  # (seconds, run time per program) last measured
+        self._window_failed = False
         self._governor: budget.Governor | None = None  # with max_cpu, once loaded
         self._sampled_1_in = 1  # the latency probes' sampling in the interval being counted
         self._detached_progs: set[str] = set()  # programs detached to shed load
@@ -280,8 +281,13 @@ class LiveSource:
             return  # on all the time already (the Probes pane's), or open
         try:
             self._window_fd = bpf_syscall.enable_run_time_stats()
-        except OSError:
-            return  # no load to judge (Linux < 5.8): nothing is shed
+        except OSError as e:
+            if not self._window_failed:  # said once
+                self._window_failed = True
+                self._notices.append(f"--max-cpu: the kernel's BPF run-time statistics are unavailable "
+                                     f"({e.strerror or e}; they need Linux 5.8): only ebpftop's own CPU is "
+                                     f"measured, and the probes are never shed")
+            return
         self._window_start = (time.monotonic(), self._our_run_times())
         self._window_timer = threading.Timer(self.budget_window_s, self._end_budget_window)
         self._window_timer.daemon = True

@@ -41,6 +41,9 @@ SAMPLE_SHOTS = {
     "tcp_closed": ["1", "t", "t"],
 }
 
+# From tests/unit/snapshots.py's degraded_snapshot(): an interval that --max-cpu shed load in.
+DEGRADED_SHOTS = {"max_cpu": ["3"]}
+
 # From tests/ui/data/containers.jsonl: real Docker containers (make_container_recording.py).
 CONTAINER_SHOTS = {
     "containers": ["2"],
@@ -61,12 +64,22 @@ def sample_app():
     return EbpftopApp(ListSource([earlier, sample_snapshot()]), auto_poll=False, clock=lambda: 0.0)
 
 
+def degraded_app():
+    from ebpftop.app import EbpftopApp
+    from tests.ui.harness import ListSource
+    from tests.unit.snapshots import degraded_snapshot, sample_snapshot
+
+    return EbpftopApp(ListSource([sample_snapshot(), degraded_snapshot()]), auto_poll=False, clock=lambda: 0.0)
+
+
 async def shoot(name: str, keys: list[str], out: Path) -> None:
     if name in CONTAINER_SHOTS:
         app = replay_app(HERE / "data" / "containers.jsonl")
+    elif name in DEGRADED_SHOTS:
+        app = degraded_app()
     else:
         app = sample_app() if name in SAMPLE_SHOTS else replay_app()
-    size = (170, 32) if name in WIDE else (150, 24) if name in SAMPLE_SHOTS else (120, 32)
+    size = (170, 32) if name in WIDE else (150, 24) if name in SAMPLE_SHOTS | DEGRADED_SHOTS.keys() else (120, 32)
     async with app.run_test(size=size) as pilot:
         await feed(app, pilot, polls=3 if name in ALL_POLLS else 2)
         await pilot.press(*keys)
@@ -77,7 +90,7 @@ async def shoot(name: str, keys: list[str], out: Path) -> None:
 def main(out_dir: str) -> int:
     out = Path(out_dir)
     out.mkdir(exist_ok=True)
-    for name, keys in {**SHOTS, **SAMPLE_SHOTS, **CONTAINER_SHOTS}.items():
+    for name, keys in {**SHOTS, **SAMPLE_SHOTS, **CONTAINER_SHOTS, **DEGRADED_SHOTS}.items():
         asyncio.run(shoot(name, keys, out))
         print(f"wrote {out / name}.svg")
     return 0

@@ -126,3 +126,15 @@ def test_rewound_four_intervals(snap_compare):
 
 def test_latency_heatmap(snap_compare):
     assert snap_compare(replay_app(), press=["3", "h"], terminal_size=SIZE, run_before=_two_polls)
+
+
+def test_latency_sampled_under_max_cpu(snap_compare):
+    from tests.ui.export_screenshots import degraded_app
+
+    assert snap_compare(degraded_app(), press=["3"], terminal_size=SIZE, run_before=_two_polls)
+
+
+def test_a_pane_detached_under_max_cpu(snap_compare):
+    from tests.ui.export_screenshots import degraded_app
+
+    assert snap_compare(degraded_app(), press=["2"], terminal_size=SIZE, run_before=_two_polls)

@@ -121,3 +121,25 @@ def container_snapshot(t: float = T0) -> Snapshot:
                 "file_opens": "ok", "page_faults": "ok", "processes": "ok"},
         lost={"syscalls": 0},
     )
+
+
+def degraded_snapshot(t: float = T0 + 5) -> Snapshot:
+    """An interval under --max-cpu 3 during a read()/write() flood by dd:
+    the latency probes sampled 1 in 16 (every count and sum an estimate),
+    and the sets of the raw sys_enter but latency detached."""
+    from dataclasses import replace
+
+    from ebpftop import aggregate
+    from ebpftop.budget import shed_status
+    from ebpftop.model import Budget
+
+    budget = Budget(3.0, 31.9, 31.4, 0.5, latency_sampled_1_in=16,
+                    detached=("file_opens", "processes", "syscalls", "tcp"))
+    base = sample_snapshot(t)
+    lat = aggregate.latency([("dd", 5120, 8, 61_000, 61_000 * 180, 0), ("dd", 5120, 9, 9_400, 9_400 * 330, 0),
+                             ("dd", 5120, 10, 700, 700 * 700, 0), ("dd", 5120, 14, 3, 3 * 9_000, 0),
+                             ("postgres", 100, 11, 4, 4 * 1_500, 0), ("postgres", 100, 12, 1, 2_600, 0)],
+                            sampled_1_in=16)
+    status = {**base.status, **{name: shed_status(budget) for name in ("file_opens", "syscalls", "tcp")}}
+    return replace(base, read_latency=lat, write_latency=replace(lat, by_process=lat.by_process[:1]),
+                   syscalls=(), file_opens=(), tcp=(), budget=budget, status=status)

@@ -192,3 +192,52 @@ def test_max_cpu_rejects_what_is_not_a_share_of_a_cpu(value, message, capsys):
 
 def test_max_cpu_takes_a_percent_sign():
     assert build_parser().parse_args(["--max-cpu", "2.5%"]).max_cpu == 2.5
+
+
+def test_the_budget_window_turns_the_statistics_on_for_a_part_of_the_interval(monkeypatch):
+    """--max-cpu without --probe-cost: the statistics' fd is held for the
+    window only, and what the window measured is the next poll's load."""
+    import os
+    import time
+
+    from ebpftop.sources import bpf_syscall
+    from ebpftop.sources.live import LiveSource
+
+    opened = []
+
+    def enable():
+        r, w = os.pipe()
+        os.close(w)
+        opened.append(r)
+        return r
+
+    monkeypatch.setattr(bpf_syscall, "enable_run_time_stats", enable)
+    source = LiveSource(interval_s=0.5, max_cpu=5.0)
+    assert source.budget_window_s == pytest.approx(0.1)  # a fifth of a short interval
+    with source._lock:
+        source._open_budget_window()
+        source._open_budget_window()  # one window at a time
+    assert len(opened) == 1 and source._window_fd == opened[0]
+    time.sleep(0.3)
+    assert source._window_fd is None  # closed by its timer
+    seconds, run_times = source._window
+    assert 0.09 < seconds < 0.3 and run_times == {}  # no programs loaded here
+    assert LiveSource(interval_s=5.0, max_cpu=5.0).budget_window_s == budget.WINDOW_S
+
+
+def test_without_the_statistics_the_budget_says_so_once(monkeypatch):
+    import errno
+
+    from ebpftop.sources import bpf_syscall
+    from ebpftop.sources.live import LiveSource
+
+    def enable():
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    monkeypatch.setattr(bpf_syscall, "enable_run_time_stats", enable)
+    source = LiveSource(interval_s=5.0, max_cpu=5.0)
+    for _ in range(3):
+        with source._lock:
+            source._open_budget_window()
+    assert len(source._notices) == 1 and "only ebpftop's own CPU is measured" in source._notices[0]
+    assert source._window_fd is None
