@@ -125,7 +125,7 @@ class SortableTable(DataTable):
         return self.trends.get(self.TREND_KEY(row))
 
     def _trend_spread(self, row) -> float:
-        values = self._trend(row)
+        values = [v for v in self._trend(row) or () if v == v]  # NaN: an interval not measured (timeline.py)
         return (max(values) - min(values)) if values else 0
 
     def _trend_cell(self, row) -> Text:

@@ -12,10 +12,13 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from ebpftop.budget import is_shed
 from ebpftop.model import Histogram, Snapshot
 from ebpftop.render import byte_size, count, duration
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
+NOT_MEASURED = math.nan  # the interval's probe set was detached (--max-cpu): a gap, not a 0
+GAP = "·"
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,7 @@ class Headline:
     value: Callable[[Snapshot], float]
     text: Callable[[float], str]
     detail: Callable[[Snapshot], str] | None = None  # more of the shown interval: opens' failures, latency's p50
-
+    probe_set: str = ""  # whose probes measure it
 
 def _p50_text(h: Histogram) -> str:
     return f"p50 {duration(h.percentile(50))}"
@@ -40,20 +43,30 @@ def _p99(h: Histogram) -> float:
 
 HEADLINES = {
     "tcp_bytes": Headline("TCP bytes/s", lambda s: _per_s(sum(c.tx_bytes + c.rx_bytes for c in s.tcp_connections + s.tcp_closed), s),
-                          lambda v: byte_size(round(v)) + "/s"),
-    "tcp_new": Headline("new TCP connections", lambda s: float(len(s.tcp)), lambda v: count(round(v))),
+                          lambda v: byte_size(round(v)) + "/s", probe_set="tcp_traffic"),
+    "tcp_new": Headline("new TCP connections", lambda s: float(len(s.tcp)), lambda v: count(round(v)), probe_set="tcp"),
     "udp_bytes": Headline("UDP bytes/s", lambda s: _per_s(sum(f.tx_bytes + f.rx_bytes for f in s.udp), s),
-                          lambda v: byte_size(round(v)) + "/s"),
-    "syscalls": Headline("syscalls/s", lambda s: _per_s(sum(r.count for r in s.syscalls), s), lambda v: count(round(v))),
+                          lambda v: byte_size(round(v)) + "/s", probe_set="udp"),
+    "syscalls": Headline("syscalls/s", lambda s: _per_s(sum(r.count for r in s.syscalls), s), lambda v: count(round(v)),
+                         probe_set="syscalls"),
     "read_p99": Headline("read() p99", lambda s: _p99(s.read_latency.total), lambda v: duration(round(v)),
-                         lambda s: _p50_text(s.read_latency.total)),
+                         lambda s: _p50_text(s.read_latency.total), probe_set="read_latency"),
     "write_p99": Headline("write() p99", lambda s: _p99(s.write_latency.total), lambda v: duration(round(v)),
-                          lambda s: _p50_text(s.write_latency.total)),
+                          lambda s: _p50_text(s.write_latency.total), probe_set="read_latency"),
     "opens": Headline("opens/s", lambda s: _per_s(sum(r.count for r in s.file_opens), s), lambda v: count(round(v)),
-                      lambda s: f"{count(sum(r.errors for r in s.file_opens))} failed in {s.interval_s:g} s"),
-    "faults": Headline("page faults/s", lambda s: _per_s(sum(r.count for r in s.page_faults), s), lambda v: count(round(v))),
-    "processes": Headline("fork/exec/exit", lambda s: float(len(s.processes)), lambda v: count(round(v))),
+                      lambda s: f"{count(sum(r.errors for r in s.file_opens))} failed in {s.interval_s:g} s",
+                      probe_set="file_opens"),
+    "faults": Headline("page faults/s", lambda s: _per_s(sum(r.count for r in s.page_faults), s), lambda v: count(round(v)),
+                       probe_set="page_faults"),
+    "processes": Headline("fork/exec/exit", lambda s: float(len(s.processes)), lambda v: count(round(v)),
+                          probe_set="processes"),
 }
+
+
+def measured(snap: Snapshot, probe_set: str) -> bool:
+    """Whether the probe set counted in the snapshot's interval (--max-cpu
+    may have detached it: an empty table then is not 'nothing happened')."""
+    return not is_shed(snap.status.get(probe_set, ""))
 
 
 def window(n: int, shown: int, width: int) -> range:
@@ -68,9 +81,12 @@ def window(n: int, shown: int, width: int) -> range:
 def spark(values: Sequence[float], marked: int | None = None) -> Text:
     """One block character a value, scaled to the largest; the marked one
     (the moment shown) reversed."""
-    peak = max(values, default=0.0)
+    peak = max((v for v in values if not math.isnan(v)), default=0.0)
     out = Text()
     for i, v in enumerate(values):
+        if math.isnan(v):  # not measured
+            out.append(GAP, style="reverse bold yellow" if i == marked else "dim")
+            continue
         level = 0 if peak <= 0 else max(1 if v > 0 else 0, round(v / peak * (len(BLOCKS) - 1)))
         out.append(BLOCKS[level], style="reverse bold yellow" if i == marked else "cyan")
     return out
@@ -90,7 +106,8 @@ def cached(cache: dict, name: str, snapshots: Sequence[Snapshot]) -> Callable[[S
         key = (name, id(snap))
         v = cache.get(key)
         if v is None:
-            v = cache[key] = HEADLINES[name].value(snap)
+            h = HEADLINES[name]
+            v = cache[key] = h.value(snap) if measured(snap, h.probe_set) else NOT_MEASURED
         return v
 
     return value
@@ -112,9 +129,15 @@ def strip(name: str, snapshots: Sequence[Snapshot], shown_time: float, width: in
     marked = shown - idx.start if shown in idx else None
     kept_s = times[-1] - times[0] + snapshots[0].interval_s
     out = label + spark(vals, marked)
-    detail = f", {h.detail(snapshots[shown])}" if h.detail else ""
-    out.append(f" {h.text(value(snapshots[shown]))}{detail} (max {h.text(max(vals))}) · {_span(kept_s)} kept",
-               style="dim")
+    now = value(snapshots[shown])
+    if math.isnan(now):
+        shown_text = "not measured (detached under --max-cpu)"
+    else:
+        detail = f", {h.detail(snapshots[shown])}" if h.detail else ""
+        shown_text = h.text(now) + detail
+    peak = max((v for v in vals if not math.isnan(v)), default=None)
+    peak_text = f" (max {h.text(peak)})" if peak is not None else ""
+    out.append(f" {shown_text}{peak_text} · {_span(kept_s)} kept", style="dim")
     return out
 
 
@@ -173,8 +196,9 @@ TREND_POINTS = 8  # the intervals a row's trend covers, up to the one shown
 def row_trends(cache: dict, name: str, snapshots: Sequence[Snapshot], shown_time: float,
                rows_of: Callable[[Snapshot], dict]) -> dict:
     """key -> its counts over the last TREND_POINTS kept snapshots up to the
-    shown one (0 where it had no row).  rows_of(snapshot) -> {key: count},
-    computed once per kept snapshot."""
+    shown one (0 where it had no row; NOT_MEASURED where the probe set NAME
+    was detached).  rows_of(snapshot) -> {key: count}, computed once per
+    kept snapshot."""
     times = [s.time for s in snapshots]
     if not times:
         return {}
@@ -185,18 +209,19 @@ def row_trends(cache: dict, name: str, snapshots: Sequence[Snapshot], shown_time
         key = (name + "/rows", id(snap))
         rows = cache.get(key)
         if rows is None:
-            rows = cache[key] = rows_of(snap)
+            rows = cache[key] = rows_of(snap) if measured(snap, name) else None
         per_snapshot.append(rows)
-    keys = set().union(*per_snapshot)
-    return {k: [rows.get(k, 0) for rows in per_snapshot] for k in keys}
+    keys = set().union(*(rows for rows in per_snapshot if rows is not None))
+    return {k: [NOT_MEASURED if rows is None else rows.get(k, 0) for rows in per_snapshot] for k in keys}
 
 
 def trend_text(values: Sequence[float] | None) -> Text:
     """A row's trend, when it changes much (by half its peak or more over at
     least three intervals); else nothing."""
-    if not values or len(values) < 3:
+    counted = [v for v in values or () if not math.isnan(v)]
+    if len(counted) < 3:
         return Text("")
-    peak, low = max(values), min(values)
+    peak, low = max(counted), min(counted)
     if peak <= 0 or peak - low < peak / 2:
         return Text("")
     return spark(values, marked=len(values) - 1)

@@ -86,3 +86,25 @@ def test_counts_since_start_as_they_were_at_a_kept_moment():
         h.add(sample_snapshot(T0 + 5 * i))  # 3 new connections and 1 closed each
     assert h.totals_at(None) == {"connections": 12, "tcp_closed": 4, "alerts": 0}
     assert h.totals_at(T0 + 5) == {"connections": 6, "tcp_closed": 2, "alerts": 0}
+
+
+def test_an_interval_whose_probes_were_detached_is_a_gap_not_a_zero():
+    import math
+    from dataclasses import replace
+
+    from ebpftop.budget import DETACHED
+    from ebpftop.panes import timeline
+    from tests.unit.snapshots import T0, sample_snapshot
+
+    snaps = [sample_snapshot(T0 + 5 * i) for i in range(4)]
+    shed = {**snaps[2].status, "syscalls": DETACHED + " of 3% of a CPU (attached again when the load falls)"}
+    snaps[2] = replace(snaps[2], syscalls=(), status=shed)
+    line = timeline.strip("syscalls", snaps, snaps[3].time, 80).plain
+    assert line == "syscalls/s ██" + timeline.GAP + "█ 2,624 (max 2,624) · 20 s kept"  # the gap is not a value
+    shown_gap = timeline.strip("syscalls", snaps, snaps[2].time, 80).plain
+    assert "not measured (detached under --max-cpu)" in shown_gap
+    trends = timeline.row_trends({}, "syscalls", snaps, snaps[3].time,
+                                 lambda s: {r.comm: r.count for r in s.syscalls})
+    assert math.isnan(trends["postgres"][2]) and trends["postgres"][:2] == [9000, 9000]
+    assert timeline.trend_text([9000, 9000, math.nan, 9000]).plain == ""  # no change where it was measured
+    assert timeline.trend_text([9000, 100, math.nan, 9000]).plain.count(timeline.GAP) == 1
