@@ -32,7 +32,12 @@ DIR_RECEIVED = 1
 OP_READ = 0
 OP_WRITE = 1
 
-# bpf/sys_enter.c: the numbers of the syscalls whose entries the sets act on,
+# read(2)'s and write(2)'s syscall numbers, for the latency's stamps on the
+# raw sys_enter (-1 elsewhere: the classic sys_enter_read/write then).
+NR_READ = {"x86_64": 0, "aarch64": 63, "riscv64": 63, "ppc64le": 3, "s390x": 3}
+NR_WRITE = {"x86_64": 1, "aarch64": 64, "riscv64": 64, "ppc64le": 4, "s390x": 4}
+
+# bpf/sys_enter.c: the numbers of the other syscalls whose entries the sets act on,
 # per architecture (-1: the architecture has no such syscall; SYSNR_, as the
 # kernel's own headers define and undefine NR_OPEN), and where the
 # saved user registers (struct pt_regs, the architecture's ABI) keep a

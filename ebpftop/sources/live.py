@@ -127,7 +127,7 @@ class LiveSource:
         # window of each interval, not all the time (_open_budget_window)
         self.budget_window_s = min(budget.WINDOW_S, interval_s * budget.WINDOW_SHARE)
         self._window_fd: int | None = None
-        self._window_start: tuple[float, dict[str, tuple[int, int]]] | None = None
+        self._window_start: tuple[float, dict[str, int]] | None = None
         self._window_timer: threading.Timer | None = None
         self._window: tuple[float, dict[str, int]] | None = None  # (seconds, run time per program) last measured
         self._window_failed = False
@@ -308,11 +308,10 @@ class LiveSource:
         os.close(self._window_fd)
         self._window_fd = None
         t0, start = self._window_start
-        self._window = (max(time.monotonic() - t0, 1e-3),
-                        {name: ns - start.get(name, (0, 0))[0] for name, (ns, _runs) in end.items()})
+        self._window = (max(time.monotonic() - t0, 1e-3), {name: ns - start.get(name, 0) for name, ns in end.items()})
 
-    def _our_run_times(self) -> dict[str, tuple[int, int]]:
-        return {name: (d.run_time_ns, d.run_cnt) for name, d in self._our_programs().items()}
+    def _our_run_times(self) -> dict[str, int]:
+        return {name: d.run_time_ns for name, d in self._our_programs().items()}
 
     def _apply_budget(self, probes) -> model.Budget:
         load, kernel_pct, own_pct, costs = self._measure_load(probes)
@@ -699,7 +698,7 @@ class LiveSource:
 
     def _collect_file_opens(self, bpf) -> dict:
         decode = aggregate.decode_c_string
-        known = self._paths.get  # a method call per entry was a tenth of a 100,000-entry poll
+        known = self._paths.get  # nearly every path is cached: no method call per entry for it
         rows = aggregate.file_open_rows(
             (decode(comm), tgid, known(path_hash) or self._path(bpf, path_hash), flags, count, errors, cgroup)
             for (path_hash, cgroup, tgid, flags, comm), (count, errors) in self._drain(

@@ -13,10 +13,6 @@ from ebpftop import capabilities, cdefs, probesets
 
 TRACEFS_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
-# read(2)'s and write(2)'s syscall numbers, for the raw sys_enter hook.
-NR_READ = {"x86_64": 0, "aarch64": 63, "riscv64": 63, "ppc64le": 3, "s390x": 3}
-NR_WRITE = {"x86_64": 1, "aarch64": 64, "riscv64": 64, "ppc64le": 4, "s390x": 4}
-
 
 def bpf_dir() -> Path:
     """The eBPF C sources: packaged inside ebpftop/ when installed, or the
@@ -87,8 +83,8 @@ def source_text(names: tuple[str, ...], caps: capabilities.Capabilities, tfs: st
     declaration order, then the shared hook files they need) and its flags."""
     machine = machine or platform.machine()
     cflags = probesets.defines(names, map_sizes) + cdefs.defines() + caps.defines()
-    cflags.append(f"-DNR_READ={NR_READ.get(machine, -1)}")
-    cflags.append(f"-DNR_WRITE={NR_WRITE.get(machine, -1)}")
+    cflags.append(f"-DNR_READ={cdefs.NR_READ.get(machine, -1)}")
+    cflags.append(f"-DNR_WRITE={cdefs.NR_WRITE.get(machine, -1)}")
     syscall_flags = cdefs.syscall_defines(machine)
     if caps.raw_syscall_args and not syscall_flags:  # capabilities judged another machine's
         cflags.remove("-DEBPFTOP_RAW_SYSCALL_ARGS")
