@@ -1,9 +1,9 @@
 /* Shared definitions for every ebpftop probe set.
  *
- * The probe sets (one .c per pane) are concatenated after this header into one
- * BCC module, so that there is one clang compile at start-up and one program
- * per kernel hook.  Each pane's code is guarded by EBPFTOP_<PANE>, defined by
- * the loader for the panes that are enabled.
+ * Each probe set is one bpf/NAME.c beside its user side, ebpftop/sets/NAME.py.
+ * The enabled sets' files are concatenated after this header into one BCC
+ * module, so that there is one clang compile at start-up and one program per
+ * kernel hook; the loader defines EBPFTOP_<SET> for each enabled set.
  *
  * Never read kernel structs here: the headers BCC compiles against may come
  * from another kernel version.  Data comes from tracepoint arguments (whose
@@ -54,6 +54,45 @@ struct tcp_state_change {
     u8 saddr[16];
     u8 daddr[16];
 };
+
+/* A keyed log2 histogram family: per (cgroup, comm, tgid, series) the count
+ * of durations in each log2 slot and their exact sum (for means and
+ * Prometheus' _sum).  A set declares its map with HIST_MAP and counts with
+ * hist_key_of() + hist_count(); user space drains every such map the same
+ * way (ebpftop/sets/base.py: Histograms, hist_parts).  (A helper that took
+ * the map itself cannot be written: BCC refuses map calls inside macros.) */
+struct hist_key {
+    u64 cgroup;
+    char comm[COMM_LEN];
+    u32 tgid;
+    u16 slot;   /* bpf_log2l(ns): slot k holds [2^(k-1), 2^k), slot 0 holds 0 */
+    u16 series; /* which of the set's histograms (read() or write(), say) */
+};
+
+struct hist_value {
+    u64 count;
+    u64 sum_ns;
+};
+
+#define HIST_MAP(name, entries) BPF_HASH(name, struct hist_key, struct hist_value, entries)
+
+/* The key of a duration of the current task: its tgid, cgroup and comm. */
+static inline struct hist_key hist_key_of(u64 ns, u16 series)
+{
+    struct hist_key key = {};
+    key.slot = bpf_log2l(ns);
+    key.series = series;
+    key.tgid = bpf_get_current_pid_tgid() >> 32;
+    key.cgroup = bpf_get_current_cgroup_id();
+    bpf_get_current_comm(key.comm, sizeof(key.comm));
+    return key;
+}
+
+static inline void hist_count(struct hist_value *v, u64 ns)
+{
+    __sync_fetch_and_add(&v->count, 1);
+    __sync_fetch_and_add(&v->sum_ns, ns);
+}
 
 /* Events that could not be recorded (a map was full, the ring buffer overran). */
 BPF_PERCPU_ARRAY(lost, u64, LOST_SLOTS);

@@ -1,6 +1,6 @@
 /* raw_syscalls:sys_enter: one program for every set that acts on a
  * syscall's entry.  It counts the syscall (syscalls.c), stamps read() and
- * write() (syscall_latency.c), and hands the arguments of the syscalls the
+ * write() (read_latency.c), and hands the arguments of the syscalls the
  * other sets want to them: the path of an open (file_opens.c), the peer
  * address buffer of an accept (tcp.c), execve()'s argv and exit_group()'s
  * code (processes.c).

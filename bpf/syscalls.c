@@ -7,7 +7,7 @@ BPF_HASH(syscall_folded, struct comm_pid_key, u64, SYSCALLS_MAP_SIZE);
 
 /* Called by sys_enter.c's raw sys_enter program for every syscall: one
  * counter per thread.  read() and write() entries are stamped there for
- * syscall_latency.c, with the thread's cgroup and comm from its counter. */
+ * read_latency.c, with the thread's cgroup and comm from its counter. */
 static inline void syscalls_enter(u64 nr)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();

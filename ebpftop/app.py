@@ -22,16 +22,19 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
 
-from ebpftop import aggregate, filters, probesets
+from ebpftop import aggregate, filters, sets, snapshots
 from ebpftop.history import HISTORY_S, History
 from ebpftop.model import STATUS_STARTING, Snapshot
-from ebpftop.panes.help import HelpScreen
-from ebpftop.panes.tables import safe
-from ebpftop.panes.views import TABS, LatencyView, NetworkView, View, ViewInput
+from ebpftop.panes.base import ProbeStatsRequested, View, ViewInput
+from ebpftop.panes.help import HelpScreen, help_rows
+from ebpftop.panes.table import SortableTable, safe
+from ebpftop.panes.tabs import TABS
 from ebpftop.recording import RecordingError
 from ebpftop.render import count
 from ebpftop.text import visible
 
+STEP_HELP = "one interval back / forward in time (the last hour is kept); every tab shows that moment"
+JUMP_HELP = "a minute back / forward in time"
 # Narrower than this, an alert toast would hide table columns: none is shown.
 NOTIFY_MIN_WIDTH = 100
 TAB_IDS = tuple(t.id for t in TABS)
@@ -65,6 +68,7 @@ class RecordingFailed(Message):
 class EbpftopApp(App):
     TITLE = "ebpftop"
     ENABLE_COMMAND_PALETTE = False
+    # The app's own widgets; each view and table brings its own CSS.
     CSS = """
     Screen { layout: vertical; }
     #filter-bar { height: 1; display: none; }
@@ -72,41 +76,31 @@ class EbpftopApp(App):
     #filter { height: 1; border: none; padding: 0 1; background: $boost; }
     TabbedContent { height: 1fr; }
     TabPane { padding: 0; }
-    View { height: 1fr; }
-    .probe-state { height: 1; padding: 0 1; }
-    .timeline { height: 1; padding: 0 1; }
-    .summary { height: 1; padding: 0 1; color: $text-muted; }
-    .latency-body { height: 1fr; }
-    .histogram-box { width: auto; max-width: 65%; height: 1fr; }
-    .histogram { width: auto; padding: 0 1; }
     #filter-label { width: auto; padding: 0 0 0 1; background: $boost; color: $accent; text-style: bold; }
     #filter { width: 1fr; }
-    SortableTable { height: 1fr; }
     #status-line { height: 1; padding: 0 1; background: $panel; }
     """
+    # The keys of every tab; each view's own are its BINDINGS (panes/*.py).
     BINDINGS = [
         *(Binding(t.key, f"show_pane('{t.id}')", t.title, show=False) for t in TABS),
-        Binding("c", "toggle_probe_cost", "probe cost", show=False),
-        Binding("tab", "cycle_pane(1)", "Next pane", show=False, priority=True),
-        Binding("shift+tab", "cycle_pane(-1)", "Prev pane", show=False, priority=True),
-        Binding("slash", "open_filter", "Filter"),
-        Binding("s", "next_sort", "Sort"),
-        Binding("S", "reverse_sort", "Reverse", show=False),
-        Binding("w", "toggle_latency_op", "read/write", show=False),
-        Binding("h", "toggle_heatmap", "latency over time", show=False),
-        Binding("u", "toggle_udp", "TCP/UDP", show=False),
-        Binding("t", "next_tcp_view", "TCP views", show=False),
-        Binding("g", "toggle_group", "By container"),
-        Binding("backspace", "drill_up", "Back", show=False),
-        Binding("p", "toggle_pause", "Pause"),
-        Binding("left_square_bracket", "step(-1)", "Back in time", show=False),
-        Binding("right_square_bracket", "step(1)", "Forward in time", show=False),
-        Binding("left_curly_bracket", "jump(-60)", "A minute back", show=False),
-        Binding("right_curly_bracket", "jump(60)", "A minute forward", show=False),
-        Binding("l", "live", "Live", show=False),
-        Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("tab", "cycle_pane(1)", "Next pane", show=False, priority=True, tooltip="next / previous tab"),
+        Binding("shift+tab", "cycle_pane(-1)", "Prev pane", show=False, priority=True, tooltip="next / previous tab"),
+        Binding("slash", "open_filter", "Filter",
+                tooltip="filter by process or container name; every key then goes to the filter"),
+        Binding("g", "toggle_group", "By container",
+                tooltip="every tab per container instead of per process (syscalls, latency, opens, faults, "
+                        "traffic), and back"),
+        Binding("backspace", "drill_up", "Back", show=False, tooltip="back to the previous scope"),
+        Binding("p", "toggle_pause", "Pause",
+                tooltip="pause the display (collection goes on); again to resume with the latest"),
+        Binding("left_square_bracket", "step(-1)", "Back in time", show=False, tooltip=STEP_HELP),
+        Binding("right_square_bracket", "step(1)", "Forward in time", show=False, tooltip=STEP_HELP),
+        Binding("left_curly_bracket", "jump(-60)", "A minute back", show=False, tooltip=JUMP_HELP),
+        Binding("right_curly_bracket", "jump(60)", "A minute forward", show=False, tooltip=JUMP_HELP),
+        Binding("l", "live", "Live", show=False, tooltip="back to live"),
+        Binding("question_mark", "help", "Help", tooltip="this help"),
+        Binding("q", "quit", "Quit", tooltip="quit (every probe is detached)"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, tooltip="quit (every probe is detached)"),
     ]
 
     def __init__(
@@ -127,7 +121,7 @@ class EbpftopApp(App):
         for snap in backlog:  # replay --at: the intervals before it, kept to rewind into
             self.history.add(snap)
             self.history.add_alerts(snap.alerts)
-        self.status: dict[str, str] = {p: STATUS_STARTING for p in probesets.NAMES}
+        self.status: dict[str, str] = {p: STATUS_STARTING for p in sets.NAMES}
         self.latest: Snapshot | None = None  # the newest snapshot
         self.shown: Snapshot | None = None  # what the panes show (held while paused)
         self.paused = False
@@ -262,7 +256,7 @@ class EbpftopApp(App):
             self.schedule_poll()
 
     def on_source_failed(self, message: SourceFailed) -> None:
-        for p in probesets.NAMES:
+        for p in sets.NAMES:
             self.status[p] = message.error
         self.redraw()
 
@@ -358,33 +352,17 @@ class EbpftopApp(App):
         if pane_name not in self._stale:
             return
         self._stale.discard(pane_name)
-        containers = self.history.containers
-        until = self.shown.time if self.rewound and self.shown is not None else None
         if self._filtered is None and self.shown is not None:
-            self._filtered = filters.apply(self.shown, self.flt)  # once per redraw, shared by the panes
+            self._filtered = snapshots.filtered(self.shown, self.flt)  # once per redraw, shared by the views
             if self.grouped:
-                self._filtered = aggregate.by_container(self._filtered)
+                self._filtered = snapshots.by_container(self._filtered)
         view = self._find(f"#pane-{pane_name}", View)
-        status = view.status_from(self.status, self.probe_stats)
-        note = self.shown.capabilities.get("notes", {}).get(view.probe_set, "") if self.shown is not None else ""
-        recent = closed = ()
-        if pane_name == "network":
-            recent = filters.connections(_until(self.history.connections, until, "time"), self.flt, containers)
-            closed = filters.tcp_sessions(_until(self.history.tcp_closed, until, "closed"), self.flt, containers)
-            if self.grouped:
-                recent = aggregate.renamed_by_container(recent, containers)
-                closed = aggregate.renamed_by_container(closed, containers)
+        notes = self.shown.capabilities.get("notes", {}) if self.shown is not None else {}
+        containers = self.history.containers
         view.update_from(ViewInput(
-            self._filtered, self.history, self.flt, status, str(note),
-            recent_connections=recent, closed_connections=closed,
-            process_events=filters.process_events(_until(self.history.processes, until, "time"), self.flt, containers)
-            if pane_name == "processes" else (),
-            containers=containers, show_container=bool(containers), grouped=self.grouped,
-            alerts=_until(self.history.alerts, until, "time"),
-            faults_total=self.history.faults_total if until is None else self.history.faults_total_at(until),
-            totals={**self.history.totals_at(until),  # and how many of the kept ones go up to that moment
-                    "processes_kept": len(_until(self.history.processes, until, "time")),
-                    "tcp_closed_kept": len(_until(self.history.tcp_closed, until, "closed"))},
+            self._filtered, self.history, self.flt, self.status, self.probe_stats, notes, containers=containers,
+            show_container=bool(containers), grouped=self.grouped,
+            until=self.shown.time if self.rewound and self.shown is not None else None,
         ))
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -531,12 +509,6 @@ class EbpftopApp(App):
             event.stop()
             filt.insert_text_at_cursor(event.character)
 
-    def action_next_sort(self) -> None:
-        self.active_pane.table.next_sort()
-
-    def action_reverse_sort(self) -> None:
-        self.active_pane.table.reverse_sort()
-
     def action_step(self, intervals: int) -> None:
         """One kept snapshot back (-1) or forward (1); forward from the
         newest is live again."""
@@ -585,50 +557,19 @@ class EbpftopApp(App):
         else:
             self.update_status_line()
 
-    def action_toggle_probe_cost(self) -> None:
+    def on_probe_stats_requested(self, message: ProbeStatsRequested) -> None:
+        """The Probes tab's c: the kernel's run-time statistics on or off."""
         if self.source.kind != "live":
             self.notify("a recording shows the probe costs it recorded", timeout=3)
-        else:
-            self.probe_stats = self.source.set_probe_stats(self.probe_stats != "ok")
-            if self.probe_stats == "ok":
-                self.notify("measuring from now: figures come with the next poll", timeout=3)
-            self._stale.add("probes")
-        self.action_show_pane("probes")
-
-    def action_toggle_latency_op(self) -> None:
-        pane = self._find("#pane-latency", LatencyView)
-        pane.op = "write" if pane.op == "read" else "read"
-        self._stale.add("latency")
-        self.action_show_pane("latency")
-
-    def action_toggle_heatmap(self) -> None:
-        view = self._find("#pane-latency", LatencyView)
-        view.heatmap = not view.heatmap
-        self._stale.add("latency")
-        self.action_show_pane("latency")
-
-    def action_toggle_udp(self) -> None:
-        pane = self._find("#pane-network", NetworkView)
-        self._show_network(pane.tcp_mode if pane.mode == "udp" else "udp")
-
-    def action_next_tcp_view(self) -> None:
-        pane = self._find("#pane-network", NetworkView)
-        self._show_network(pane.next_tcp_mode())
-
-    def _show_network(self, mode: str) -> None:
-        self._find("#pane-network", NetworkView).set_mode(mode)
-        self._stale.add("network")
-        self.action_show_pane("network")
+            return
+        self.probe_stats = self.source.set_probe_stats(message.on)
+        if self.probe_stats == "ok":
+            self.notify("measuring from now: figures come with the next poll", timeout=3)
+        self._stale.add("probes")
+        self.draw_pane("probes")
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
-
-
-def _until(rows, until: float | None, time_field: str) -> tuple:
-    """Rows kept over time (newest first) as they were at time until."""
-    if until is None:
-        return tuple(rows)
-    return tuple(r for r in rows if (getattr(r, time_field) or 0) <= until)
+        self.push_screen(HelpScreen(help_rows(self.BINDINGS, SortableTable.BINDINGS, TABS)))
 
 
 def _ago(seconds: float) -> str:

@@ -6,9 +6,10 @@ kernel's run-time statistics: the "kernel part", measured in a window of
 each interval, see WINDOW_S) plus ebpftop's own CPU time.
 Over the budget, ebpftop sheds one step per interval, in this order:
 
-1. the read()/write() latency probes sample 1 in 4, then 1 in 16, then 1 in
-   64 calls (chosen at random in the kernel): their counts are scaled back
-   up and marked as estimates; the syscall counts stay exact;
+1. the probe sets that can be sampled (the read()/write() latency probes)
+   sample 1 in 4, then 1 in 16, then 1 in 64 calls (chosen at random in the
+   kernel): their counts are scaled back up and marked as estimates; the
+   syscall counts stay exact;
 2. then probe sets are detached, one group per interval, until the load
    fits.  A program several sets share (the raw sys_enter serves five)
    stops only when all of them are detached, so what detaching some sets
@@ -86,10 +87,10 @@ class Step:
 
 
 class Governor:
-    def __init__(self, max_cpu_pct: float, latency: bool, probe_sets: tuple[str, ...],
+    def __init__(self, max_cpu_pct: float, sampled: tuple[str, ...], probe_sets: tuple[str, ...],
                  owners: dict[str, tuple[str, ...]]):
         self.max_cpu_pct = max_cpu_pct
-        self.latency = latency  # the latency probes are running (they can be sampled)
+        self.sampled = sampled  # the running sets whose probes can be sampled (latency)
         self.probe_sets = probe_sets  # those that can be detached
         self.owners = owners  # program -> the probe sets it serves
         self.steps: list[Step] = []
@@ -148,9 +149,9 @@ class Governor:
     def _next_step(self, load_pct: float, kernel_pct: float, program_costs: dict[str, float]) -> Step | None:
         worth = WORTH_SHEDDING * self.max_cpu_pct
         detached = set(self.detached)
-        latency_cost = sum(cost for prog, cost in program_costs.items()
-                           if "read_latency" in self.owners.get(prog, ()))
-        if self.latency and "read_latency" not in detached and latency_cost >= worth:
+        sampled = set(self.sampled) - detached
+        sampled_cost = sum(cost for prog, cost in program_costs.items() if sampled & set(self.owners.get(prog, ())))
+        if sampled and sampled_cost >= worth:
             for n in SAMPLING_STEPS:
                 if n > self.sample_1_in:
                     return Step("sample", n, kernel_pct)

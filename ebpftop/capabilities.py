@@ -195,7 +195,6 @@ def detect_here(tracefs: str | None) -> Capabilities:
     import platform
 
     from ebpftop import cdefs
-    from ebpftop.sources.bpf_syscall import NR_BPF
 
     def fmt(name: str) -> str:
         if not tracefs:
@@ -212,13 +211,13 @@ def detect_here(tracefs: str | None) -> Capabilities:
         tracepoint_format=fmt,
         have_btf=os.path.exists("/sys/kernel/btf/vmlinux"),
         forced=forced_fallbacks(os.environ.get(FORCE_ENV)),
-        machine_has_bpf_nr=platform.machine() in NR_BPF,
+        machine_has_bpf_nr=platform.machine() in cdefs.NR_BPF,
         machine_has_syscall_table=bool(cdefs.syscall_defines(platform.machine())),
     )
 
 
 def bcc_version() -> str:
-    """BCC's version, read without importing bcc (only sources/live.py does)."""
+    """BCC's version, read without importing bcc (only sources/kernel.py does)."""
     import importlib.util
 
     try:

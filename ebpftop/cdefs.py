@@ -28,7 +28,7 @@ DIRECTION_ACCEPT = 2
 DIR_SENT = 0
 DIR_RECEIVED = 1
 
-# syscall_latency.c: latency_key.op
+# read_latency.c: hist_key.series
 OP_READ = 0
 OP_WRITE = 1
 
@@ -36,6 +36,11 @@ OP_WRITE = 1
 # raw sys_enter (-1 elsewhere: the classic sys_enter_read/write then).
 NR_READ = {"x86_64": 0, "aarch64": 63, "riscv64": 63, "ppc64le": 3, "s390x": 3}
 NR_WRITE = {"x86_64": 1, "aarch64": 64, "riscv64": 64, "ppc64le": 4, "s390x": 4}
+
+# bpf(2) and perf_event_open(2), for the calls ebpftop makes itself
+# (sources/bpf_syscall.py): where a number is unknown, BCC does the work.
+NR_BPF = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351}
+NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "riscv64": 241, "ppc64le": 319, "s390x": 331}
 
 # bpf/sys_enter.c: the numbers of the other syscalls whose entries the sets act on,
 # per architecture (-1: the architecture has no such syscall; SYSNR_, as the

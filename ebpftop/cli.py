@@ -6,7 +6,7 @@ import argparse
 import signal
 import sys
 
-from ebpftop import __version__, filters, probesets
+from ebpftop import __version__, filters, sets
 
 EPILOG = """\
 examples:
@@ -121,7 +121,7 @@ def _listen(text: str) -> tuple[str, int]:
 
 def _probe_sets(text: str) -> tuple[str, ...]:
     try:
-        return probesets.parse_list(text)
+        return sets.parse_list(text)
     except ValueError as e:
         raise argparse.ArgumentTypeError(str(e)) from None
 
@@ -187,8 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "every user's ~/.ssh/*, and the lines of $XDG_CONFIG_HOME/ebpftop/watch")
     p.add_argument("--no-default-watch", action="store_true", help="watch only what --watch and the config file name")
     p.add_argument("--syslog", action="store_true", help="also write each alert to syslog (authpriv.warning)")
-    p.add_argument("--panes", type=_probe_sets, default=probesets.NAMES, metavar="LIST",
-                   help=f"comma-separated probe sets to load (default all: {','.join(probesets.NAMES)})")
+    p.add_argument("--panes", type=_probe_sets, default=sets.NAMES, metavar="LIST",
+                   help=f"comma-separated probe sets to load (default all: {','.join(sets.NAMES)})")
     p.add_argument("--version", action="version", version=f"ebpftop {__version__}")
     return p
 

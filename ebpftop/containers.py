@@ -15,6 +15,7 @@ tests run it on hand-made trees.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import re
@@ -22,7 +23,19 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 
+from ebpftop import cdefs
 from ebpftop.model import Container
+
+
+class CgroupEventStruct(ctypes.Structure):
+    """struct cgroup_event of bpf/cgroups.c: a cgroup made, its id and path."""
+
+    _fields_ = [("id", ctypes.c_uint64), ("path", ctypes.c_char * cdefs.PATH_LEN)]
+
+
+def decode_path(raw: bytes) -> str:
+    return bytes(raw).split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
 
 # How many cgroups' answers are kept (a host makes a few per container; a
 # busy Kubernetes node some thousands).  The oldest go first.

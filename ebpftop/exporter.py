@@ -9,7 +9,8 @@ import threading
 import time
 
 from ebpftop.headless import sleep_until
-from ebpftop.metrics import MetricsState
+from ebpftop.metrics import LatencyHistogram, MetricsState
+from ebpftop.sets import PROBE_SETS
 from ebpftop.text import visible  # label values: a \r in a name broke the scrape parser
 
 DEFAULT_ADDR = "127.0.0.1"
@@ -49,66 +50,19 @@ class SnapshotCollector:
 
         with self.lock:
             s = self.state
-            for name, doc, counter in (
-                ("ebpftop_syscalls", "Syscalls by process name (raw_syscalls:sys_enter).", s.syscalls),
-                ("ebpftop_page_faults", "User page faults by process name.", s.page_faults),
-                ("ebpftop_file_opens", "open/openat/openat2 calls by process name.", s.file_opens),
-                ("ebpftop_file_open_errors", "Failed open/openat/openat2 calls by process name.", s.file_open_errors),
-            ):
-                m = CounterMetricFamily(name, doc, labels=["comm"])
-                for (comm,), v in counter.samples():
-                    m.add_metric([visible(comm)], v)
-                yield m
-            m = CounterMetricFamily("ebpftop_tcp_connections", "New TCP connections by direction and service port.",
-                                    labels=["direction", "port"])
-            for (direction, port), v in s.tcp.samples():
-                m.add_metric([direction, port], v)
-            yield m
-            for name, doc, counter in (
-                ("ebpftop_udp_datagrams", "UDP datagrams by process name and direction (sent, received).",
-                 s.udp_datagrams),
-                ("ebpftop_udp_bytes", "UDP payload bytes by process name and direction (sent, received).",
-                 s.udp_bytes),
-                ("ebpftop_tcp_bytes", "TCP bytes sent and received by process name (what sendmsg/recvmsg moved).",
-                 s.tcp_bytes),
-                ("ebpftop_tcp_retransmits", "Retransmitted TCP segments by process name (direction: sent).",
-                 s.tcp_retransmits),
-                ("ebpftop_tcp_resets", "TCP resets by process name and direction (sent, received).", s.tcp_resets),
-            ):
-                m = CounterMetricFamily(name, doc, labels=["comm", "direction"])
-                for (comm, direction), v in counter.samples():
-                    m.add_metric([visible(comm), direction], v)
-                yield m
-            for name, doc, counter in (
-                ("ebpftop_container_syscalls", "Syscalls by container (host: in none).", s.container_syscalls),
-                ("ebpftop_container_page_faults", "User page faults by container.", s.container_page_faults),
-                ("ebpftop_container_file_opens", "open/openat/openat2 calls by container.", s.container_file_opens),
-            ):
-                m = CounterMetricFamily(name, doc, labels=["container", "kind"])
-                for (container, kind), v in counter.samples():
-                    m.add_metric([visible(container), kind], v)
-                yield m
-            m = CounterMetricFamily("ebpftop_container_tcp_bytes", "TCP bytes sent and received by container.",
-                                    labels=["container", "direction"])
-            for (container, direction), v in s.container_tcp_bytes.samples():
-                m.add_metric([visible(container), direction], v)
-            yield m
-            m = CounterMetricFamily("ebpftop_watched_file_opens", "Opens of watched (sensitive) files, by process "
-                                    "name and result (ok or the errno).", labels=["comm", "result"])
-            for (comm, result), v in s.alerts.samples():
-                m.add_metric([visible(comm), result], v)
-            yield m
-            h = HistogramMetricFamily("ebpftop_read_latency_seconds", "read() latency, all processes.")
-            h.add_metric([], s.read_latency.cumulative(), s.read_latency.sum_ns / 1e9)
-            yield h
-            h = HistogramMetricFamily("ebpftop_write_latency_seconds", "write() latency, all processes.")
-            h.add_metric([], s.write_latency.cumulative(), s.write_latency.sum_ns / 1e9)
-            yield h
-            h = HistogramMetricFamily("ebpftop_read_latency_by_comm_seconds", "read() latency by process name.",
-                                      labels=["comm"])
-            for comm, hist in sorted(s.read_latency_by_comm.items()):
-                h.add_metric([visible(comm)], hist.cumulative(), hist.sum_ns / 1e9)
-            yield h
+            for p in PROBE_SETS:
+                for family in p.counters:
+                    m = CounterMetricFamily(family.name, family.doc, labels=list(family.labels))
+                    for labels, v in s.counters[family.name].samples():
+                        m.add_metric([visible(str(x)) for x in labels], v)
+                    yield m
+                for family in p.histograms:
+                    h = HistogramMetricFamily(family.name, family.doc, labels=list(family.labels))
+                    for labels, hist in sorted(s.histograms[family.name].values.items()):
+                        h.add_metric([visible(str(x)) for x in labels], hist.cumulative(), hist.sum_ns / 1e9)
+                    if not family.labels and not s.histograms[family.name].values:
+                        h.add_metric([], LatencyHistogram().cumulative(), 0.0)  # exported from the start
+                    yield h
             m = CounterMetricFamily("ebpftop_lost_events", "Events the probes could not record (a map full, "
                                     "a ring buffer overrun).", labels=["pane"])
             for pane, v in sorted(s.lost.items()):
@@ -120,15 +74,8 @@ class SnapshotCollector:
             yield m
             m = CounterMetricFamily("ebpftop_label_values_evicted", "Label values dropped to bound cardinality.",
                                     labels=["metric"])
-            for name, counter in (("syscalls", s.syscalls), ("page_faults", s.page_faults),
-                                  ("file_opens", s.file_opens), ("tcp_connections", s.tcp),
-                                  ("udp_datagrams", s.udp_datagrams), ("udp_bytes", s.udp_bytes),
-                                  ("tcp_bytes", s.tcp_bytes), ("tcp_retransmits", s.tcp_retransmits),
-                                  ("tcp_resets", s.tcp_resets), ("container_syscalls", s.container_syscalls),
-                                  ("container_page_faults", s.container_page_faults),
-                                  ("container_file_opens", s.container_file_opens),
-                                  ("container_tcp_bytes", s.container_tcp_bytes)):
-                m.add_metric([name], counter.evicted)
+            for name, counter in s.counters.items():
+                m.add_metric([name.removeprefix("ebpftop_")], counter.evicted)
             yield m
             yield GaugeMetricFamily("ebpftop_polls", "Polls of the kernel maps so far.", value=s.polls)
             if s.budget is not None:  # --max-cpu

@@ -1,14 +1,16 @@
-"""The one filter, applied in user space, and the only place rows are
-filtered: snapshots (live, replay, --json, the TUI) and the history the TUI
-keeps (recent connections, process events) go through the functions below,
-so a new filter shows at once without a poll."""
+"""The one filter, applied in user space: ``Filter`` says what matches, and
+the rules below apply it to rows.  Each part of a snapshot names its rule
+(ebpftop/sets/); ``sets.filtered()`` applies them to a snapshot, and the
+views apply the same rules to the rows the TUI keeps over time, so live,
+replay, --json and the TUI filter alike, and a new filter shows at once
+without a poll."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-from ebpftop.model import HOST, Container, Latency, ProcessEvent, Snapshot, SyscallRow, TcpConnection, TcpSession
+from ebpftop.model import HOST, Container
 
 
 @dataclass(frozen=True)
@@ -59,63 +61,33 @@ class Filter:
 NONE: Mapping[int, Container] = {}
 
 
-def connections(rows: Iterable[TcpConnection], f: Filter,
-                containers: Mapping[int, Container] = NONE) -> tuple[TcpConnection, ...]:
-    return _with_ports(rows, f, "sport", "dport", containers)
+# -- rules: rows, Filter, containers -> the rows it matches -------------------
 
 
-def process_events(rows: Iterable[ProcessEvent], f: Filter,
-                   containers: Mapping[int, Container] = NONE) -> tuple[ProcessEvent, ...]:
-    # a process's fork row names its parent: a pid scope keeps the rows of its children's births too
+def by_process(rows: Iterable, f: Filter, containers: Mapping[int, Container] = NONE) -> tuple:
+    """Rows with comm, pid and cgroup: by name, pid and container."""
+    if not f.active:
+        return tuple(rows)
+    return tuple(r for r in rows if f.row_matches(r, containers))
+
+
+def with_ports(local: str, remote: str):
+    """The rule of rows that are also matched by a port (--port): their
+    fields local and remote."""
+
+    def rule(rows: Iterable, f: Filter, containers: Mapping[int, Container] = NONE) -> tuple:
+        if not f.active:
+            return tuple(rows)
+        return tuple(r for r in rows if f.row_matches(r, containers)
+                     and f.port_matches(getattr(r, local), getattr(r, remote)))
+
+    return rule
+
+
+def by_process_or_parent(rows: Iterable, f: Filter, containers: Mapping[int, Container] = NONE) -> tuple:
+    """Process events: a process's fork row names its parent, so a pid
+    scope keeps the rows of its children's births too."""
+    if not f.active:
+        return tuple(rows)
     return tuple(e for e in rows if f.comm_matches(e.comm, containers.get(e.cgroup))
                  and f.container_matches(containers.get(e.cgroup)) and (f.pid is None or f.pid in (e.pid, e.ppid)))
-
-
-def tcp_sessions(rows: Iterable[TcpSession], f: Filter,
-                 containers: Mapping[int, Container] = NONE) -> tuple[TcpSession, ...]:
-    return _with_ports(rows, f, "sport", "dport", containers)
-
-
-def _with_ports(rows, f: Filter, local: str, remote: str, containers: Mapping[int, Container]) -> tuple:
-    return tuple(r for r in rows if f.row_matches(r, containers)
-                 and f.port_matches(getattr(r, local), getattr(r, remote)))
-
-
-def _syscalls(rows, f: Filter, containers: Mapping[int, Container]) -> tuple[SyscallRow, ...]:
-    out = []
-    for row in rows:
-        c = containers.get(row.cgroup)
-        if not (f.comm_matches(row.comm, c) and f.container_matches(c)):
-            continue
-        if f.pid is not None:
-            by_pid = tuple(pc for pc in row.by_pid if pc[0] == f.pid)
-            if not by_pid:
-                continue
-            row = row._replace(count=sum(n for _, n in by_pid), by_pid=by_pid)
-        out.append(row)
-    return tuple(out)
-
-
-def latency(lat: Latency, f: Filter, containers: Mapping[int, Container] = NONE) -> Latency:
-    return Latency(tuple(p for p in lat.by_process if f.row_matches(p, containers)), lat.sampled_1_in)
-
-
-def apply(snapshot: Snapshot, f: Filter) -> Snapshot:
-    """The snapshot with only the rows f matches.  Alerts are never filtered:
-    an open of a watched file is shown whoever made it."""
-    if not f.active:
-        return snapshot
-    cs = snapshot.containers
-    return replace(
-        snapshot,
-        tcp=connections(snapshot.tcp, f, cs),
-        tcp_connections=tcp_sessions(snapshot.tcp_connections, f, cs),
-        tcp_closed=tcp_sessions(snapshot.tcp_closed, f, cs),
-        udp=_with_ports(snapshot.udp, f, "lport", "rport", cs),
-        syscalls=_syscalls(snapshot.syscalls, f, cs),
-        read_latency=latency(snapshot.read_latency, f, cs),
-        write_latency=latency(snapshot.write_latency, f, cs),
-        file_opens=tuple(r for r in snapshot.file_opens if f.row_matches(r, cs)),
-        processes=process_events(snapshot.processes, f, cs),
-        page_faults=tuple(r for r in snapshot.page_faults if f.row_matches(r, cs)),
-    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ebpftop import filters
+from ebpftop import filters, snapshots
 from ebpftop.recording import dumps
 
 # Ring buffers (connections, processes, alerts) are read this often between
@@ -43,7 +43,7 @@ def run(source, flt: filters.Filter, count: int | None, paced: bool = True) -> i
         for notice in snap.notices:  # a flight recording written, say (the JSON line carries it too)
             print(f"ebpftop: {notice}", file=sys.stderr)
         try:
-            sys.stdout.write(dumps(filters.apply(snap, flt)) + "\n")
+            sys.stdout.write(dumps(snapshots.filtered(snap, flt)) + "\n")
             sys.stdout.flush()
         except BrokenPipeError:
             # the reader went away (ebpftop --json | head -1): done, quietly

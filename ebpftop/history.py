@@ -1,44 +1,42 @@
-"""What the panes show beyond one interval: the recent TCP connections and the
-totals since start.  Pure; fed one snapshot at a time."""
+"""What the views show beyond one interval: the snapshots kept for rewinding,
+the rows of the parts declared ``kept`` (new connections, process events,
+closed connections, alerts) with their counts since start, the totals since
+start of the parts declared ``since_start`` (page faults per process), and
+losses.  Pure; fed one snapshot at a time."""
 
 from __future__ import annotations
 
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from ebpftop.model import ROW_LISTS, Snapshot
+from ebpftop import snapshots
+from ebpftop.model import Snapshot
+from ebpftop.sets import PARTS
 
-MAX_CONNECTIONS = 2000  # newest kept for the TCP pane; older ones scroll away
-MAX_ALERTS = 1000
-MAX_PROCESS_EVENTS = 2000
-MAX_CLOSED_CONNECTIONS = 2000  # tcplife rows kept for the Network pane
 MAX_CONTAINERS = 4096  # cgroup id -> container, for the rows kept above
-MAX_FAULT_TOTALS = 65536  # (comm, pid) since start: the least recently seen go first (pids come and go)
+MAX_SINCE_START = 65536  # keys counted since start per part: the least recently seen go first (pids come and go)
 # Snapshots kept for rewinding the TUI: the last hour, and at most this many
 # rows over all of them (a busy host's snapshots are large: the oldest go
 # first when the rows would pass it).
 HISTORY_S = 3600.0
 MAX_KEPT_ROWS = 400_000  # about 150 MiB at the ~390 bytes a row of tests/bench/history_memory.py
 
+KEPT = {name: part for name, part in PARTS.items() if getattr(part, "kept", 0)}
+SINCE_START = {name: part for name, part in PARTS.items() if getattr(part, "since_start", None)}
+
 
 def snapshot_rows(snap: Snapshot) -> int:
     """How many rows a snapshot holds (what its memory grows with)."""
-    n = sum(len(getattr(snap, name)) for name in ROW_LISTS)
-    return n + len(snap.read_latency.by_process) + len(snap.write_latency.by_process)
+    return snapshots.size(snap)
 
 
 @dataclass
 class History:
-    connections: deque = field(default_factory=lambda: deque(maxlen=MAX_CONNECTIONS))
-    connections_total: int = 0
-    faults_total: OrderedDict = field(default_factory=OrderedDict)  # (comm, pid) -> faults since start
+    logs: dict = field(default_factory=lambda: {name: deque(maxlen=p.kept) for name, p in KEPT.items()})  # newest first
+    totals: dict = field(default_factory=lambda: dict.fromkeys(KEPT, 0))  # rows of each kept part since start
+    since_start: dict = field(default_factory=lambda: {name: OrderedDict() for name in SINCE_START})
     lost_total: dict = field(default_factory=dict)
     polls: int = 0
-    alerts: deque = field(default_factory=lambda: deque(maxlen=MAX_ALERTS))  # newest first
-    processes: deque = field(default_factory=lambda: deque(maxlen=MAX_PROCESS_EVENTS))  # newest first
-    tcp_closed: deque = field(default_factory=lambda: deque(maxlen=MAX_CLOSED_CONNECTIONS))  # newest first
-    tcp_closed_total: int = 0
-    alerts_total: int = 0
     containers: OrderedDict = field(default_factory=OrderedDict)  # cgroup id -> Container, of every snapshot so far (bounded)
     snapshots: deque = field(default_factory=deque)  # (snapshot, its rows), oldest first: what the TUI rewinds through
     kept_rows: int = 0
@@ -59,64 +57,81 @@ class History:
     def kept_times(self) -> list[float]:
         return [s.time for s, _ in self.snapshots]
 
+    def log(self, part: str, until: float | None = None, time_field: str = "time") -> tuple:
+        """The kept rows of a part, newest first, as they were at time until
+        (None: now)."""
+        rows = self.logs[part]
+        if until is None:
+            return tuple(rows)
+        return tuple(r for r in rows if (getattr(r, time_field) or 0) <= until)
+
     def totals_at(self, t: float | None) -> dict[str, int]:
-        """The counts since start (new and closed TCP connections, alerts) as
-        they were at the kept snapshot of time t (None: now): the later kept
-        snapshots' taken off."""
-        out = {"connections": self.connections_total, "tcp_closed": self.tcp_closed_total,
-               "alerts": self.alerts_total}
+        """The rows of each kept part since start as they were at the kept
+        snapshot of time t (None: now): the later kept snapshots' taken off."""
+        out = dict(self.totals)
         if t is not None:
             for snap, _ in reversed(self.snapshots):
                 if snap.time <= t:
                     break
-                out["connections"] -= len(snap.tcp)
-                out["tcp_closed"] -= len(snap.tcp_closed)
-                out["alerts"] -= len(snap.alerts)
+                for name in out:
+                    out[name] -= len(getattr(snap, name))
         return out
 
-    def faults_total_at(self, t: float) -> dict:
-        """faults_total as it was at the snapshot of time t (the later kept
-        snapshots' faults taken off)."""
-        out = dict(self.faults_total)
-        for snap, _ in reversed(self.snapshots):
-            if snap.time <= t:
-                break
-            for r in snap.page_faults:
-                key = (r.comm, r.pid)
-                out[key] = out.get(key, 0) - r.count
+    def since_start_at(self, part: str, t: float | None = None) -> dict:
+        """key -> its total since start of a since_start part, at the
+        snapshot of time t (None: now; the later kept snapshots' taken off)."""
+        out = dict(self.since_start[part])
+        if t is not None:
+            key_of = PARTS[part].since_start
+            for snap, _ in reversed(self.snapshots):
+                if snap.time <= t:
+                    break
+                for r in getattr(snap, part):
+                    key, n = key_of(r)
+                    out[key] = out.get(key, 0) - n
         return out
 
+    def add_streamed(self, part: str, rows) -> None:
+        """Rows the source hands over as they come (alerts: Source.poll_alerts
+        is their one route into the TUI), oldest first."""
+        log = self.logs[part]
+        for r in rows:
+            log.appendleft(r)
+        self.totals[part] += len(rows)
+
+    # Alerts are the Source's own stream (Source.poll_alerts): the status
+    # line counts them whatever tab is shown.
     def add_alerts(self, alerts) -> None:
-        """Alerts, oldest first."""
-        for a in alerts:
-            self.alerts.appendleft(a)
-        self.alerts_total += len(alerts)
+        self.add_streamed("alerts", alerts)
+
+    @property
+    def alerts_total(self) -> int:
+        return self.totals["alerts"]
 
     def add(self, snap: Snapshot) -> None:
-        """One interval's rows; its alerts come through add_alerts (the
-        source's poll_alerts is their one route into the TUI)."""
+        """One interval's rows (those of streamed parts come through add_streamed)."""
         self.polls += 1
         self.keep(snap)
-        # snapshot rows are newest first; keep the deque newest first too
-        for c in reversed(snap.tcp):
-            self.connections.appendleft(c)
-        self.connections_total += len(snap.tcp)
-        for e in reversed(snap.processes):
-            self.processes.appendleft(e)
-        for c in snap.tcp_closed:  # oldest first in the snapshot
-            self.tcp_closed.appendleft(c)
-        self.tcp_closed_total += len(snap.tcp_closed)
-        for r in snap.page_faults:
-            key = (r.comm, r.pid)
-            self.faults_total[key] = self.faults_total.get(key, 0) + r.count
-            self.faults_total.move_to_end(key)  # the most recently seen last
-        while len(self.faults_total) > MAX_FAULT_TOTALS:
-            self.faults_total.popitem(last=False)
+        for name, part in KEPT.items():
+            if part.streamed:
+                continue
+            rows = getattr(snap, name)
+            log = self.logs[name]
+            for r in (reversed(rows) if part.newest_first else rows):  # the log is newest first
+                log.appendleft(r)
+            self.totals[name] += len(rows)
+        for name, totals in self.since_start.items():
+            key_of = PARTS[name].since_start
+            for r in getattr(snap, name):
+                key, n = key_of(r)
+                totals[key] = totals.get(key, 0) + n
+                totals.move_to_end(key)  # the most recently seen last
+            while len(totals) > MAX_SINCE_START:
+                totals.popitem(last=False)
         for cgroup, c in snap.containers.items():
             self.containers[cgroup] = c
             self.containers.move_to_end(cgroup)  # newest last: the oldest go first
         while len(self.containers) > MAX_CONTAINERS:
             self.containers.popitem(last=False)
-        for pane, n in snap.lost.items():
-            self.lost_total[pane] = self.lost_total.get(pane, 0) + n
-
+        for name, n in snap.lost.items():
+            self.lost_total[name] = self.lost_total.get(name, 0) + n

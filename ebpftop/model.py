@@ -1,20 +1,27 @@
-"""The snapshot: everything one poll of the probes produced, frozen.
+"""The snapshot: everything one poll of the probes produced, frozen, and the
+types every probe set shares.
+
+A snapshot has a few fields of its own (the time, the interval, each probe
+set's status, losses, the containers its rows are in, what ebpftop itself
+did) and one *part* per field a probe set fills: ``snap.syscalls``,
+``snap.read_latency``.  Which parts there are, and their rows, their JSON
+form, their filter and their grouping by container, is declared by the
+probe sets (ebpftop/sets/); a snapshot is made with ``sets.snapshot()``,
+which gives every declared part its empty value.
 
 Rows are NamedTuples (immutable, and several times cheaper to build than
 frozen dataclasses: a poll makes one per map entry).
 
-Data flows one way: BPF maps -> source.poll() -> Snapshot -> filter -> panes.
-A Snapshot is what the UI draws, what --json prints and what --record writes;
-``to_dict``/``from_dict`` are the one JSON form of it.
+Data flows one way: BPF maps -> source.poll() -> Snapshot -> filter -> views.
+A Snapshot is what the UI draws, what --json prints and what --record writes.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import FrozenInstanceError, dataclass
 from typing import NamedTuple
-
-# Which probe set fills which field: ebpftop/probesets.py.
 
 STATUS_OK = "ok"
 STATUS_STARTING = "starting"
@@ -51,190 +58,6 @@ class Container(NamedTuple):
 HOST = "host"  # what --container and the CONTAINER column call rows of no container
 
 
-class TcpConnection(NamedTuple):
-    time: float  # wall-clock seconds since the epoch
-    pid: int  # 0 when the owner is unknown (see bpf/tcp.c)
-    comm: str
-    family: str  # "ipv4" or "ipv6"
-    saddr: str  # local address
-    sport: int
-    daddr: str  # remote address
-    dport: int
-    direction: str  # "connect" or "accept"
-    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
-
-    def to_dict(self) -> dict:
-        return {
-            "pid": self.pid,
-            "comm": self.comm,
-            "family": self.family,
-            "saddr": self.saddr,
-            "sport": self.sport,
-            "daddr": self.daddr,
-            "dport": self.dport,
-            "direction": self.direction,
-            "time": iso_time(self.time),
-            "cgroup": self.cgroup,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TcpConnection:
-        return cls(
-            time=parse_iso_time(d["time"]),
-            pid=int(d["pid"]),
-            comm=str(d["comm"]),
-            family=str(d["family"]),
-            saddr=str(d["saddr"]),
-            sport=int(d["sport"]),
-            daddr=str(d["daddr"]),
-            dport=int(d["dport"]),
-            direction=str(d["direction"]),
-            cgroup=int(d.get("cgroup", 0)),
-        )
-
-
-class TcpSession(NamedTuple):
-    """One TCP connection's traffic (probe set tcp_traffic): bytes in the
-    interval and since it opened, retransmitted segments and resets."""
-
-    pid: int  # 0 when no owner was seen (accepted, never read from or written to)
-    comm: str
-    family: str  # "ipv4" or "ipv6"
-    saddr: str  # local
-    sport: int
-    daddr: str  # remote
-    dport: int
-    direction: str  # "connect" or "accept"
-    state: str  # ESTABLISHED, CLOSE_WAIT, ... (CLOSE once closed)
-    opened: float  # wall-clock seconds: connect(), or the accepted connection's handshake
-    closed: float | None  # when it closed; None while open
-    tx_bytes: int  # sent in the interval
-    rx_bytes: int  # received in the interval
-    tx_total: int
-    rx_total: int
-    retransmits: int = 0  # segments, since it opened
-    resets_sent: int = 0
-    resets_received: int = 0
-    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
-
-    def duration_s(self, now: float) -> float:
-        return max(0.0, (self.closed if self.closed is not None else now) - self.opened)
-
-    def to_dict(self) -> dict:
-        d = self._asdict()
-        d["opened"] = iso_time(self.opened)
-        d["closed"] = None if self.closed is None else iso_time(self.closed)
-        if self.closed is not None:
-            d["duration_s"] = round(self.closed - self.opened, 6)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TcpSession:
-        return cls(
-            pid=int(d["pid"]), comm=str(d["comm"]), family=str(d["family"]),
-            saddr=str(d["saddr"]), sport=int(d["sport"]), daddr=str(d["daddr"]), dport=int(d["dport"]),
-            direction=str(d["direction"]), state=str(d["state"]),
-            opened=parse_iso_time(d["opened"]),
-            closed=None if d.get("closed") is None else parse_iso_time(d["closed"]),
-            tx_bytes=int(d["tx_bytes"]), rx_bytes=int(d["rx_bytes"]),
-            tx_total=int(d["tx_total"]), rx_total=int(d["rx_total"]),
-            retransmits=int(d.get("retransmits", 0)), resets_sent=int(d.get("resets_sent", 0)),
-            resets_received=int(d.get("resets_received", 0)), cgroup=int(d.get("cgroup", 0)),
-        )
-
-
-class TcpProcessTraffic(NamedTuple):
-    """TCP bytes of one process over its connections (open or closed in the interval)."""
-
-    comm: str
-    pid: int
-    connections: int
-    tx_bytes: int
-    rx_bytes: int
-    tx_total: int
-    rx_total: int
-    retransmits: int
-    resets: int
-    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
-
-    def to_dict(self) -> dict:
-        return self._asdict()
-
-
-class UdpFlow(NamedTuple):
-    """Datagrams and payload bytes of one process on one (local, remote) pair
-    in the interval, both ways."""
-
-    pid: int  # 0 when nobody was seen owning the receiving socket (see bpf/udp.c)
-    comm: str
-    family: str  # "ipv4" or "ipv6"
-    laddr: str
-    lport: int
-    raddr: str
-    rport: int
-    tx_datagrams: int = 0
-    tx_bytes: int = 0
-    rx_datagrams: int = 0
-    rx_bytes: int = 0
-    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
-
-    def to_dict(self) -> dict:
-        return {
-            "pid": self.pid,
-            "comm": self.comm,
-            "family": self.family,
-            "laddr": self.laddr,
-            "lport": self.lport,
-            "raddr": self.raddr,
-            "rport": self.rport,
-            "tx_datagrams": self.tx_datagrams,
-            "tx_bytes": self.tx_bytes,
-            "rx_datagrams": self.rx_datagrams,
-            "rx_bytes": self.rx_bytes,
-            "cgroup": self.cgroup,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> UdpFlow:
-        return cls(
-            pid=int(d["pid"]),
-            comm=str(d["comm"]),
-            family=str(d["family"]),
-            laddr=str(d["laddr"]),
-            lport=int(d["lport"]),
-            raddr=str(d["raddr"]),
-            rport=int(d["rport"]),
-            tx_datagrams=int(d["tx_datagrams"]),
-            tx_bytes=int(d["tx_bytes"]),
-            rx_datagrams=int(d["rx_datagrams"]),
-            rx_bytes=int(d["rx_bytes"]),
-            cgroup=int(d.get("cgroup", 0)),
-        )
-
-
-class SyscallRow(NamedTuple):
-    comm: str
-    count: int
-    by_pid: tuple[tuple[int, int], ...]  # (pid, count), largest first
-    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
-
-    @property
-    def pids(self) -> int:
-        return len(self.by_pid)
-
-    def to_dict(self) -> dict:
-        return {
-            "comm": self.comm,
-            "count": self.count,
-            "pids": self.pids,
-            "by_pid": {str(pid): n for pid, n in self.by_pid},
-            "cgroup": self.cgroup,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> SyscallRow:
-        by_pid = tuple((int(p), int(n)) for p, n in d.get("by_pid", {}).items())
-        return cls(comm=str(d["comm"]), count=int(d["count"]), by_pid=by_pid, cgroup=int(d.get("cgroup", 0)))
 
 
 class Bucket(NamedTuple):
@@ -377,146 +200,6 @@ class Latency:
         )
 
 
-class FileOpenRow(NamedTuple):
-    comm: str
-    pid: int
-    path: str
-    count: int
-    errors: int
-    truncated: bool = False  # the path was longer than the probe reads
-    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
-
-    def to_dict(self) -> dict:
-        return {
-            "comm": self.comm,
-            "pid": self.pid,
-            "path": self.path,
-            "count": self.count,
-            "errors": self.errors,
-            "truncated": self.truncated,
-            "cgroup": self.cgroup,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> FileOpenRow:
-        return cls(
-            comm=str(d["comm"]),
-            pid=int(d["pid"]),
-            path=str(d["path"]),
-            count=int(d["count"]),
-            errors=int(d["errors"]),
-            truncated=bool(d.get("truncated", False)),
-            cgroup=int(d.get("cgroup", 0)),
-        )
-
-
-class PageFaultRow(NamedTuple):
-    comm: str
-    pid: int
-    count: int
-    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
-
-    def to_dict(self) -> dict:
-        return {"comm": self.comm, "pid": self.pid, "count": self.count, "cgroup": self.cgroup}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> PageFaultRow:
-        return cls(comm=str(d["comm"]), pid=int(d["pid"]), count=int(d["count"]), cgroup=int(d.get("cgroup", 0)))
-
-
-class ProcessEvent(NamedTuple):
-    """A process was forked, exec'd a program, or exited."""
-
-    time: float
-    kind: str  # "fork", "exec" or "exit"
-    pid: int
-    ppid: int  # fork: the parent; exec and exit: the parent if ebpftop saw the fork, else 0
-    comm: str
-    filename: str = ""  # exec: the program
-    args: tuple = ()  # exec: the first arguments (argv[0] first), each cut at 47 bytes
-    exit_code: int | None = None  # exit: the code given to exit_group(); None if killed by a signal
-    lifetime_s: float | None = None  # exit: since the fork, when ebpftop saw it
-    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
-
-    def to_dict(self) -> dict:
-        return {
-            "time": iso_time(self.time),
-            "kind": self.kind,
-            "pid": self.pid,
-            "ppid": self.ppid,
-            "comm": self.comm,
-            "filename": self.filename,
-            "args": list(self.args),
-            "exit_code": self.exit_code,
-            "lifetime_s": self.lifetime_s,
-            "cgroup": self.cgroup,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ProcessEvent:
-        return cls(
-            time=parse_iso_time(d["time"]),
-            kind=str(d["kind"]),
-            pid=int(d["pid"]),
-            ppid=int(d["ppid"]),
-            comm=str(d["comm"]),
-            filename=str(d.get("filename", "")),
-            args=tuple(str(a) for a in d.get("args", [])),
-            exit_code=None if d.get("exit_code") is None else int(d["exit_code"]),
-            lifetime_s=None if d.get("lifetime_s") is None else float(d["lifetime_s"]),
-            cgroup=int(d.get("cgroup", 0)),
-        )
-
-
-class Alert(NamedTuple):
-    """An open of a watched path, successful or not."""
-
-    time: float
-    pid: int
-    ppid: int  # 0 when the process was gone before it could be read
-    uid: int
-    comm: str
-    path: str
-    ret: int  # the fd, or -errno
-    cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
-
-    @property
-    def result(self) -> str:
-        if self.ret >= 0:
-            return "ok"
-        import errno
-
-        return errno.errorcode.get(-self.ret, str(self.ret))
-
-    def to_dict(self) -> dict:
-        return {
-            "time": iso_time(self.time),
-            "pid": self.pid,
-            "ppid": self.ppid,
-            "uid": self.uid,
-            "comm": self.comm,
-            "path": self.path,
-            "result": self.result,
-            "ret": self.ret,
-            "cgroup": self.cgroup,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Alert:
-        return cls(
-            time=parse_iso_time(d["time"]),
-            pid=int(d["pid"]),
-            ppid=int(d["ppid"]),
-            uid=int(d["uid"]),
-            comm=str(d["comm"]),
-            path=str(d["path"]),
-            ret=int(d["ret"]),
-            cgroup=int(d.get("cgroup", 0)),
-        )
-
-
-RAW_TRACEPOINT_GROUPS = {"sys_enter": "raw_syscalls", "tcp_send_reset": "tcp", "tcp_retransmit_skb": "tcp",
-                         "tcp_receive_reset": "tcp"}  # raw ones are named by event only
 
 
 class ProbeCost(NamedTuple):
@@ -530,6 +213,7 @@ class ProbeCost(NamedTuple):
     prog_type: str = ""  # tracepoint, kprobe, cgroup_skb, ... ("" in recordings made before it was kept)
     ours: bool = True  # one of ebpftop's own
     holders: tuple = ()  # ((pid, comm), ...) holding it open; () for ebpftop's (and for a pinned one)
+    hook_name: str = ""  # where it is attached, as its attachment says (sources/attach.py); "" for another's
 
     @property
     def owner(self) -> str:
@@ -539,18 +223,13 @@ class ProbeCost(NamedTuple):
 
     @property
     def hook(self) -> str:
+        if self.hook_name:
+            return self.hook_name
         if not self.ours:
             return f"{self.prog_type or '?'} {self.name}"
-        if self.name.startswith("tracepoint__"):
+        if self.name.startswith("tracepoint__"):  # BCC's name of a classic tracepoint's program
             category, _, event = self.name[len("tracepoint__"):].partition("__")
             return f"{category}:{event}"
-        if self.name.startswith("raw_tracepoint__"):
-            event = self.name[len("raw_tracepoint__"):]
-            return f"{RAW_TRACEPOINT_GROUPS.get(event, '?')}:{event} (raw)"
-        if self.name == "page_fault_event":
-            return "perf:page-faults (user mode)"
-        if self.name in ("udp_egress", "udp_ingress"):
-            return f"cgroup_skb/{self.name[4:]} (every packet)"
         return self.name
 
     @property
@@ -580,7 +259,8 @@ class ProbeCost(NamedTuple):
         return cls(name=str(d["name"]), runs=int(d["runs"]), run_time_ns=int(d["run_time_ns"]),
                    prog_id=int(d.get("prog_id", 0)), prog_type=str(d.get("prog_type", "")),
                    ours=bool(d.get("ours", True)),
-                   holders=tuple((int(h["pid"]), str(h["comm"])) for h in d.get("holders", [])))
+                   holders=tuple((int(h["pid"]), str(h["comm"])) for h in d.get("holders", [])),
+                   hook_name=str(d.get("hook", "")))
 
 
 class Budget(NamedTuple):
@@ -621,122 +301,81 @@ class Budget(NamedTuple):
                    detached=tuple(str(x) for x in d.get("detached", [])))
 
 
-@dataclass(frozen=True)
 class Snapshot:
+    """One interval: the fields every snapshot has, and the probe sets'
+    parts (read as attributes: ``snap.tcp``).  Immutable: ``replace()``
+    makes a changed copy."""
+
+    __slots__ = ("time", "interval_s", "parts", "probes", "probe_stats", "status", "lost", "capabilities",
+                 "containers", "notices", "budget")
+    OWN = __slots__[:1] + __slots__[1:2] + __slots__[3:]  # every field but the parts
+
     time: float  # end of the interval, seconds since the epoch
     interval_s: float
-    tcp: tuple[TcpConnection, ...] = ()
-    udp: tuple[UdpFlow, ...] = ()  # flows with traffic in the interval
-    tcp_connections: tuple[TcpSession, ...] = ()  # open TCP connections, busiest in the interval first
-    tcp_closed: tuple[TcpSession, ...] = ()  # TCP connections that closed in the interval
-    tcp_resets_unowned: int = 0  # resets sent for no socket (to a closed port) in the interval
-    syscalls: tuple[SyscallRow, ...] = ()
-    read_latency: Latency = field(default_factory=lambda: Latency(()))
-    write_latency: Latency = field(default_factory=lambda: Latency(()))
-    file_opens: tuple[FileOpenRow, ...] = ()
-    page_faults: tuple[PageFaultRow, ...] = ()
-    processes: tuple[ProcessEvent, ...] = ()  # fork/exec/exit in the interval, newest first
-    alerts: tuple[Alert, ...] = ()  # opens of watched paths in the interval, oldest first
-    probes: tuple[ProbeCost, ...] = ()  # ebpftop's own programs, when their statistics are on
-    probe_stats: str = "off"  # "ok", "off", or why the statistics are not available
-    status: dict = field(default_factory=dict)  # pane -> "ok", "starting" or the reason it is not running
-    lost: dict = field(default_factory=dict)  # pane -> events lost in this interval
+    parts: Mapping  # part name -> its value (sets.PARTS says what each is)
+    probes: tuple  # every BPF program's cost (ProbeCost), when the run-time statistics are on
+    probe_stats: str  # "ok", "off", or why the statistics are not available
+    status: dict  # probe set -> "ok", "starting" or the reason it is not running
+    lost: dict  # probe set (or loss counter) -> events lost in this interval
     # what the kernel and BCC offered and the fallbacks taken (capabilities.py);
     # its "notes" say, per probe set, what a fallback changes
-    capabilities: dict = field(default_factory=dict)
-    # cgroup id -> what it is, for every row's cgroup that is not the host's
-    containers: dict = field(default_factory=dict)
-    notices: tuple[str, ...] = ()  # what ebpftop itself did in the interval (a flight recording written)
-    budget: Budget | None = None  # with --max-cpu: the interval's load and what was shed
+    capabilities: dict
+    containers: dict  # cgroup id -> what it is, for every row's cgroup that is not the host's
+    notices: tuple  # what ebpftop itself did in the interval (a flight recording written)
+    budget: Budget | None  # with --max-cpu: the interval's load and what was shed
+
+    def __init__(self, time: float, interval_s: float, parts: Mapping | None = None, *, probes: tuple = (),
+                 probe_stats: str = "off", status: dict | None = None, lost: dict | None = None,
+                 capabilities: dict | None = None, containers: dict | None = None, notices: tuple = (),
+                 budget: Budget | None = None):
+        init = object.__setattr__
+        init(self, "time", time)
+        init(self, "interval_s", interval_s)
+        init(self, "parts", dict(parts or {}))
+        init(self, "probes", tuple(probes))
+        init(self, "probe_stats", probe_stats)
+        init(self, "status", dict(status or {}))
+        init(self, "lost", dict(lost or {}))
+        init(self, "capabilities", dict(capabilities or {}))
+        init(self, "containers", dict(containers or {}))
+        init(self, "notices", tuple(notices))
+        init(self, "budget", budget)
+
+    def __getattr__(self, name: str):
+        # only reached for what is not a field: a part
+        try:
+            return object.__getattribute__(self, "parts")[name]
+        except KeyError:
+            raise AttributeError(f"a snapshot has no part {name!r} (made without snapshots.new()?)") from None
+
+    def __setattr__(self, name, value):
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+
+    def replace(self, **changes) -> Snapshot:
+        """A copy with these fields or parts changed."""
+        own = {k: getattr(self, k) for k in self.OWN}
+        parts = dict(self.parts)
+        for k, v in changes.items():
+            if k in own:
+                own[k] = v
+            elif k in parts:
+                parts[k] = v
+            else:
+                raise TypeError(f"a snapshot has no field or part {k!r}")
+        return Snapshot(parts=parts, **own)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Snapshot):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+
+    __hash__ = None  # mutable dicts inside
+
+    def __repr__(self) -> str:
+        return f"Snapshot(time={self.time!r}, interval_s={self.interval_s!r}, parts={sorted(self.parts)})"
 
     def container_of(self, cgroup: int) -> Container | None:
         return self.containers.get(cgroup)
-
-    def to_dict(self) -> dict:
-        """Every row gains "container": {kind, id, name, pod, namespace}, or
-        None on the host."""
-        return _with_containers({
-            "time": iso_time(self.time),
-            "interval_s": self.interval_s,
-            "tcp": [c.to_dict() for c in self.tcp],
-            "udp": [f.to_dict() for f in self.udp],
-            "tcp_connections": [c.to_dict() for c in self.tcp_connections],
-            "tcp_closed": [c.to_dict() for c in self.tcp_closed],
-            "tcp_resets_unowned": self.tcp_resets_unowned,
-            "syscalls": [r.to_dict() for r in self.syscalls],
-            "read_latency": self.read_latency.to_dict(),
-            "write_latency": self.write_latency.to_dict(),
-            "file_opens": [r.to_dict() for r in self.file_opens],
-            "page_faults": [r.to_dict() for r in self.page_faults],
-            "processes": [e.to_dict() for e in self.processes],
-            "alerts": [a.to_dict() for a in self.alerts],
-            "probes": [p.to_dict(self.interval_s) for p in self.probes],
-            "probe_stats": self.probe_stats,
-            "status": dict(self.status),
-            "lost": dict(self.lost),
-            "capabilities": self.capabilities,
-            "notices": list(self.notices),
-            "budget": None if self.budget is None else self.budget.to_dict(),
-        }, self.containers)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Snapshot:
-        return cls(
-            time=parse_iso_time(d["time"]),
-            interval_s=float(d["interval_s"]),
-            tcp=tuple(TcpConnection.from_dict(x) for x in d["tcp"]),
-            udp=tuple(UdpFlow.from_dict(x) for x in d.get("udp", [])),  # absent in older recordings
-            tcp_connections=tuple(TcpSession.from_dict(x) for x in d.get("tcp_connections", [])),
-            tcp_closed=tuple(TcpSession.from_dict(x) for x in d.get("tcp_closed", [])),
-            tcp_resets_unowned=int(d.get("tcp_resets_unowned", 0)),
-            syscalls=tuple(SyscallRow.from_dict(x) for x in d["syscalls"]),
-            read_latency=Latency.from_dict(d["read_latency"]),
-            write_latency=Latency.from_dict(d.get("write_latency", {})),  # absent in older recordings
-            file_opens=tuple(FileOpenRow.from_dict(x) for x in d["file_opens"]),
-            page_faults=tuple(PageFaultRow.from_dict(x) for x in d["page_faults"]),
-            processes=tuple(ProcessEvent.from_dict(x) for x in d.get("processes", [])),
-            alerts=tuple(Alert.from_dict(x) for x in d.get("alerts", [])),
-            probes=tuple(ProbeCost.from_dict(x) for x in d.get("probes", [])),
-            probe_stats=str(d.get("probe_stats", "off")),
-            status={str(k): str(v) for k, v in d["status"].items()},
-            lost={str(k): int(v) for k, v in d["lost"].items()},
-            capabilities=dict(d.get("capabilities") or {}),  # absent in older recordings
-            containers=_containers_in(d),
-            notices=tuple(str(n) for n in d.get("notices", [])),
-            budget=Budget.from_dict(d["budget"]) if d.get("budget") else None,
-        )
-
-
-ROW_LISTS = ("tcp", "udp", "tcp_connections", "tcp_closed", "syscalls", "file_opens", "page_faults", "processes",
-             "alerts")
-
-
-def _with_containers(d: dict, containers: dict) -> dict:
-    def add(row: dict) -> None:
-        c = containers.get(row.get("cgroup", 0))
-        row["container"] = None if c is None else c.to_dict()
-
-    for name in ROW_LISTS:
-        for row in d[name]:
-            add(row)
-    for lat in ("read_latency", "write_latency"):
-        for row in d[lat]["by_process"]:
-            add(row)
-    return d
-
-
-def _containers_in(d: dict) -> dict:
-    """The rows' containers, back from their JSON form (None or absent: the host)."""
-    out = {}
-    rows = [r for name in ROW_LISTS for r in d.get(name, [])]
-    rows += [r for lat in ("read_latency", "write_latency") for r in (d.get(lat) or {}).get("by_process", [])]
-    for row in rows:
-        c = row.get("container")
-        if c is not None:
-            if not isinstance(c, dict):
-                raise ValueError(f"a row's container is not an object: {c!r}")
-            out[int(row.get("cgroup", 0))] = Container.from_dict(c)
-    return out
 
 
 def iso_time(t: float) -> str:

@@ -19,7 +19,10 @@ import sys
 from pathlib import Path
 from typing import IO
 
+from ebpftop import snapshots
 from ebpftop.model import Snapshot
+from ebpftop.sets import PARTS
+from ebpftop.sets.base import Histograms
 
 MAX_LINE_BYTES = 64 << 20  # one snapshot; a busy host's is a few MB
 MAX_RECORDING_BYTES = 16 << 30  # a compressed recording, decompressed
@@ -33,7 +36,7 @@ class RecordingError(Exception):
 
 def dumps(snapshot: Snapshot) -> str:
     """A snapshot as one JSON line; never NaN or Infinity (invalid JSON)."""
-    return json.dumps(snapshot.to_dict(), separators=(",", ":"), allow_nan=False)
+    return json.dumps(snapshots.to_dict(snapshot), separators=(",", ":"), allow_nan=False)
 
 
 def open_for_writing(path: str | Path) -> IO[str]:
@@ -160,7 +163,7 @@ def _validate(snap: Snapshot) -> None:
     latency view forever; a negative interval spun a timer at 100% CPU)."""
     if not (0 < snap.interval_s <= 86400):
         raise ValueError(f"interval_s must be within (0, 86400], not {snap.interval_s}")
-    for latency in (snap.read_latency, snap.write_latency):
+    for latency in (getattr(snap, name) for name, part in PARTS.items() if isinstance(part, Histograms)):
         for p in latency.by_process:
             for b in p.histogram.buckets:
                 if not (0 <= b.low_ns < b.high_ns <= MAX_COUNT) or not (0 < b.count <= MAX_COUNT):
@@ -183,7 +186,7 @@ def parse_line(line: str) -> Snapshot:
     _check(data)
     if not isinstance(data, dict):
         raise TypeError("not a JSON object")
-    snap = Snapshot.from_dict(data)
+    snap = snapshots.from_dict(data)
     _validate(snap)
     return snap
 

@@ -10,35 +10,17 @@ Pure: no I/O."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
+from ebpftop import sets
 from ebpftop.model import Snapshot
+from ebpftop.sets.base import Figure
 
-
-def _per_s(n: int, s: Snapshot) -> float:
-    return n / s.interval_s
-
-
-def _pct(lat, p: float) -> float:
-    return float(lat.total.percentile(p) or 0)
-
-
-# name -> (what it is, its value in a snapshot, whether it is a duration in ns)
-FIGURES: dict[str, tuple[str, Callable[[Snapshot], float], bool]] = {
-    "read_p50": ("read() p50 latency", lambda s: _pct(s.read_latency, 50), True),
-    "read_p90": ("read() p90 latency", lambda s: _pct(s.read_latency, 90), True),
-    "read_p99": ("read() p99 latency", lambda s: _pct(s.read_latency, 99), True),
-    "write_p50": ("write() p50 latency", lambda s: _pct(s.write_latency, 50), True),
-    "write_p90": ("write() p90 latency", lambda s: _pct(s.write_latency, 90), True),
-    "write_p99": ("write() p99 latency", lambda s: _pct(s.write_latency, 99), True),
-    "syscalls_per_s": ("syscalls per second", lambda s: _per_s(sum(r.count for r in s.syscalls), s), False),
-    "file_opens_per_s": ("opens per second", lambda s: _per_s(sum(r.count for r in s.file_opens), s), False),
-    "page_faults_per_s": ("page faults per second", lambda s: _per_s(sum(r.count for r in s.page_faults), s), False),
-    "file_open_errors": ("failed opens in the interval", lambda s: float(sum(r.errors for r in s.file_opens)), False),
-    "tcp_new": ("new TCP connections in the interval", lambda s: float(len(s.tcp)), False),
-    "tcp_resets_unowned": ("resets sent for no socket in the interval", lambda s: float(s.tcp_resets_unowned), False),
-    "lost": ("events lost in the interval", lambda s: float(sum(s.lost.values())), False),
+# name -> what it is, its value in a snapshot, whether it is a duration in ns:
+# each probe set's figures (ebpftop/sets/), and the losses
+FIGURES: dict[str, Figure] = {
+    **sets.FIGURES,
+    "lost": Figure("events lost in the interval", lambda s: float(sum(s.lost.values()))),
 }
 
 _UNITS = {"ns": 1, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9}
@@ -54,7 +36,7 @@ class Trigger:
     threshold: float  # ns for the latencies
 
     def fires(self, snap: Snapshot) -> bool:
-        return _OPS[self.op](float(FIGURES[self.name][1](snap)), self.threshold)
+        return _OPS[self.op](float(FIGURES[self.name].value(snap)), self.threshold)
 
 
 def parse(text: str) -> Trigger:
@@ -65,7 +47,7 @@ def parse(text: str) -> Trigger:
     name, op, number, unit = m.groups()
     if name not in FIGURES:
         raise ValueError(f"--trigger {text!r}: unknown figure {name!r}; choose from {', '.join(FIGURES)}")
-    is_duration = FIGURES[name][2]
+    is_duration = FIGURES[name].is_duration
     if unit and not is_duration:
         raise ValueError(f"--trigger {text!r}: {name} is a count, it takes no unit")
     value = float(number) * (_UNITS[unit or "ns"] if is_duration else 1)

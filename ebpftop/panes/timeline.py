@@ -1,66 +1,24 @@
-"""Each pane's headline figure over the kept snapshots (the TUI's rewind
-window), as a one-line strip with the shown moment marked, and read()/write()
-latency over time as a heatmap.  Pure functions: snapshots in, rich Text
-out (the views put it on screen)."""
+"""Each view's headline figure (declared by its probe set, sets/*.py) over
+the kept snapshots (the TUI's rewind window), as a one-line strip with the
+shown moment marked, and a latency over time as a heatmap.  Pure
+functions: snapshots in, rich Text out (the views put it on screen)."""
 
 from __future__ import annotations
 
 import bisect
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from rich.text import Text
 
 from ebpftop.budget import is_shed
 from ebpftop.model import Histogram, Snapshot
-from ebpftop.render import byte_size, count, duration
+from ebpftop.render import count, duration
+from ebpftop.sets import HEADLINES
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 NOT_MEASURED = math.nan  # the interval's probe set was detached (--max-cpu): a gap, not a 0
 GAP = "·"
-
-
-@dataclass(frozen=True)
-class Headline:
-    label: str
-    value: Callable[[Snapshot], float]
-    text: Callable[[float], str]
-    detail: Callable[[Snapshot], str] | None = None  # more of the shown interval: opens' failures, latency's p50
-    probe_set: str = ""  # whose probes measure it
-
-def _p50_text(h: Histogram) -> str:
-    return f"p50 {duration(h.percentile(50))}"
-
-
-def _per_s(n: float, snap: Snapshot) -> float:
-    return n / snap.interval_s if snap.interval_s else 0.0
-
-
-def _p99(h: Histogram) -> float:
-    return float(h.percentile(99) or 0)
-
-
-HEADLINES = {
-    "tcp_bytes": Headline("TCP bytes/s", lambda s: _per_s(sum(c.tx_bytes + c.rx_bytes for c in s.tcp_connections + s.tcp_closed), s),
-                          lambda v: byte_size(round(v)) + "/s", probe_set="tcp_traffic"),
-    "tcp_new": Headline("new TCP connections", lambda s: float(len(s.tcp)), lambda v: count(round(v)), probe_set="tcp"),
-    "udp_bytes": Headline("UDP bytes/s", lambda s: _per_s(sum(f.tx_bytes + f.rx_bytes for f in s.udp), s),
-                          lambda v: byte_size(round(v)) + "/s", probe_set="udp"),
-    "syscalls": Headline("syscalls/s", lambda s: _per_s(sum(r.count for r in s.syscalls), s), lambda v: count(round(v)),
-                         probe_set="syscalls"),
-    "read_p99": Headline("read() p99", lambda s: _p99(s.read_latency.total), lambda v: duration(round(v)),
-                         lambda s: _p50_text(s.read_latency.total), probe_set="read_latency"),
-    "write_p99": Headline("write() p99", lambda s: _p99(s.write_latency.total), lambda v: duration(round(v)),
-                          lambda s: _p50_text(s.write_latency.total), probe_set="read_latency"),
-    "opens": Headline("opens/s", lambda s: _per_s(sum(r.count for r in s.file_opens), s), lambda v: count(round(v)),
-                      lambda s: f"{count(sum(r.errors for r in s.file_opens))} failed in {s.interval_s:g} s",
-                      probe_set="file_opens"),
-    "faults": Headline("page faults/s", lambda s: _per_s(sum(r.count for r in s.page_faults), s), lambda v: count(round(v)),
-                       probe_set="page_faults"),
-    "processes": Headline("fork/exec/exit", lambda s: float(len(s.processes)), lambda v: count(round(v)),
-                          probe_set="processes"),
-}
 
 
 def measured(snap: Snapshot, probe_set: str) -> bool:
@@ -106,8 +64,8 @@ def cached(cache: dict, name: str, snapshots: Sequence[Snapshot]) -> Callable[[S
         key = (name, id(snap))
         v = cache.get(key)
         if v is None:
-            h = HEADLINES[name]
-            v = cache[key] = h.value(snap) if measured(snap, h.probe_set) else NOT_MEASURED
+            probe_set, h = HEADLINES[name]
+            v = cache[key] = h.value(snap) if measured(snap, probe_set) else NOT_MEASURED
         return v
 
     return value
@@ -117,7 +75,7 @@ def strip(name: str, snapshots: Sequence[Snapshot], shown_time: float, width: in
           cache: dict | None = None) -> Text:
     """'syscalls/s ▁▂▅█▇▃ 12,345 (max 20,001) · 3 min kept': the headline
     over the kept snapshots, the shown moment marked."""
-    h = HEADLINES[name]
+    _, h = HEADLINES[name]
     value = cached({} if cache is None else cache, name, snapshots)
     times = [s.time for s in snapshots]
     shown = min(bisect.bisect_left(times, shown_time), len(times) - 1) if times else 0
@@ -146,23 +104,24 @@ def _span(seconds: float) -> str:
     return f"{s} s" if s < 120 else f"{s // 60} min" if s < 7200 else f"{s // 3600} h"
 
 
-def heatmap(snapshots: Sequence[Snapshot], shown_time: float, op: str, width: int,
-            latency_of: Callable[[Snapshot], Histogram] | None = None) -> Text:
-    """read() or write() latency over time: a row per log2 bucket (slowest on
+def heatmap(snapshots: Sequence[Snapshot], shown_time: float, label: str, width: int,
+            latency_of: Callable[[Snapshot], Histogram]) -> Text:
+    """A latency (read(), say) over time: a row per log2 bucket (slowest on
     top), a column per kept snapshot, each cell's colour its count on a log
-    scale; the scale and the shown moment (^) under it."""
-    get = latency_of or (lambda s: (s.read_latency if op == "read" else s.write_latency).total)
+    scale; the scale and the shown moment (^) under it.  latency_of(snapshot)
+    is the histogram of a kept snapshot."""
+    get = latency_of
     times = [s.time for s in snapshots]
     if not snapshots:
-        return Text(f"{op}() latency over time: nothing kept yet", style="dim")
+        return Text(f"{label} latency over time: nothing kept yet", style="dim")
     shown = min(bisect.bisect_left(times, shown_time), len(times) - 1)
     idx = window(len(snapshots), shown, max(8, width - 14))
     columns = [{b.low_ns: b.count for b in get(snapshots[i]).buckets} for i in idx]
     lows = sorted({low for col in columns for low in col})
     out = Text()
-    out.append(f"{op}() latency over time (a column per interval, {len(idx)} of {len(snapshots)} kept)\n", style="bold")
+    out.append(f"{label} latency over time (a column per interval, {len(idx)} of {len(snapshots)} kept)\n", style="bold")
     if not lows:
-        out.append(f"no {op}() in the kept intervals", style="dim")
+        out.append(f"no {label} in the kept intervals", style="dim")
         return out
     peak = max(n for col in columns for n in col.values())
     for low in reversed(lows):

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ebpftop.model import Alert, Snapshot
+from ebpftop.model import Snapshot
+from ebpftop.sets.file_opens import Alert
 
 
 class Source(Protocol):

@@ -19,7 +19,8 @@ import os
 import platform
 from typing import NamedTuple
 
-NR_BPF = {"x86_64": 321, "aarch64": 280, "riscv64": 280, "ppc64le": 361, "s390x": 351}
+from ebpftop.cdefs import NR_BPF, NR_PERF_EVENT_OPEN
+
 BPF_PROG_GET_NEXT_ID = 11
 BPF_PROG_GET_FD_BY_ID = 13
 BPF_OBJ_GET_INFO_BY_FD = 15
@@ -41,7 +42,6 @@ _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
 
 
-NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241, "riscv64": 241, "ppc64le": 319, "s390x": 331}
 PERF_FLAG_FD_CLOEXEC = 8
 PERF_EVENT_IOC_ENABLE = 0x2400  # _IO('$', 0)
 PERF_EVENT_IOC_SET_BPF = 0x40042408  # _IOW('$', 8, __u32)
@@ -51,6 +51,11 @@ PERF_ATTR_SIZE = 64
 PERF_ATTR_DISABLED = 1 << 0
 PERF_ATTR_EXCLUDE_KERNEL = 1 << 5
 PERF_ATTR_EXCLUDE_HV = 1 << 6
+PERF_ATTR_FREQ = 1 << 10  # sample_period is a frequency in Hz
+
+# enum bpf_prog_type (UAPI): programs ebpftop loads itself
+BPF_PROG_TYPE_PERF_EVENT = 7
+BPF_PROG_TYPE_CGROUP_SKB = 8
 
 # enum bpf_attach_type (UAPI)
 BPF_CGROUP_INET_INGRESS = 0
@@ -224,10 +229,11 @@ def online_cpus(text: str) -> list[int]:
     return cpus
 
 
-def perf_event_with_program(prog_fd: int, event_type: int, config: int) -> list[int]:
-    """A perf event counting every occurrence (period 1) in user mode only,
-    for every task, on each online CPU, running prog_fd on each: one fd per
-    CPU.  Closing them (or dying) detaches the program."""
+def perf_event_with_program(prog_fd: int, event_type: int, config: int, period: int = 1, frequency: int = 0,
+                            user_only: bool = True) -> list[int]:
+    """A perf event for every task on each online CPU, running prog_fd every
+    period-th occurrence (or frequency times a second), in user mode only or
+    not: one fd per CPU.  Closing them (or dying) detaches the program."""
     import fcntl
 
     nr = NR_PERF_EVENT_OPEN.get(platform.machine())
@@ -237,8 +243,13 @@ def perf_event_with_program(prog_fd: int, event_type: int, config: int) -> list[
     ctypes.c_uint32.from_buffer(attr, 0).value = event_type
     ctypes.c_uint32.from_buffer(attr, 4).value = PERF_ATTR_SIZE
     ctypes.c_uint64.from_buffer(attr, 8).value = config
-    ctypes.c_uint64.from_buffer(attr, 16).value = 1  # sample_period
-    ctypes.c_uint64.from_buffer(attr, 40).value = PERF_ATTR_DISABLED | PERF_ATTR_EXCLUDE_KERNEL | PERF_ATTR_EXCLUDE_HV
+    ctypes.c_uint64.from_buffer(attr, 16).value = frequency or period  # sample_period, or sample_freq
+    flags = PERF_ATTR_DISABLED | PERF_ATTR_EXCLUDE_HV
+    if user_only:
+        flags |= PERF_ATTR_EXCLUDE_KERNEL
+    if frequency:
+        flags |= PERF_ATTR_FREQ
+    ctypes.c_uint64.from_buffer(attr, 40).value = flags
     with open("/sys/devices/system/cpu/online") as f:
         cpus = online_cpus(f.read())
     fds: list[int] = []

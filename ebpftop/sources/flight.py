@@ -12,7 +12,6 @@ import datetime as _dt
 import os
 import re
 from collections import deque
-from dataclasses import replace
 from pathlib import Path
 
 from ebpftop.history import MAX_KEPT_ROWS, snapshot_rows
@@ -80,7 +79,7 @@ class FlightRecorderSource(Wrapper):
             notices.append(f"flight recorder: {causes[0]}: the last {minutes:.1f} min and the next "
                            f"{self.after_s:g} s go to {path}")
         self._keep(snap)
-        return replace(snap, notices=snap.notices + tuple(notices)) if notices else snap
+        return snap.replace(notices=snap.notices + tuple(notices)) if notices else snap
 
     def _keep(self, snap: Snapshot) -> None:
         rows = snapshot_rows(snap)

@@ -4,12 +4,14 @@ unit-tested without either.  sources/live.py does the loading."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 import re
 from pathlib import Path
 
-from ebpftop import capabilities, cdefs, probesets
+from ebpftop import capabilities, cdefs, sets
+from ebpftop.sets.base import ProbeSet
 
 TRACEFS_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
@@ -60,7 +62,7 @@ def missing_field(tfs: str, tracepoints: dict) -> str | None:
     return None
 
 
-def why_not_runnable(probe_set: probesets.ProbeSet, tfs: str | None, mounts: str) -> str | None:
+def why_not_runnable(probe_set: ProbeSet, tfs: str | None, mounts: str) -> str | None:
     """Why this machine cannot run the probe set (a missing tracepoint or
     field, no cgroup v2), or None."""
     from ebpftop.sources import bpf_syscall
@@ -82,25 +84,39 @@ def source_text(names: tuple[str, ...], caps: capabilities.Capabilities, tfs: st
     """The one C module for these probe sets (ebpftop.h, their files in
     declaration order, then the shared hook files they need) and its flags."""
     machine = machine or platform.machine()
-    cflags = probesets.defines(names, map_sizes) + cdefs.defines() + caps.defines()
+    cflags = sets.defines(names, map_sizes) + cdefs.defines() + caps.defines()
     cflags.append(f"-DNR_READ={cdefs.NR_READ.get(machine, -1)}")
     cflags.append(f"-DNR_WRITE={cdefs.NR_WRITE.get(machine, -1)}")
     syscall_flags = cdefs.syscall_defines(machine)
     if caps.raw_syscall_args and not syscall_flags:  # capabilities judged another machine's
         cflags.remove("-DEBPFTOP_RAW_SYSCALL_ARGS")
     cflags += syscall_flags
-    for define, tps in probesets.OPTIONAL_TRACEPOINTS.items():
+    for define, tps in sets.OPTIONAL_TRACEPOINTS.items():
         if tfs and all(tracepoint_exists(tfs, tp) for tp in tps) and not missing_field(
-                tfs, {tp: probesets.OPTIONAL_FIELDS.get(tp, ()) for tp in tps}):
+                tfs, {tp: sets.OPTIONAL_FIELDS.get(tp, ()) for tp in tps}):
             cflags.append(f"-D{define}")
-    chosen = [p for p in probesets.PROBE_SETS if p.name in names]
+    chosen = [p for p in sets.PROBE_SETS if p.name in names]
     parts = [(root / "ebpftop.h").read_text()]
-    parts += [f'#line 1 "{p.c_file}"\n' + (root / p.c_file).read_text() for p in chosen]
-    shared = {f for p in chosen for f in probesets.shared_files(p)} | set(probesets.ALWAYS_SHARED_FILES)
+    parts += [f'#line 1 "{p.c_file}"\n' + (root / p.c_file).read_text() + layout_checks(p.layouts) for p in chosen]
+    shared = {f for p in chosen for f in sets.shared_files(p)} | set(sets.ALWAYS_SHARED_FILES)
     if not caps.task_storage:
         shared.add("lifecycle.c")  # it frees a thread's scratch when the thread exits
-    parts += [f'#line 1 "{f}"\n' + (root / f).read_text() for f in probesets.SHARED_FILES if f in shared]
+    parts += [f'#line 1 "{f}"\n' + (root / f).read_text() for f in sets.SHARED_FILES if f in shared]
     return "\n".join(parts), cflags
+
+
+def layout_checks(layouts: dict) -> str:
+    """C that fails to compile unless each struct's size and every field's
+    offset are those of the ctypes class that decodes it in Python: a struct
+    changed on one side only is caught as ebpftop loads, not trusted."""
+    lines = []
+    for c_name, ctype in layouts.items():
+        why = f"ebpftop/sets: {ctype.__name__} differs from struct {c_name}"
+        lines.append(f'_Static_assert(sizeof(struct {c_name}) == {ctypes.sizeof(ctype)}, "{why} (size)");')
+        for f, *_ in ctype._fields_:
+            lines.append(f'_Static_assert(__builtin_offsetof(struct {c_name}, {f}) == {getattr(ctype, f).offset}, '
+                         f'"{why} (field {f})");')
+    return "\n" + "\n".join(lines) + "\n" if lines else ""
 
 
 PROBE_MACRO = re.compile(r"\bRAW_TRACEPOINT_PROBE\((\w+)\)|\bTRACEPOINT_PROBE\((\w+),\s*(\w+)\)")
@@ -115,15 +131,16 @@ def program_name(hook: str) -> str:
     return f"tracepoint__{group}__{event}"
 
 
-def program_owners(names: tuple[str, ...], root: Path) -> dict[str, tuple[str, ...]]:
+def program_owners(names: tuple[str, ...], root: Path, caps: capabilities.Capabilities) -> dict[str, tuple[str, ...]]:
     """BPF program name -> the probe sets it serves: the programs in a set's
-    own file, its programs loaded by name, and the shared hooks it declares.
-    (What a skipped run of a program costs is charged to these sets.)"""
+    own file, those it attaches itself (CgroupSkb, PerfEvent), and the shared
+    hooks it declares.  (What a skipped run of a program costs is charged to
+    these sets; --max-cpu detaches a program when all its sets are shed.)"""
     owners: dict[str, list[str]] = {}
-    for p in probesets.PROBE_SETS:
+    for p in sets.PROBE_SETS:
         if p.name not in names:
             continue
-        progs = set(p.loaded_by_name) | {program_name(h) for h in p.shared_hooks}
+        progs = set(p.attached_programs(caps)) | {program_name(h) for h in p.shared_hooks}
         for raw, group, event in PROBE_MACRO.findall((root / p.c_file).read_text()):
             progs.add(f"raw_tracepoint__{raw}" if raw else f"tracepoint__{group}__{event}")
         for prog in progs:

@@ -7,8 +7,9 @@ import datetime as _dt
 import re
 from pathlib import Path
 
-from ebpftop.model import Alert, Snapshot
+from ebpftop.model import Snapshot
 from ebpftop.recording import read_recording
+from ebpftop.sets.file_opens import Alert
 
 _RELATIVE = re.compile(r"^-(\d+(?:\.\d+)?)(s|m|min|h)$")
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")

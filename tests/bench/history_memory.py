@@ -12,22 +12,22 @@ import argparse
 import gc
 import tracemalloc
 
-from ebpftop import aggregate
+from ebpftop import aggregate, snapshots
 from ebpftop.history import MAX_KEPT_ROWS, History
-from ebpftop.model import Snapshot
+from ebpftop.sets import file_opens, page_faults, syscalls
 
 
-def busy_interval(s: int, processes: int = 2000) -> Snapshot:
+def busy_interval(s: int, processes: int = 2000):
     """An interval of a busy host: 2,000 processes' syscalls and page faults
     (500 names, 7 cgroups), 2,000 (process, path) open rows with distinct
     paths, 1,000 processes' read() latency over 4 buckets."""
     pid0 = 10_000 + s * 3_000  # processes come and go
     procs = range(processes)
-    return Snapshot(
-        time=1e9 + 5 * s, interval_s=5.0,
-        syscalls=aggregate.syscall_rows([(f"comm{i % 500}", pid0 + i, 100 + i, 1 + i % 7) for i in procs]),
-        page_faults=aggregate.page_fault_rows([(f"comm{i % 500}", pid0 + i, 5 + i, 1 + i % 7) for i in procs]),
-        file_opens=aggregate.file_open_rows([(f"comm{i % 500}", pid0 + i, f"/var/lib/app/{s}/{i}/file.dat", 0, 3, 0,
+    return snapshots.new(
+        1e9 + 5 * s, 5.0,
+        syscalls=syscalls.syscall_rows([(f"comm{i % 500}", pid0 + i, 100 + i, 1 + i % 7) for i in procs]),
+        page_faults=page_faults.page_fault_rows([(f"comm{i % 500}", pid0 + i, 5 + i, 1 + i % 7) for i in procs]),
+        file_opens=file_opens.file_open_rows([(f"comm{i % 500}", pid0 + i, f"/var/lib/app/{s}/{i}/file.dat", 0, 3, 0,
                                               1 + i % 7) for i in procs]),
         read_latency=aggregate.latency([(f"comm{i % 500}", pid0 + i, 8 + j, 5, 500, 1 + i % 7)
                                         for i in range(processes // 2) for j in range(4)]),

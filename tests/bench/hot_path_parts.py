@@ -7,7 +7,7 @@ on the same two hooks: the figure of issue 16).
 
     sudo .venv/bin/python -m tests.bench.hot_path_parts [ROUNDS]
 
-The pieces mirror bpf/syscalls.c and bpf/syscall_latency.c (with task-local
+The pieces mirror bpf/syscalls.c and bpf/read_latency.c (with task-local
 storage); a variant or two beside them measures an alternative (the scratch
 in a hash map keyed by thread id; the histogram in a per-CPU hash, without
 atomic adds).  Then what a syscall hook costs the syscalls it is not for:

@@ -241,7 +241,8 @@ def poll_cost(sizes=(1_000, 10_000, 100_000), repeats: int = 3) -> dict:
     source = LiveSource(interval_s=5.0, map_sizes={"SYSCALLS_MAP_SIZE": cap, "READ_LATENCY_MAP_SIZE": cap, "FILE_OPENS_MAP_SIZE": cap,
                                                     "PAGE_FAULTS_MAP_SIZE": cap})
     source.start()
-    bpf = source._bpf  # the benchmark fills the maps directly
+    # the benchmark fills the maps directly (through BCC: compare_revisions runs this on older trees too)
+    bpf = source.kernel.bpf if hasattr(source, "kernel") else source._bpf
     out = {}
     try:
         for n in sizes:
@@ -262,11 +263,12 @@ def poll_cost(sizes=(1_000, 10_000, 100_000), repeats: int = 3) -> dict:
                     k = t.Key(path_hash=h, tgid=1_000_000 + i, flags=0, comm=f"comm{i % 5000}".encode())
                     t[k] = t.Leaf(count=i + 1, errors=i % 3)
                 t = bpf[b"latency_hist"]
+                series = "series" if "series" in dict(t.Key._fields_) else "op"  # named op before 2026-12
                 for i in range(per_map):
                     # 8 entries per process: 4 slots of read(), 4 of write() (until 2026-11-25 the
                     # comm changed with every entry, so that each entry was a process of its own)
                     t[t.Key(comm=f"comm{(i // 8) % 5000}".encode(), tgid=1_000_000 + i // 8, slot=i % 8 + 8,
-                            op=i % 2)] = \
+                            **{series: i % 2})] = \
                         t.Leaf(count=i + 1, sum_ns=(i + 1) * 1000)
                 t0 = time.perf_counter()
                 snap = source.poll()
@@ -310,13 +312,15 @@ def udp_poll_cost(flows: int = 10_000, repeats: int = 3) -> dict:
 
 def ui_keystroke(rows: int = 10_000, keys: str = "comm1") -> dict:
     """Median time for one filter keystroke to repaint, with ``rows`` rows."""
+    from ebpftop import snapshots
     from ebpftop.app import EbpftopApp
-    from ebpftop.model import FileOpenRow, Snapshot, SyscallRow
+    from ebpftop.sets.file_opens import FileOpenRow
+    from ebpftop.sets.syscalls import SyscallRow
     from tests.ui.harness import ListSource
 
-    snap = Snapshot(
-        time=time.time(),
-        interval_s=5.0,
+    snap = snapshots.new(
+        time.time(),
+        5.0,
         syscalls=tuple(SyscallRow(f"comm{i}", 1000 + i, ((i + 1, 1000 + i),)) for i in range(rows)),
         file_opens=tuple(FileOpenRow(f"comm{i}", i + 1, f"/srv/data/{i}.dat", 1 + i % 7, i % 2) for i in range(rows)),
         status={p: "ok" for p in ("tcp", "syscalls", "read_latency", "file_opens", "page_faults")},

@@ -269,7 +269,7 @@ def test_a_burst_of_alerts_is_counted_never_silently_dropped(fresh, workload):
 def test_a_watched_directory_covers_the_files_in_it(fresh, workload, tmp_path):
     from ebpftop import watch
 
-    table = fresh._bpf[b"watched_paths"]
+    table = fresh.kernel.table("watched_paths")
     import ctypes
 
     for h in watch.hashes([f"{tmp_path}/keys/*"]):

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from ebpftop import aggregate, filters
+from ebpftop import filters, snapshots
 from ebpftop.model import Container
 from tests.conftest import require_kernel_support
 from tests.kernel.conftest import HERE, poll_after
@@ -126,20 +126,20 @@ def test_docker_containers_get_exactly_their_own_counts(fresh, image, tmp_path):
     assert {name_of(s) for s in traffic} == {b} and len(traffic) == k
 
     # --container, as the CLI and the TUI apply it
-    only_a = filters.apply(snap, filters.Filter(container=a))
+    only_a = snapshots.filtered(snap, filters.Filter(container=a))
     assert {r.path for r in only_a.file_opens if r.comm == comm} == {path_a}  # (and runc's, as it starts it)
     assert {snap.container_of(r.cgroup).name for r in only_a.syscalls} == {a}
     assert {c.direction for c in only_a.tcp if c.comm == comm} == {"accept"}
 
     # grouped by container: one row per container, the sums of its processes
-    grouped = aggregate.by_container(snap)
+    grouped = snapshots.by_container(snap)
     g_calls = {r.comm: r.count for r in grouped.syscalls}
     assert g_calls[a] >= calls[a] and g_calls[b + "w"] >= calls[b + "w"]
     assert {(r.comm, r.path): r.count for r in grouped.file_opens if r.path in (path_a, path_b)} == {
         (a, path_a): n_a, (b + "w", path_b): n_b}
 
     # JSON: every row carries its cgroup and its container
-    d = json.loads(json.dumps(snap.to_dict()))
+    d = json.loads(json.dumps(snapshots.to_dict(snap)))
     row = next(r for r in d["file_opens"] if r["path"] == path_a)
     assert row["container"]["name"] == a and row["container"]["kind"] == "docker"
     assert len(row["container"]["id"]) == 64 and row["cgroup"] > 1
@@ -156,7 +156,7 @@ async def test_the_tui_shows_and_groups_docker_containers(fresh, image):
     name = f"ebt-t-{secrets.token_hex(3)}"
     docker("run", "--rm", "--name", name, tag, f"/{comm}", "work", "5", "/ebt-tui", "40000")
     snap = poll_after(fresh, 1.0)
-    snap = filters.apply(snap, filters.Filter(comm=comm))  # this test's rows only: the table shows them all
+    snap = snapshots.filtered(snap, filters.Filter(comm=comm))  # this test's rows only: the table shows them all
     app = EbpftopApp(ListSource([snap]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)

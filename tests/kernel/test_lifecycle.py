@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ebpftop import probesets
+from ebpftop import sets
 from tests.conftest import require_kernel_support
 
 REPO = Path(__file__).resolve().parents[2]
@@ -112,7 +112,7 @@ def test_count_exits_by_itself_with_real_data_from_every_pane():
     for snap in lines:
         assert set(snap) >= {"time", "interval_s", "tcp", "syscalls", "read_latency",
                              "file_opens", "page_faults", "status", "lost"}
-        assert snap["status"] == {p: "ok" for p in snap["status"]} and set(snap["status"]) == set(probesets.NAMES)
+        assert snap["status"] == {p: "ok" for p in snap["status"]} and set(snap["status"]) == set(sets.NAMES)
     # ebpftop's own polling makes syscalls, reads, opens and faults every interval
     assert any(r["count"] > 0 for r in lines[-1]["syscalls"])
     assert lines[-1]["read_latency"]["total"]["count"] > 0

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ebpftop import probesets
+from ebpftop import sets
 from tests.conftest import require_kernel_support
 
 REPO = Path(__file__).resolve().parents[2]
@@ -156,5 +156,5 @@ def test_prometheus_sees_a_known_workload(prometheus, workload, tmp_path):
     assert received and float(received[0]["value"][1]) == 55
     up = query(prometheus, "ebpftop_probe_up")
     assert {r["metric"]["pane"]: r["value"][1] for r in up} == {
-        p: "1" for p in probesets.NAMES}
+        p: "1" for p in sets.NAMES}
     assert query(prometheus, "sum(ebpftop_read_latency_seconds_count) > 0")

@@ -52,11 +52,9 @@ CONTAINER_SHOTS = {
 
 
 def sample_app():
-    from dataclasses import replace
-
     from ebpftop.app import EbpftopApp
     from tests.ui.harness import ListSource
-    from tests.unit.snapshots import T0, sample_snapshot
+    from tests.unit.snapshots import T0, replace, sample_snapshot
 
     earlier = sample_snapshot(T0 - 5)  # another closed connection, an interval before
     earlier = replace(earlier, tcp_closed=tuple(c._replace(sport=50980, tx_total=1_200, rx_total=52_000)

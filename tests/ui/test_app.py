@@ -3,19 +3,20 @@ untrusted names that must stay plain text."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from rich.text import Text
 from textual.widgets import DataTable, Input, Static, TabbedContent
 
 from ebpftop.app import EbpftopApp
 from ebpftop.filters import Filter
-from ebpftop.model import FileOpenRow, SyscallRow, UdpFlow
 from ebpftop.panes.help import HelpScreen
-from ebpftop.panes.tables import SortableTable, TcpTable, TcpTrafficTable, UdpTable
+from ebpftop.panes.network import TcpTable, TcpTrafficTable, UdpTable
+from ebpftop.panes.table import SortableTable
+from ebpftop.sets.file_opens import FileOpenRow
+from ebpftop.sets.syscalls import SyscallRow
+from ebpftop.sets.udp import UdpFlow
 from tests.ui.harness import SIZE, ListSource, feed, replay_app
-from tests.unit.snapshots import sample_snapshot
+from tests.unit.snapshots import replace, sample_snapshot
 
 
 def table_of(app, pane: str) -> SortableTable:
@@ -57,8 +58,11 @@ async def test_w_switches_the_latency_pane_between_read_and_write():
         hist = app.query_one("#pane-latency").query_one("#histogram", Static)
         assert "read() latency" in str(hist.render())
         assert column_values(table_of(app, "latency"), 0) == ["postgres", "nginx"]
-        await pilot.press("1", "w")
-        assert app.query_one(TabbedContent).active == "latency"
+        await pilot.press("1", "w")  # the Latency tab's key: nothing in another tab
+        assert app.query_one(TabbedContent).active == "network"
+        await pilot.press("3")
+        assert "read() latency" in str(hist.render())
+        await pilot.press("w")
         assert "write() latency" in str(hist.render())
         assert "8 writes" in str(hist.render())
         assert column_values(table_of(app, "latency"), 0) == ["postgres"]
@@ -112,7 +116,7 @@ async def test_filter_applies_to_every_pane_at_each_keystroke():
 
 
 async def test_a_huge_pane_shows_the_first_rows_and_says_so():
-    from ebpftop.panes.tables import MAX_TABLE_ROWS
+    from ebpftop.panes.table import MAX_TABLE_ROWS
 
     rows = tuple(SyscallRow(f"p{i}", i + 1, ((i + 1, i + 1),)) for i in range(MAX_TABLE_ROWS + 250))
     snap = replace(sample_snapshot(), syscalls=rows)
@@ -200,15 +204,16 @@ async def test_help_lists_every_binding_and_closes():
         await feed(app, pilot)
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        from ebpftop.panes.help import KEYS
+        from ebpftop.panes.help import key_label
+        from ebpftop.panes.tabs import TABS
 
-        documented = " ".join(k for k, _ in KEYS)
-        for b in app.BINDINGS:
-            key = b.key.split(",")[0]
-            shown = {"slash": "/", "question_mark": "?", "ctrl+c": "Ctrl+C", "shift+tab": "Shift+Tab",
-                     "tab": "Tab", "backspace": "Backspace", "left_square_bracket": "[", "right_square_bracket": "]",
-                     "left_curly_bracket": "{", "right_curly_bracket": "}"}.get(key, key)
-            assert shown in documented, f"key {key} is not on the help screen"
+        documented = " ".join(k for k, _ in app.screen.rows)
+        views = [b for t in TABS for b in t.view.BINDINGS]
+        for b in [*app.BINDINGS, *SortableTable.BINDINGS, *views]:
+            assert key_label(b.key.split(",")[0]) in documented, f"key {b.key} is not on the help screen"
+        lines = [what for _, what in app.screen.rows]
+        assert "Latency tab: switch the histogram and table to the next series (read() and write())" in lines
+        assert "Probes tab: measure ebpftop's own BPF programs, and every other (on/off)" in lines
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
 
@@ -277,7 +282,8 @@ async def test_probes_pane_and_the_c_key():
     from ebpftop.model import ProbeCost
 
     snap = replace(sample_snapshot(), probe_stats="ok", probes=(
-        ProbeCost("raw_tracepoint__sys_enter", 1000, 60_000), ProbeCost("tracepoint__syscalls__sys_exit_read", 10, 900)))
+        ProbeCost("raw_tracepoint__sys_enter", 1000, 60_000, hook_name="raw_syscalls:sys_enter (raw)"),
+        ProbeCost("tracepoint__syscalls__sys_exit_read", 10, 900)))
     app = EbpftopApp(StatsSource([snap]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("7")
@@ -295,7 +301,7 @@ async def test_probes_pane_and_the_c_key():
 
 
 async def test_alerts_show_at_once_whatever_pane_is_open():
-    from ebpftop.model import Alert
+    from ebpftop.sets.file_opens import Alert
 
     hostile = Alert(1000.0, 66, 1, 1000, "[@click=app.quit]x", "/root/.ssh/\x1b[2Jid_rsa", 3)
     snap = replace(sample_snapshot(), alerts=(Alert(999.0, 42, 1, 0, "cat", "/etc/shadow", -13), hostile))
@@ -331,7 +337,7 @@ class LiveAlertsSource(ListSource):
 
 
 async def test_live_alerts_arrive_between_polls_and_are_not_counted_twice():
-    from ebpftop.model import Alert
+    from ebpftop.sets.file_opens import Alert
 
     a = Alert(999.0, 42, 1, 0, "cat", "/etc/shadow", 3)
     snap = replace(sample_snapshot(), alerts=(a,))
@@ -429,7 +435,9 @@ async def test_u_switches_the_network_pane_between_tcp_and_udp():
         pane = app.query_one("#pane-network")
         state = pane.query_one("#probe-state", Static)
         assert "TCP connections" in str(state.render())
-        await pilot.press("4", "u")  # from any pane: shows the network pane, in UDP
+        await pilot.press("4", "u")  # the Network tab's key: nothing in another tab
+        assert app.query_one(TabbedContent).active == "file_opens" and "TCP connections" in str(state.render())
+        await pilot.press("1", "u")
         assert app.query_one(TabbedContent).active == "network"
         assert isinstance(pane.table, UdpTable) and pane.table.display and not pane.query_one(TcpTable).display
         assert app.focused is pane.table
@@ -525,7 +533,9 @@ async def test_rows_that_look_the_same_never_crash_the_app():
     """Two threads failing the same watched open within a microsecond, or a
     recording's millisecond times, made identical row keys: DataTable raised
     DuplicateKey and the app exited (any user could end the live TUI)."""
-    from ebpftop.model import Alert, ProcessEvent, TcpConnection
+    from ebpftop.sets.file_opens import Alert
+    from ebpftop.sets.processes import ProcessEvent
+    from ebpftop.sets.tcp import TcpConnection
 
     alert = Alert(999.0, 42, 1, 65534, "reader", "/etc/shadow", -13)
     exec_row = ProcessEvent(1000.0, "exec", 77, 1, "env", "/usr/bin/env", ("env", "true"))
@@ -544,7 +554,7 @@ async def test_rows_that_look_the_same_never_crash_the_app():
 
 
 async def test_no_toast_covers_the_tables_on_a_small_terminal():
-    from ebpftop.model import Alert
+    from ebpftop.sets.file_opens import Alert
 
     snap = replace(sample_snapshot(), alerts=(Alert(999.0, 42, 1, 0, "cat", "/etc/shadow", 3),) * 3)
     app = EbpftopApp(ListSource([snap]), auto_poll=False, clock=lambda: 0.0)
@@ -557,7 +567,9 @@ async def test_no_toast_covers_the_tables_on_a_small_terminal():
 async def test_every_field_of_a_crafted_recording_is_drawn_escaped():
     """Addresses, direction, the event kind and probe names came from a
     recording straight to the terminal (OSC 52 set the clipboard)."""
-    from ebpftop.model import ProbeCost, ProcessEvent, TcpConnection
+    from ebpftop.model import ProbeCost
+    from ebpftop.sets.processes import ProcessEvent
+    from ebpftop.sets.tcp import TcpConnection
 
     esc = "\x1b]52;c;aGk=\x07"
     conn = TcpConnection(1000.0, 5, "c", "ipv4", esc, 1, esc, 2, esc)
@@ -604,7 +616,7 @@ async def test_the_network_pane_opens_on_tcp_traffic_busiest_first_and_t_sums_it
 
 
 async def test_closed_connections_are_kept_across_intervals_newest_first():
-    from ebpftop.panes.tables import TcpClosedTable
+    from ebpftop.panes.network import TcpClosedTable
 
     first = sample_snapshot()
     later = replace(sample_snapshot(t=first.time + 5), tcp_closed=(
@@ -626,7 +638,8 @@ async def test_the_probes_pane_shows_other_tools_programs_with_their_holders():
 
     hostile = "x\x1b[31m"
     snap = replace(sample_snapshot(), probe_stats="ok", probes=(
-        ProbeCost("raw_tracepoint__sys_enter", 1000, 60_000, prog_id=7, prog_type="raw_tracepoint"),
+        ProbeCost("raw_tracepoint__sys_enter", 1000, 60_000, prog_id=7, prog_type="raw_tracepoint",
+                  hook_name="raw_syscalls:sys_enter (raw)"),
         ProbeCost("trace_connect", 50, 200_000, prog_id=9, prog_type="kprobe", ours=False,
                   holders=((4321, "falco"), (4322, hostile))),
         ProbeCost("sd_fw_egress", 0, 0, prog_id=3, prog_type="cgroup_skb", ours=False)))
@@ -744,7 +757,8 @@ async def test_a_recording_of_real_containers_groups_into_them():
 def _timeline(n: int = 5):
     """n snapshots 5 s apart; snapshot i has one process "s<i>" with i+1
     syscalls x 100, a page-fault row and a new connection of its own."""
-    from ebpftop.model import PageFaultRow, TcpConnection
+    from ebpftop.sets.page_faults import PageFaultRow
+    from ebpftop.sets.tcp import TcpConnection
     from tests.unit.snapshots import T0
 
     snaps = []

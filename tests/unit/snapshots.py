@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-from ebpftop.model import (
-    Bucket,
-    FileOpenRow,
-    Histogram,
-    Latency,
-    PageFaultRow,
-    ProcessLatency,
-    Snapshot,
-    SyscallRow,
-    TcpConnection,
-    TcpSession,
-    UdpFlow,
-)
+import dataclasses
+
+from ebpftop import snapshots
+from ebpftop.model import Bucket, Histogram, Latency, ProcessLatency, Snapshot
+from ebpftop.sets.file_opens import FileOpenRow
+from ebpftop.sets.page_faults import PageFaultRow
+from ebpftop.sets.syscalls import SyscallRow
+from ebpftop.sets.tcp import TcpConnection
+from ebpftop.sets.tcp_traffic import TcpSession
+from ebpftop.sets.udp import UdpFlow
 
 T0 = 1_764_000_000.0
 
 
+def replace(obj, **changes):
+    """dataclasses.replace, and Snapshot.replace for a snapshot."""
+    if isinstance(obj, Snapshot):
+        return obj.replace(**changes)
+    return dataclasses.replace(obj, **changes)
+
+
 def sample_snapshot(t: float = T0, scale: int = 1) -> Snapshot:
-    return Snapshot(
+    return snapshots.new(
         time=t,
         interval_s=5.0,
         tcp=(
@@ -75,14 +79,15 @@ HOST_CGROUP = 1
 def container_snapshot(t: float = T0) -> Snapshot:
     """Two Docker containers (web: nginx, two of them; db: postgres), a
     Kubernetes pod's container (api) and the host (curl, sshd)."""
-    from ebpftop.model import Container, ProcessEvent
+    from ebpftop.model import Container
+    from ebpftop.sets.processes import ProcessEvent
 
     containers = {
         WEB: Container("docker", "a" * 64, "web"),
         DB: Container("docker", "b" * 64, "db"),
         POD: Container("kubernetes", "c" * 64, "api", pod="shop-7d9f", namespace="prod"),
     }
-    return Snapshot(
+    return snapshots.new(
         time=t,
         interval_s=5.0,
         syscalls=(
@@ -127,8 +132,6 @@ def degraded_snapshot(t: float = T0 + 5) -> Snapshot:
     """An interval under --max-cpu 3 during a read()/write() flood by dd:
     the latency probes sampled 1 in 16 (every count and sum an estimate),
     and the sets of the raw sys_enter but latency detached."""
-    from dataclasses import replace
-
     from ebpftop import aggregate
     from ebpftop.budget import shed_status
     from ebpftop.model import Budget

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from ebpftop import aggregate, budget, filters
+from ebpftop import aggregate, budget, filters, snapshots
 from ebpftop.cli import build_parser
-from ebpftop.model import Budget, Snapshot
+from ebpftop.model import Budget
 
 SETS = ("read_latency", "syscalls", "file_opens")
 OWNERS = {name: (name,) for name in SETS}  # here each set has a program of its own, named after it
@@ -15,7 +15,7 @@ COSTS = {"read_latency": 6.0, "syscalls": 9.0, "file_opens": 0.5}
 
 
 def governor(max_cpu=5.0, latency=True, owners=OWNERS):
-    return budget.Governor(max_cpu, latency, SETS, owners)
+    return budget.Governor(max_cpu, ("read_latency",) if latency else (), SETS, owners)
 
 
 def test_under_the_budget_nothing_is_shed():
@@ -162,22 +162,22 @@ def test_program_costs_are_shares_of_a_cpu():
 def test_sampled_latency_is_scaled_and_marked_through_filters_and_json():
     lat = aggregate.latency([("dd", 7, 10, 3, 3000, 0), ("cat", 8, 12, 1, 2500, 0)], sampled_1_in=16)
     assert lat.estimated and lat.total.count == 64 and lat.total.sum_ns == 88000
-    assert filters.latency(lat, filters.Filter(comm="dd"), {}).sampled_1_in == 16
-    snap = Snapshot(time=1e9, interval_s=5.0, read_latency=lat,
+    assert snapshots.rows_filtered("read_latency", lat, filters.Filter(comm="dd"), {}).sampled_1_in == 16
+    snap = snapshots.new(1e9, 5.0, read_latency=lat,
                     budget=Budget(5.0, 7.5, 6.0, 1.5, latency_sampled_1_in=16, detached=("file_opens",)))
-    d = json.loads(json.dumps(snap.to_dict()))
+    d = json.loads(json.dumps(snapshots.to_dict(snap)))
     assert d["read_latency"]["sampled_1_in"] == 16 and d["read_latency"]["estimated"] is True
     assert d["budget"]["degraded"] is True and d["budget"]["detached"] == ["file_opens"]
-    again = Snapshot.from_dict(d)
+    again = snapshots.from_dict(d)
     assert again.read_latency.sampled_1_in == 16 and again.budget == snap.budget
     assert again.budget.describe() == "latency sampled 1 in 16; detached: file_opens"
-    assert aggregate.by_container(again).read_latency.sampled_1_in == 16
+    assert snapshots.by_container(again).read_latency.sampled_1_in == 16
 
 
 def test_snapshots_without_a_budget_say_null():
-    d = Snapshot(time=1e9, interval_s=5.0).to_dict()
+    d = snapshots.to_dict(snapshots.new(1e9, 5.0))
     assert d["budget"] is None and d["read_latency"]["estimated"] is False
-    assert Snapshot.from_dict(d).budget is None
+    assert snapshots.from_dict(d).budget is None
 
 
 @pytest.mark.parametrize("value,message", [("0", "above 0"), ("-3", "above 0"), ("lots", "not a number"),
@@ -194,6 +194,16 @@ def test_max_cpu_takes_a_percent_sign():
     assert build_parser().parse_args(["--max-cpu", "2.5%"]).max_cpu == 2.5
 
 
+def _overhead(interval_s: float):
+    import threading
+
+    from ebpftop.sources.overhead import Overhead
+    from ebpftop.sources.program_stats import ProgramStats
+
+    stats = ProgramStats(lambda: {}, lambda name: "")
+    return Overhead(5.0, interval_s, None, stats, {}, {}, (), {}, threading.Lock())
+
+
 def test_the_budget_window_turns_the_statistics_on_for_a_part_of_the_interval(monkeypatch):
     """--max-cpu without --probe-cost: the statistics' fd is held for the
     window only, and what the window measured is the next poll's load."""
@@ -201,7 +211,6 @@ def test_the_budget_window_turns_the_statistics_on_for_a_part_of_the_interval(mo
     import time
 
     from ebpftop.sources import bpf_syscall
-    from ebpftop.sources.live import LiveSource
 
     opened = []
 
@@ -212,32 +221,31 @@ def test_the_budget_window_turns_the_statistics_on_for_a_part_of_the_interval(mo
         return r
 
     monkeypatch.setattr(bpf_syscall, "enable_run_time_stats", enable)
-    source = LiveSource(interval_s=0.5, max_cpu=5.0)
-    assert source.budget_window_s == pytest.approx(0.1)  # a fifth of a short interval
-    with source._lock:
-        source._open_budget_window()
-        source._open_budget_window()  # one window at a time
-    assert len(opened) == 1 and source._window_fd == opened[0]
+    overhead = _overhead(interval_s=0.5)
+    assert overhead.window_s == pytest.approx(0.1)  # a fifth of a short interval
+    with overhead.lock:
+        overhead.open_window()
+        overhead.open_window()  # one window at a time
+    assert len(opened) == 1 and overhead._window_fd == opened[0]
     time.sleep(0.3)
-    assert source._window_fd is None  # closed by its timer
-    seconds, run_times = source._window
+    assert overhead._window_fd is None  # closed by its timer
+    seconds, run_times = overhead._window
     assert 0.09 < seconds < 0.3 and run_times == {}  # no programs loaded here
-    assert LiveSource(interval_s=5.0, max_cpu=5.0).budget_window_s == budget.WINDOW_S
+    assert _overhead(interval_s=5.0).window_s == budget.WINDOW_S
 
 
 def test_without_the_statistics_the_budget_says_so_once(monkeypatch):
     import errno
 
     from ebpftop.sources import bpf_syscall
-    from ebpftop.sources.live import LiveSource
 
     def enable():
         raise OSError(errno.EINVAL, "Invalid argument")
 
     monkeypatch.setattr(bpf_syscall, "enable_run_time_stats", enable)
-    source = LiveSource(interval_s=5.0, max_cpu=5.0)
+    overhead = _overhead(interval_s=5.0)
     for _ in range(3):
-        with source._lock:
-            source._open_budget_window()
-    assert len(source._notices) == 1 and "only ebpftop's own CPU is measured" in source._notices[0]
-    assert source._window_fd is None
+        with overhead.lock:
+            overhead.open_window()
+    assert len(overhead.notices) == 1 and "only ebpftop's own CPU is measured" in overhead.notices[0]
+    assert overhead._window_fd is None

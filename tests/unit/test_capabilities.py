@@ -122,7 +122,7 @@ def _probe_bodies(text: str):
 def test_every_tracepoint_field_the_c_reads_is_declared_or_has_a_fallback():
     """A field read as args->F in bpf/*.c is checked against the running
     kernel (each probe set's declared fields) or chosen by capabilities: none is used unchecked."""
-    from ebpftop.probesets import OPTIONAL_FIELDS, PROBE_SETS
+    from ebpftop.sets import OPTIONAL_FIELDS, PROBE_SETS
 
     declared: dict[str, set] = {tp: set(names) for tp, names in OPTIONAL_FIELDS.items()}
     for probe_set in PROBE_SETS:

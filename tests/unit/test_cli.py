@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from ebpftop import cli, preflight
+from ebpftop import cli, preflight, snapshots
 from ebpftop.recording import Recorder
 from tests.unit.snapshots import sample_snapshot
 
@@ -84,7 +84,7 @@ def test_a_recording_cut_mid_line_replays_its_whole_intervals(tmp_path, capsys):
 
 
 def _crafted(**changes) -> str:
-    d = json.loads(json.dumps(sample_snapshot().to_dict()))
+    d = json.loads(json.dumps(snapshots.to_dict(sample_snapshot())))
     for path, value in changes.items():
         target = d
         keys = path.split("__")
@@ -129,9 +129,8 @@ def test_a_crafted_recording_is_one_error_line_never_a_traceback(tmp_path, capsy
 def test_json_output_never_holds_nan_or_infinity():
     """NaN and Infinity are not JSON: the loader refuses them (above), and
     the writer would rather fail than print them."""
-    from dataclasses import replace
-
     from ebpftop.recording import dumps
+    from tests.unit.snapshots import replace
 
     with pytest.raises(ValueError):
         dumps(replace(sample_snapshot(), interval_s=float("nan")))
@@ -296,13 +295,12 @@ def test_replay_at_outside_or_unreadable_is_one_line(tmp_path, capsys, at, messa
 
 
 def test_a_trigger_writes_the_kept_window_and_the_next_intervals(tmp_path):
-    from dataclasses import replace
-
     from ebpftop import triggers
-    from ebpftop.model import FileOpenRow
     from ebpftop.recording import read_recording
+    from ebpftop.sets.file_opens import FileOpenRow
     from ebpftop.sources.flight import FlightRecorderSource
     from ebpftop.sources.replay import ReplaySource
+    from tests.unit.snapshots import replace
 
     # errors 0, 1, ... 9 in ten 5 s intervals: 'file_open_errors>=6' fires at the seventh
     snaps = [replace(sample_snapshot(t=1_764_000_000.0 + 5 * i), file_opens=(FileOpenRow("x", 1, "/e", 9, i),))

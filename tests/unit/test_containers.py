@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from ebpftop import aggregate, containers, filters
-from ebpftop.model import Container, Snapshot
+from ebpftop import containers, filters, snapshots
+from ebpftop.model import Container
 from tests.unit.snapshots import DB, HOST_CGROUP, POD, WEB, container_snapshot
 
 D = "d" * 64
@@ -110,7 +110,7 @@ def test_filters_match_a_container_by_name_label_pod_id_or_host():
     snap = container_snapshot()
 
     def comms(flt):
-        return sorted({r.comm for r in filters.apply(snap, flt).syscalls})
+        return sorted({r.comm for r in snapshots.filtered(snap, flt).syscalls})
 
     assert comms(filters.Filter(container="web")) == ["nginx", "sh"]
     assert comms(filters.Filter(container="shop-7d9f/api")) == ["python3"]
@@ -121,11 +121,11 @@ def test_filters_match_a_container_by_name_label_pod_id_or_host():
     # the name filter matches a container's name as well as a process's
     assert comms(filters.Filter(comm="WE")) == ["nginx", "sh"]
     assert comms(filters.Filter(comm="nginx", container="db")) == []
-    assert [r.pid for r in filters.apply(snap, filters.Filter(container="web")).file_opens] == [880, 881]
+    assert [r.pid for r in snapshots.filtered(snap, filters.Filter(container="web")).file_opens] == [880, 881]
 
 
 def test_grouped_by_container_every_pane_sums_its_processes():
-    g = aggregate.by_container(container_snapshot())
+    g = snapshots.by_container(container_snapshot())
     assert [(r.comm, r.count, r.pids) for r in g.syscalls] == [
         ("db", 9000, 1), ("web", 4300, 3), ("shop-7d9f/api", 2500, 1), ("host", 200, 2)]
     assert {(r.comm, r.count) for r in g.page_faults} == {("db", 700), ("web", 60), ("host", 90)}
@@ -138,12 +138,12 @@ def test_grouped_by_container_every_pane_sums_its_processes():
 
 def test_json_rows_carry_cgroup_and_container_and_read_back():
     snap = container_snapshot()
-    d = json.loads(json.dumps(snap.to_dict()))
+    d = json.loads(json.dumps(snapshots.to_dict(snap)))
     nginx = next(r for r in d["syscalls"] if r["comm"] == "nginx")
     assert nginx["cgroup"] == WEB
     assert nginx["container"] == {"kind": "docker", "id": "a" * 64, "name": "web", "pod": "", "namespace": ""}
     assert next(r for r in d["syscalls"] if r["comm"] == "curl")["container"] is None
     assert d["read_latency"]["by_process"][0]["container"]["name"] == "db"
-    back = Snapshot.from_dict(d)
+    back = snapshots.from_dict(d)
     assert back.containers == {WEB: snap.containers[WEB], DB: snap.containers[DB], POD: snap.containers[POD]}
     assert back.syscalls == snap.syscalls and HOST_CGROUP not in back.containers

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from ebpftop.filters import Filter, apply
+from ebpftop.filters import Filter
+from ebpftop.snapshots import filtered as apply
 from ebpftop.text import visible
 from tests.unit.snapshots import sample_snapshot
 
@@ -62,7 +63,6 @@ def test_prometheus_label_values_are_escaped():
     """A \\r in a process name broke prometheus_client's own parser on the
     whole scrape."""
     import threading
-    from dataclasses import replace
 
     from prometheus_client.exposition import generate_latest
     from prometheus_client.parser import text_string_to_metric_families
@@ -70,8 +70,8 @@ def test_prometheus_label_values_are_escaped():
 
     from ebpftop.exporter import SnapshotCollector
     from ebpftop.metrics import MetricsState
-    from ebpftop.model import SyscallRow
-    from tests.unit.snapshots import sample_snapshot
+    from ebpftop.sets.syscalls import SyscallRow
+    from tests.unit.snapshots import replace, sample_snapshot
 
     state = MetricsState(max_labels=10)
     state.add(replace(sample_snapshot(), syscalls=(SyscallRow("evil\rname\n", 5, ((1, 5),)),)))

@@ -10,9 +10,9 @@ def test_history_accumulates_since_start():
     h = History()
     h.add(sample_snapshot(t=100.0))
     h.add(sample_snapshot(t=105.0))
-    assert h.connections_total == 6
-    assert h.faults_total[("postgres", 100)] == 1400
-    assert h.connections[0].time == 104.0  # newest first
+    assert h.totals["tcp"] == 6
+    assert h.since_start["page_faults"][("postgres", 100)] == 1400
+    assert h.log("tcp")[0].time == 104.0  # newest first
 
 
 def test_bpftrace_style_histogram():
@@ -33,10 +33,8 @@ def test_labels_and_durations():
 
 
 def test_kept_snapshots_are_bounded_by_time_and_by_rows():
-    from dataclasses import replace
-
     from ebpftop.history import History, snapshot_rows
-    from tests.unit.snapshots import T0, sample_snapshot
+    from tests.unit.snapshots import T0, replace, sample_snapshot
 
     h = History(history_s=20.0)
     for i in range(10):
@@ -60,21 +58,23 @@ def test_faults_since_start_as_they_were_at_a_kept_moment():
     h = History()
     for i in range(4):
         h.add(sample_snapshot(T0 + 5 * i))
-    assert h.faults_total[("postgres", 100)] == 4 * 700
-    assert h.faults_total_at(T0 + 5)[("postgres", 100)] == 2 * 700
-    assert h.faults_total_at(T0 + 15) == h.faults_total
+    assert h.since_start_at("page_faults")[("postgres", 100)] == 4 * 700
+    assert h.since_start_at("page_faults", T0 + 5)[("postgres", 100)] == 2 * 700
+    assert h.since_start_at("page_faults", T0 + 15) == h.since_start["page_faults"]
 
 
 def test_faults_since_start_are_bounded_as_pids_come_and_go():
-    from ebpftop.history import MAX_FAULT_TOTALS, History
-    from ebpftop.model import PageFaultRow, Snapshot
+    from ebpftop import snapshots
+    from ebpftop.history import MAX_SINCE_START, History
+    from ebpftop.sets.page_faults import PageFaultRow
 
     h = History()
     for s in range(3):
-        h.add(Snapshot(time=1e9 + 5 * s, interval_s=5.0,
-                       page_faults=tuple(PageFaultRow("w", s * 40_000 + i, 1) for i in range(40_000))))
-    assert len(h.faults_total) == MAX_FAULT_TOTALS
-    assert ("w", 2 * 40_000 + 39_999) in h.faults_total and ("w", 0) not in h.faults_total  # the oldest went
+        h.add(snapshots.new(1e9 + 5 * s, 5.0,
+                            page_faults=tuple(PageFaultRow("w", s * 40_000 + i, 1) for i in range(40_000))))
+    totals = h.since_start["page_faults"]
+    assert len(totals) == MAX_SINCE_START
+    assert ("w", 2 * 40_000 + 39_999) in totals and ("w", 0) not in totals  # the oldest went
 
 
 def test_counts_since_start_as_they_were_at_a_kept_moment():
@@ -84,17 +84,16 @@ def test_counts_since_start_as_they_were_at_a_kept_moment():
     h = History()
     for i in range(4):
         h.add(sample_snapshot(T0 + 5 * i))  # 3 new connections and 1 closed each
-    assert h.totals_at(None) == {"connections": 12, "tcp_closed": 4, "alerts": 0}
-    assert h.totals_at(T0 + 5) == {"connections": 6, "tcp_closed": 2, "alerts": 0}
+    assert h.totals_at(None) == {"tcp": 12, "tcp_closed": 4, "alerts": 0, "processes": 0}
+    assert h.totals_at(T0 + 5) == {"tcp": 6, "tcp_closed": 2, "alerts": 0, "processes": 0}
 
 
 def test_an_interval_whose_probes_were_detached_is_a_gap_not_a_zero():
     import math
-    from dataclasses import replace
 
     from ebpftop.budget import DETACHED
     from ebpftop.panes import timeline
-    from tests.unit.snapshots import T0, sample_snapshot
+    from tests.unit.snapshots import T0, replace, sample_snapshot
 
     snaps = [sample_snapshot(T0 + 5 * i) for i in range(4)]
     shed = {**snaps[2].status, "syscalls": DETACHED + " of 3% of a CPU (attached again when the load falls)"}

@@ -11,9 +11,10 @@ from types import SimpleNamespace as Fake
 
 import pytest
 
-from ebpftop import cdefs, probesets
+from ebpftop import cdefs, sets
 from ebpftop.capabilities import Capabilities
-from ebpftop.sources import events, joins, program
+from ebpftop.sets import processes, tcp, tcp_traffic, udp
+from ebpftop.sources import joins, program
 
 BPF = Path(__file__).resolve().parents[2] / "bpf"
 
@@ -67,7 +68,7 @@ def test_the_program_holds_the_enabled_sets_and_the_shared_hooks_they_need():
     assert '#line 1 "tcp_traffic.c"' in text and '#line 1 "sock_hooks.c"' in text
     assert '#line 1 "tcp.c"' not in text and '#line 1 "lifecycle.c"' not in text
     assert "-DEBPFTOP_TCP_TRAFFIC" in flags and "-DNR_READ=63" in flags
-    assert f"-DLOST_TCP_TRAFFIC={probesets.LOST_SLOT['tcp_traffic']}" in flags
+    assert f"-DLOST_TCP_TRAFFIC={sets.LOST_SLOT['tcp_traffic']}" in flags
     assert f"-DPROC_EXIT={cdefs.PROC_EXIT}" in flags
     # without task-local storage, lifecycle.c frees the per-thread scratch
     text, _ = program.source_text(("tcp",), Capabilities(task_storage=False), None, BPF)
@@ -75,40 +76,51 @@ def test_the_program_holds_the_enabled_sets_and_the_shared_hooks_they_need():
 
 
 def test_map_sizes_are_overridable_by_name_and_a_typo_is_an_error():
-    assert "-DSYSCALLS_MAP_SIZE=32" in probesets.defines(("syscalls",), {"SYSCALLS_MAP_SIZE": 32})
+    assert "-DSYSCALLS_MAP_SIZE=32" in sets.defines(("syscalls",), {"SYSCALLS_MAP_SIZE": 32})
     with pytest.raises(ValueError, match="unknown map size SYSCALL_MAP_SIZE"):
-        probesets.defines((), {"SYSCALL_MAP_SIZE": 32})
+        sets.defines((), {"SYSCALL_MAP_SIZE": 32})
 
 
 def test_no_c_file_defines_a_constant_python_defines():
     """cdefs and probesets pass them as -D flags: a #define in C would be a
     second definition that could drift."""
-    shared = {f.split("=")[0][2:] for f in cdefs.defines() + probesets.defines(probesets.NAMES)}
+    shared = {f.split("=")[0][2:] for f in cdefs.defines() + sets.defines(sets.NAMES)}
     for c in BPF.glob("*.[ch]"):
         defined = set(re.findall(r"^#define\s+(\w+)", c.read_text(), re.M))
         assert not (defined & shared), (c.name, defined & shared)
 
 
 def test_every_c_file_is_declared():
-    declared = {p.c_file for p in probesets.PROBE_SETS} | set(probesets.SHARED_FILES)
+    declared = {p.c_file for p in sets.PROBE_SETS} | set(sets.SHARED_FILES)
     assert {c.name for c in BPF.glob("*.c")} == declared
 
 
-def test_every_probe_set_has_a_collector_and_lost_counter():
-    import ast
+def test_every_probe_set_has_a_collector_parts_and_lost_counters():
+    from ebpftop.sets.base import Collector
 
-    live = (Path(program.__file__).parent / "live.py").read_text()
-    collectors = re.search(r"COLLECTORS = \{(.*?)\}", live, re.S).group(1)
-    assert set(ast.literal_eval("{" + re.sub(r"LiveSource\.\w+", "0", collectors) + "}")) == set(probesets.NAMES)
-    assert sorted(probesets.LOST_SLOT.values()) == list(range(len(probesets.LOST_COUNTERS)))
+    for p in sets.PROBE_SETS:
+        assert issubclass(p.collector, Collector) and p.parts, p.name
+        assert (BPF / p.c_file).is_file() and p.c_file == f"{p.name}.c", p.name  # bpf/NAME.c beside sets/NAME.py
+        for ring, method in p.collector.rings.items():
+            assert callable(getattr(p.collector, method)) and f"BPF_RINGBUF_OUTPUT({ring}," in (BPF / p.c_file).read_text()
+    assert sorted(sets.LOST_SLOT.values()) == list(range(len(sets.LOST_COUNTERS)))
+    assert len(sets.PARTS) == sum(len(p.parts) for p in sets.PROBE_SETS)  # no two sets fill one part
+
+
+def test_a_struct_decoded_by_hand_is_checked_against_the_c_as_it_compiles():
+    checks = program.layout_checks({"proc_event": processes.ProcEventStruct})
+    assert f"sizeof(struct proc_event) == {ctypes.sizeof(processes.ProcEventStruct)}" in checks
+    assert "__builtin_offsetof(struct proc_event, args) == " in checks
+    text, _ = program.source_text(("processes", "tcp_traffic"), Capabilities(), None, BPF)
+    assert "__builtin_offsetof(struct tcp_conn_evicted, conn) == 8" in text
 
 
 def test_a_process_event_decodes_by_the_shared_constants():
-    e = events.ProcEventStruct()
+    e = processes.ProcEventStruct()
     e.ts_ns, e.kind, e.pid, e.ppid, e.comm = time.monotonic_ns(), cdefs.PROC_EXEC, 7, 1, b"sh"
     e.filename, e.argc = b"/bin/sh", 2
     e.args[0].value, e.args[1].value = b"sh", b"-c"
-    row = events.process_event(e)
+    row = processes.event_from(e)
     assert (row.kind, row.pid, row.filename, row.args, row.exit_code) == ("exec", 7, "/bin/sh", ("sh", "-c"), None)
     assert abs(row.time - time.time()) < 1
 
@@ -119,7 +131,7 @@ def test_a_tcp_session_decodes_with_its_interval_bytes():
     conn = Fake(pid=9, comm=b"srv", cgroup=0, family=2, saddr=addr, sport=80, daddr=addr, dport=5000,
               direction=cdefs.DIRECTION_ACCEPT, state=7, opened_ns=now - 2_000_000_000, closed_ns=now,
               tx_bytes=300, rx_bytes=40, retransmits=1, resets_sent=0, resets_received=1)
-    s = events.tcp_session(conn, 100, 40)
+    s = tcp_traffic.session_of(conn, 100, 40)
     assert (s.comm, s.direction, s.state, s.saddr, s.tx_bytes, s.tx_total) == ("srv", "accept", "CLOSE", "127.0.0.1",
                                                                                 100, 300)
     assert s.closed is not None and 1.9 < s.closed - s.opened < 2.1
@@ -133,7 +145,7 @@ def _udp(dir_, cookie=0, tgid=0, comm=b"", cgroup=0):
 
 
 def test_a_received_datagram_waits_one_poll_for_its_owner_then_goes_out_unknown():
-    owners = joins.UdpOwners()
+    owners = udp.UdpOwners()
     sent = _udp(cdefs.DIR_SENT, tgid=5, comm=b"tx")
     received = _udp(cdefs.DIR_RECEIVED, cookie=77)
     first = owners.entries([sent, received], lambda cookie: None, can_wait=True)
@@ -150,7 +162,7 @@ def test_accepts_unclaimed_after_two_seconds_are_taken_unless_claimed_meanwhile(
     now = 10_000_000_000
     pending = [("young", Fake(ts_ns=now - 1_000_000_000)), ("old", Fake(ts_ns=now - 3_000_000_000)),
                ("claimed", Fake(ts_ns=now - 3_000_000_000))]
-    taken = joins.unclaimed_accepts(pending, now, take=lambda key: key != "claimed")
+    taken = tcp.unclaimed_accepts(pending, now, take=lambda key: key != "claimed")
     assert taken == [pending[1][1]]
 
 
@@ -163,7 +175,7 @@ def test_deltas_of_counters_and_of_run_time_pairs():
 
 
 def test_tcp_traffic_interval_bytes_and_a_closed_connection_after_it_settles():
-    t = joins.TcpTraffic()
+    t = tcp_traffic.TcpTraffic()
     now = 50_000_000_000
     conn = Fake(opened_ns=1, closed_ns=0, tx_bytes=1000, rx_bytes=10)
     open_, closed, delete = t.step([(0xA, conn)], now)
@@ -171,7 +183,7 @@ def test_tcp_traffic_interval_bytes_and_a_closed_connection_after_it_settles():
     conn = Fake(opened_ns=1, closed_ns=now - 1_000, tx_bytes=1500, rx_bytes=10)  # closed a microsecond ago
     open_, closed, delete = t.step([(0xA, conn)], now)
     assert [(r[1], r[2]) for r in open_] == [(500, 0)] and delete == []  # settles one more poll
-    open_, closed, delete = t.step([(0xA, conn)], now + joins.TCP_CLOSED_SETTLE_NS)
+    open_, closed, delete = t.step([(0xA, conn)], now + tcp_traffic.TCP_CLOSED_SETTLE_NS)
     assert [(r[1], r[2]) for r in closed] == [(0, 0)] and delete == [0xA]
     # a later socket at the same address is a new connection
     fresh = Fake(opened_ns=2, closed_ns=0, tx_bytes=7, rx_bytes=0)
@@ -180,22 +192,24 @@ def test_tcp_traffic_interval_bytes_and_a_closed_connection_after_it_settles():
 
 
 def test_every_program_is_owned_and_shared_hooks_live_in_their_file():
-    owners = program.program_owners(probesets.NAMES, BPF)
+    owners = program.program_owners(sets.NAMES, BPF, Capabilities(page_fault_tracepoint=False))
     assert owners["tracepoint__sock__inet_sock_set_state"] == ("tcp", "tcp_traffic")
     assert owners["tracepoint__sock__sock_recv_length"] == ("tcp_traffic", "udp")
     assert owners["udp_egress"] == ("udp",) and owners["raw_tracepoint__tcp_retransmit_skb"] == ("tcp_traffic",)
     for c_file in BPF.glob("*.c"):
         for raw, group, event in program.PROBE_MACRO.findall(c_file.read_text()):
             name = f"raw_tracepoint__{raw}" if raw else f"tracepoint__{group}__{event}"
-            assert name in owners or c_file.name in probesets.ALWAYS_SHARED_FILES, (c_file.name, name)
-            if c_file.name in probesets.ALWAYS_SHARED_FILES:
+            assert name in owners or c_file.name in sets.ALWAYS_SHARED_FILES, (c_file.name, name)
+            if c_file.name in sets.ALWAYS_SHARED_FILES:
                 continue  # in every module, for no set (cgroups.c: containers' names)
-            if c_file.name in probesets.SHARED_FILES:
+            if c_file.name in sets.SHARED_FILES:
                 hook = f"raw_syscalls/{raw}" if raw else f"{group}/{event}"
-                assert probesets.SHARED_HOOK_FILES[hook] == c_file.name
+                assert sets.SHARED_HOOK_FILES[hook] == c_file.name
     # every set that acts on a syscall's entry shares the one raw sys_enter program (sys_enter.c)
     assert owners["raw_tracepoint__sys_enter"] == ("read_latency", "syscalls", "file_opens", "tcp", "processes")
-    assert program.program_owners(("udp",), BPF).keys() == {"udp_egress", "udp_ingress",
+    assert owners["page_fault_event"] == ("page_faults",)
+    assert "page_fault_event" not in program.program_owners(sets.NAMES, BPF, Capabilities())  # the tracepoint's there
+    assert program.program_owners(("udp",), BPF, Capabilities()).keys() == {"udp_egress", "udp_ingress",
                                                             "tracepoint__sock__sock_recv_length"}
 
 
@@ -230,7 +244,11 @@ def test_probe_costs_round_trip_with_their_holders_and_old_recordings_read_as_ou
     from ebpftop.model import ProbeCost
 
     cost = ProbeCost("trace_connect", 5, 500, prog_id=9, prog_type="kprobe", ours=False, holders=((42, "falco"),))
-    assert ProbeCost.from_dict(cost.to_dict(5.0)) == cost
+    back = ProbeCost.from_dict(cost.to_dict(5.0))
+    assert back._replace(hook_name="") == cost and back.hook == cost.hook == "kprobe trace_connect"
+    # where it was attached, as the live source named it, comes back from a recording
+    ours = ProbeCost("raw_tracepoint__sys_enter", 5, 500, hook_name="raw_syscalls:sys_enter (raw)")
+    assert ProbeCost.from_dict(ours.to_dict(5.0)).hook == "raw_syscalls:sys_enter (raw)"
     old = {"name": "tracepoint__syscalls__sys_exit_read", "runs": 1, "run_time_ns": 2}
     assert ProbeCost.from_dict(old) == ProbeCost("tracepoint__syscalls__sys_exit_read", 1, 2)
     assert ProbeCost.from_dict(old).owner == "ebpftop"

@@ -165,23 +165,21 @@ def test_idle_connections_to_the_exporter_are_closed_quietly(monkeypatch, capfd)
 
 
 def test_tcp_bytes_and_per_connection_totals_become_counters_without_double_counting():
-    from dataclasses import replace
-
     from ebpftop.metrics import MetricsState
-    from tests.unit.snapshots import sample_snapshot
+    from tests.unit.snapshots import replace, sample_snapshot
 
     first = sample_snapshot()
     state = MetricsState()
     state.add(first)
-    assert state.tcp_bytes.values[("nginx", "sent")] == 5_000_000
-    assert state.tcp_bytes.values[("curl", "received")] == 1_500_000 + 2_000
-    assert state.tcp_retransmits.values == {("nginx", "sent"): 2}
-    assert state.tcp_resets.values == {("curl", "received"): 1}
+    assert state.counters["ebpftop_tcp_bytes"].values[("nginx", "sent")] == 5_000_000
+    assert state.counters["ebpftop_tcp_bytes"].values[("curl", "received")] == 1_500_000 + 2_000
+    assert state.counters["ebpftop_tcp_retransmits"].values == {("nginx", "sent"): 2}
+    assert state.counters["ebpftop_tcp_resets"].values == {("curl", "received"): 1}
     nginx = first.tcp_connections[0]
     later = replace(first, tcp_connections=(nginx._replace(tx_bytes=10, rx_bytes=0, retransmits=5),), tcp_closed=())
     state.add(later)
-    assert state.tcp_bytes.values[("nginx", "sent")] == 5_000_010
-    assert state.tcp_retransmits.values == {("nginx", "sent"): 5}  # 2, then 3 more: not 2 + 5
+    assert state.counters["ebpftop_tcp_bytes"].values[("nginx", "sent")] == 5_000_010
+    assert state.counters["ebpftop_tcp_retransmits"].values == {("nginx", "sent"): 5}  # 2, then 3 more: not 2 + 5
 
 
 def test_per_container_counters_sum_their_processes_and_stay_bounded():
@@ -202,9 +200,8 @@ def test_per_container_counters_sum_their_processes_and_stay_bounded():
 
 
 def test_max_cpu_exports_degraded_and_what_was_shed():
-    from dataclasses import replace
-
     from ebpftop.model import Budget
+    from tests.unit.snapshots import replace
 
     state = MetricsState(max_labels=100)
     state.add(sample_snapshot(t=100.0))

@@ -4,8 +4,11 @@ import json
 
 import pytest
 
-from ebpftop import aggregate
-from ebpftop.model import Bucket, Histogram, Snapshot, TcpConnection, UdpFlow
+from ebpftop import aggregate, snapshots
+from ebpftop.model import Bucket, Histogram
+from ebpftop.sets import file_opens, page_faults, syscalls
+from ebpftop.sets.tcp import TcpConnection
+from ebpftop.sets.udp import UdpFlow
 from tests.unit.snapshots import sample_snapshot
 
 
@@ -62,17 +65,17 @@ def test_addresses():
 
 
 def test_syscall_rows_group_by_comm_and_count_pids():
-    rows = aggregate.syscall_rows([("a", 1, 5, 0), ("a", 2, 7, 0), ("a", 1, 1, 0), ("b", 3, 100, 0)])
+    rows = syscalls.syscall_rows([("a", 1, 5, 0), ("a", 2, 7, 0), ("a", 1, 1, 0), ("b", 3, 100, 0)])
     assert [(r.comm, r.count, r.pids) for r in rows] == [("b", 100, 1), ("a", 13, 2)]
     assert rows[1].by_pid == ((2, 7), (1, 6))
 
 
 def test_a_process_name_in_two_cgroups_is_two_rows_in_every_aggregate():
-    rows = aggregate.syscall_rows([("sh", 1, 5, 10), ("sh", 2, 7, 20), ("sh", 3, 1, 10)])
+    rows = syscalls.syscall_rows([("sh", 1, 5, 10), ("sh", 2, 7, 20), ("sh", 3, 1, 10)])
     assert sorted((r.cgroup, r.count, r.pids) for r in rows) == [(10, 6, 2), (20, 7, 1)]
-    faults = aggregate.page_fault_rows([("sh", 1, 5, 10), ("sh", 1, 2, 20), ("sh", 1, 1, 10)])
+    faults = page_faults.page_fault_rows([("sh", 1, 5, 10), ("sh", 1, 2, 20), ("sh", 1, 1, 10)])
     assert sorted((r.cgroup, r.count) for r in faults) == [(10, 6), (20, 2)]
-    opens = aggregate.file_open_rows([("c", 1, "/x", 0, 3, 1, 10), ("c", 1, "/x", 0, 2, 0, 20)])
+    opens = file_opens.file_open_rows([("c", 1, "/x", 0, 3, 1, 10), ("c", 1, "/x", 0, 2, 0, 20)])
     assert sorted((r.cgroup, r.count) for r in opens) == [(10, 3), (20, 2)]
     lat = aggregate.latency([("c", 1, 3, 4, 40, 10), ("c", 1, 3, 1, 5, 20)])
     assert sorted((p.cgroup, p.histogram.count) for p in lat.by_process) == [(10, 4), (20, 1)]
@@ -87,20 +90,20 @@ def test_rows_come_largest_count_first_and_equal_counts_in_a_fixed_order():
                for _ in range(400)]
     shuffled = entries[:]
     rng.shuffle(shuffled)
-    faults = aggregate.page_fault_rows(entries)
-    assert faults == aggregate.page_fault_rows(shuffled)  # whatever order the map gave
+    faults = page_faults.page_fault_rows(entries)
+    assert faults == page_faults.page_fault_rows(shuffled)  # whatever order the map gave
     assert list(faults) == sorted(faults, key=lambda r: (-r.count, r.comm, r.pid, r.cgroup))
-    calls = aggregate.syscall_rows(shuffled)
+    calls = syscalls.syscall_rows(shuffled)
     assert list(calls) == sorted(calls, key=lambda r: (-r.count, r.comm, r.cgroup))
     assert all(list(r.by_pid) == sorted(r.by_pid, key=lambda pc: (-pc[1], pc[0])) for r in calls)
-    opens = aggregate.file_open_rows([(c, p, f"/f{p % 4}", 0, n, 0, cg) for c, p, n, cg in shuffled])
+    opens = file_opens.file_open_rows([(c, p, f"/f{p % 4}", 0, n, 0, cg) for c, p, n, cg in shuffled])
     assert list(opens) == sorted(opens, key=lambda r: (-r.count, r.path, r.comm, r.pid))
     lat = aggregate.latency([(c, p, n % 12, n, n * 10, cg) for c, p, n, cg in shuffled]).by_process
     assert list(lat) == sorted(lat, key=lambda x: (-x.histogram.count, x.comm, x.pid, x.cgroup))
 
 
 def test_file_open_rows_mark_truncated_and_unreadable():
-    rows = aggregate.file_open_rows([("c", 1, "/x", 0, 3, 1, 0), ("c", 1, "/long", 1, 1, 0, 0),
+    rows = file_opens.file_open_rows([("c", 1, "/x", 0, 3, 1, 0), ("c", 1, "/long", 1, 1, 0, 0),
                                      ("c", 1, "", 2, 1, 1, 0)])
     by_path = {r.path: r for r in rows}
     assert by_path["/x"].count == 3 and by_path["/x"].errors == 1
@@ -110,12 +113,12 @@ def test_file_open_rows_mark_truncated_and_unreadable():
 
 def test_snapshot_json_round_trip():
     snap = sample_snapshot()
-    again = Snapshot.from_dict(json.loads(json.dumps(snap.to_dict())))
-    assert again.to_dict() == snap.to_dict()
+    again = snapshots.from_dict(json.loads(json.dumps(snapshots.to_dict(snap))))
+    assert snapshots.to_dict(again) == snapshots.to_dict(snap)
 
 
 def test_json_keys_are_the_documented_ones():
-    d = sample_snapshot().to_dict()
+    d = snapshots.to_dict(sample_snapshot())
     assert set(d) == {"time", "interval_s", "tcp", "udp", "syscalls", "read_latency", "write_latency", "file_opens",
                       "page_faults", "processes", "alerts", "probes", "probe_stats", "status", "lost", "capabilities",
                       "tcp_connections", "tcp_closed", "tcp_resets_unowned", "notices", "budget"}
@@ -145,13 +148,13 @@ def test_probe_cost_names_and_shares():
     assert p.hook == "syscalls:sys_exit_read"
     assert p.avg_ns == 50
     assert p.cpu_pct(5.0) == 50_000 / 5e9 * 100
-    assert ProbeCost("raw_tracepoint__sys_enter", 0, 0).hook == "raw_syscalls:sys_enter (raw)"
-    assert ProbeCost("raw_tracepoint__sys_enter", 0, 0).avg_ns is None
-    assert ProbeCost.from_dict(p.to_dict(5.0)) == p
+    raw = ProbeCost("raw_tracepoint__sys_enter", 0, 0, hook_name="raw_syscalls:sys_enter (raw)")  # as attached
+    assert raw.hook == "raw_syscalls:sys_enter (raw)" and raw.avg_ns is None
+    assert ProbeCost.from_dict(p.to_dict(5.0))._replace(hook_name="") == p
 
 
 def test_alert_round_trip_and_result_names():
-    from ebpftop.model import Alert
+    from ebpftop.sets.file_opens import Alert
 
     a = Alert(1_764_000_000.5, 42, 1, 1000, "cat", "/etc/shadow", -13)
     assert a.result == "EACCES"
@@ -160,9 +163,9 @@ def test_alert_round_trip_and_result_names():
 
 
 def test_udp_flows_merge_directions_and_sockets():
-    from ebpftop.aggregate import udp_flows
     from ebpftop.cdefs import DIR_RECEIVED as UDP_RECEIVED
     from ebpftop.cdefs import DIR_SENT as UDP_SENT
+    from ebpftop.sets.udp import udp_flows
 
     flows = udp_flows([
         (7, "dig", "ipv4", "127.0.0.1", 4000, "127.0.0.53", 53, UDP_SENT, 1, 40, 0),
@@ -181,16 +184,26 @@ def test_udp_port_filter_matches_either_end():
     from ebpftop import filters
 
     snap = sample_snapshot()
-    assert {f.comm for f in filters.apply(snap, filters.Filter(port=53)).udp} == {"systemd-resolve", "curl"}
-    assert {f.comm for f in filters.apply(snap, filters.Filter(port=5353)).udp} == {""}
-    assert [f.comm for f in filters.apply(snap, filters.Filter(comm="CURL")).udp] == ["curl"]
-    assert filters.apply(snap, filters.Filter(pid=53)).udp[0].lport == 53
+    assert {f.comm for f in snapshots.filtered(snap, filters.Filter(port=53)).udp} == {"systemd-resolve", "curl"}
+    assert {f.comm for f in snapshots.filtered(snap, filters.Filter(port=5353)).udp} == {""}
+    assert [f.comm for f in snapshots.filtered(snap, filters.Filter(comm="CURL")).udp] == ["curl"]
+    assert snapshots.filtered(snap, filters.Filter(pid=53)).udp[0].lport == 53
 
 
-def test_probe_cost_names_cgroup_programs():
-    from ebpftop.model import ProbeCost
+def test_each_attachment_names_its_hook():
+    from types import SimpleNamespace
 
-    assert ProbeCost("udp_egress", 1, 1).hook == "cgroup_skb/egress (every packet)"
+    from ebpftop.sets import page_faults, udp
+    from ebpftop.sources import attach
+
+    kernel = SimpleNamespace(caps=SimpleNamespace(page_fault_tracepoint=False))
+    links = attach.declared(kernel, udp.SET)[0]
+    assert links.programs == ("udp_egress", "udp_ingress")
+    assert links.hook_name("udp_egress") == "cgroup_skb/egress (every packet)"
+    assert attach.declared(kernel, page_faults.SET)[0].hook_name("page_fault_event") == "perf:page-faults (user mode)"
+    kernel.caps.page_fault_tracepoint = True
+    assert attach.declared(kernel, page_faults.SET) == []  # the tracepoint's program is BCC's
+    assert attach.Tracepoint(kernel, "tracepoint__sock__inet_sock_set_state").hook_name("") == "sock:inet_sock_set_state"
 
 
 def test_cgroup2_root_is_found_in_mounts():

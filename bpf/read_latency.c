@@ -1,5 +1,6 @@
 /* read() and write() latency: log2 histograms of their durations in ns, per
- * (cgroup, comm, tgid, syscall).
+ * (cgroup, comm, tgid), one series each (OP_READ, OP_WRITE: ebpftop/cdefs.py),
+ * in a HIST_MAP (ebpftop.h).
  *
  * Entry: sys_enter.c's raw sys_enter program stamps the start (with the
  * syscalls set's counter at hand when that set is on); where it cannot
@@ -7,23 +8,7 @@
  * The start time lives in task-local storage, updated in place: a thread is
  * in one syscall at a time. */
 
-/* OP_READ and OP_WRITE: ebpftop/cdefs.py */
-
-struct latency_key {
-    u64 cgroup;
-    char comm[COMM_LEN];
-    u32 tgid;
-    u16 slot; /* bpf_log2l(ns): slot k holds [2^(k-1), 2^k), slot 0 holds 0 */
-    u16 op;   /* OP_READ or OP_WRITE */
-};
-
-/* count, and the exact sum of the durations (for means and Prometheus' _sum) */
-struct latency_value {
-    u64 count;
-    u64 sum_ns;
-};
-
-BPF_HASH(latency_hist, struct latency_key, struct latency_value, READ_LATENCY_MAP_SIZE);
+HIST_MAP(latency_hist, READ_LATENCY_MAP_SIZE);
 
 #ifdef EBPFTOP_SAMPLING
 /* --max-cpu: over its budget, ebpftop times 1 call in (mask + 1), chosen at
@@ -106,25 +91,23 @@ static inline void latency_exit(u32 op)
     u64 delta = bpf_ktime_get_ns() - s->latency_start_ns;
     s->latency_start_ns = 0;
 
-    struct latency_key key = {};
-    key.slot = bpf_log2l(delta);
-    key.op = op;
-    key.tgid = bpf_get_current_pid_tgid() >> 32;
+    struct hist_key key = {};
     if (s->latency_who_known) {
+        /* the raw sys_enter had them at hand: no helper calls for them here */
+        key.slot = bpf_log2l(delta);
+        key.series = op;
+        key.tgid = bpf_get_current_pid_tgid() >> 32;
         key.cgroup = s->latency_cgroup;
         __builtin_memcpy(key.comm, s->latency_comm, COMM_LEN);
     } else {
-        key.cgroup = bpf_get_current_cgroup_id();
-        bpf_get_current_comm(key.comm, sizeof(key.comm));
+        key = hist_key_of(delta, op);
     }
-    struct latency_value zero = {};
-    struct latency_value *v = latency_hist.lookup_or_try_init(&key, &zero);
-    if (v) {
-        __sync_fetch_and_add(&v->count, 1);
-        __sync_fetch_and_add(&v->sum_ns, delta);
-    } else {
+    struct hist_value zero = {};
+    struct hist_value *v = latency_hist.lookup_or_try_init(&key, &zero);
+    if (v)
+        hist_count(v, delta);
+    else
         count_lost(LOST_READ_LATENCY);
-    }
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_read)

@@ -1,0 +1,210 @@
+"""The loader: compiles the probe sets' C with BCC, loads it, and is what the
+collectors read the maps through (sets/base.py: Kernel).  The only module of
+ebpftop that imports ``bcc``.
+
+Maps are drained in bulk (mapbatch.py) where the kernel allows, else
+through BCC; ring buffers share BCC's one poller, but for cgroups.c's, which
+a thread of its own reads (containers are named the moment they are made).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import tempfile
+import threading
+
+from ebpftop.sources import mapbatch, program
+from ebpftop.sources.bpf_syscall import BPF_PROG_TYPE_CGROUP_SKB, BPF_PROG_TYPE_PERF_EVENT
+
+
+@contextlib.contextmanager
+def captured_fd2():
+    """clang and libbpf write their diagnostics to fd 2: keep them off the
+    screen (the TUI draws there), in a file the caller can read."""
+    with tempfile.TemporaryFile() as log:
+        saved = os.dup(2)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield log
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def error_text(e: Exception) -> str:
+    return e.strerror if isinstance(e, OSError) and e.strerror else program.first_line(str(e))
+
+
+def _drain_with_bcc(table):
+    """Every (key, value) of a hash map, each deleted as it is read, so
+    nothing is counted twice and nothing between read and delete is lost."""
+    try:
+        return list(table.items_lookup_and_delete_batch())
+    except Exception:  # noqa: BLE001 - kernels before 5.6 lack the batch ops
+        items = []
+        for k, _v in list(table.items()):
+            try:
+                items.append((k, table[k]))
+                del table[k]
+            except KeyError:
+                pass
+        return items
+
+
+def _fields(obj, names):
+    if names == ("value",):
+        return (int(getattr(obj, "value", obj)),)
+    return tuple(getattr(obj, f) for f in names)
+
+
+class Kernel:
+    """One loaded BCC module and its maps."""
+
+    PROG_TYPES = {"cgroup_skb": BPF_PROG_TYPE_CGROUP_SKB, "perf_event": BPF_PROG_TYPE_PERF_EVENT}
+
+    def __init__(self, bpf, caps):
+        self.bpf = bpf
+        self.caps = caps
+        self._drainers: dict[str, mapbatch.BatchDrainer | None] = {}  # None: BCC reads that map
+        self._rings = False  # some ring buffer is open in BCC's poller
+        self._thread_rings: list = []  # (stop event, thread, ring, callback) read by threads of their own
+
+    @classmethod
+    def load(cls, text: str, cflags: list[str], caps) -> Kernel:
+        """Compile and load; RuntimeError with the first error line."""
+        from bcc import BPF  # the only import of bcc in ebpftop
+
+        with captured_fd2() as log:
+            try:
+                return cls(BPF(text=text.encode(), cflags=cflags), caps)
+            except Exception as e:  # noqa: BLE001 - BCC raises plain Exception
+                log.seek(0)
+                detail = log.read().decode("utf-8", "replace")
+                raise RuntimeError(program.first_line(detail if "error" in detail else e)) from None
+
+    # -- maps -------------------------------------------------------------
+
+    def table(self, name: str):
+        return self.bpf[name.encode()]
+
+    def drain(self, name: str, key_fields: tuple[str, ...] | None, value_fields: tuple[str, ...]) -> list:
+        table = self.table(name)
+        drainer = self._drainers.get(name, False)
+        if drainer is False and not self.caps.map_batch:
+            drainer = self._drainers[name] = None
+        if drainer is False:
+            try:
+                drainer = mapbatch.BatchDrainer(table.map_fd, table.Key, table.Leaf, int(table.max_entries))
+            except (TypeError, AttributeError):
+                drainer = None
+            self._drainers[name] = drainer
+        if drainer is not None:
+            try:
+                return drainer.drain(key_fields, value_fields)
+            except OSError:  # Linux < 5.6: no batch command
+                self._drainers[name] = None
+        if key_fields is None:
+            return [_fields(v, value_fields) for _k, v in _drain_with_bcc(table)]
+        return [(_fields(k, key_fields), _fields(v, value_fields)) for k, v in _drain_with_bcc(table)]
+
+    def reader(self, name: str) -> mapbatch.ElementReader:
+        table = self.table(name)
+        return mapbatch.ElementReader(table.map_fd, ctypes.sizeof(table.Key), ctypes.sizeof(table.Leaf))
+
+    def leaf_size(self, name: str) -> int:
+        return ctypes.sizeof(self.table(name).Leaf)
+
+    # -- ring buffers -------------------------------------------------------
+
+    def open_ring(self, name: str, handler) -> None:
+        """handler(data pointer, size) for each event, when consume_rings() reads them."""
+        def callback(_ctx, data, size):
+            handler(data, size)
+
+        self.table(name).open_ring_buffer(callback)
+        self._rings = True
+
+    def consume_rings(self) -> None:
+        if self._rings:
+            self.bpf.ring_buffer_consume()
+
+    def read_ring_in_thread(self, name: str, handler, thread_name: str) -> bool:
+        """A thread of its own blocked on this ring buffer alone, handler(data,
+        size) called on it as events come; False if it cannot be opened."""
+        from bcc.libbcc import _RINGBUF_CB_TYPE, lib
+
+        def on_event(_ctx, data, size) -> int:
+            handler(data, size)
+            return 0
+
+        callback = _RINGBUF_CB_TYPE(on_event)  # kept: the C side holds only a pointer
+        ring = lib.bpf_new_ringbuf(self.table(name).map_fd, callback, None)
+        if not ring:
+            return False
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.is_set():
+                lib.bpf_poll_ringbuf(ring, 200)  # wakes on an event, or to look at the stop flag
+
+        thread = threading.Thread(target=loop, name=thread_name, daemon=True)
+        self._thread_rings.append((stop, thread, ring, callback))
+        thread.start()
+        return True
+
+    # -- programs ---------------------------------------------------------
+
+    def program_fds(self) -> dict[str, int]:
+        """Each loaded program's name and fd."""
+        return {name.decode(): fn.fd for name, fn in self.bpf.funcs.items()}
+
+    def load_func(self, name: str, kind: str) -> int:
+        """A program BCC did not attach on load, loaded as kind (cgroup_skb, perf_event): its fd."""
+        with captured_fd2():
+            return self.bpf.load_func(name.encode(), self.PROG_TYPES[kind]).fd
+
+    def attached_tracepoints(self) -> list[str]:
+        return sorted(k.decode() for k in self.bpf.tracepoint_fds)
+
+    def attached_raw_tracepoints(self) -> list[str]:
+        return sorted(k.decode() for k in self.bpf.raw_tracepoint_fds)
+
+    def set_tracepoint(self, tp: str, prog: str, on: bool) -> None:
+        with captured_fd2():
+            if on:
+                self.bpf.attach_tracepoint(tp=tp.encode(), fn_name=prog.encode())
+            else:
+                self.bpf.detach_tracepoint(tp.encode())
+
+    def set_raw_tracepoint(self, event: str, prog: str, on: bool) -> None:
+        with captured_fd2():
+            if on:
+                self.bpf.attach_raw_tracepoint(tp=event.encode(), fn_name=prog.encode())
+            else:
+                self.bpf.detach_raw_tracepoint(event.encode())
+
+    # -- the end ------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the ring threads and detach everything: every classic
+        tracepoint program in parallel (each detach waits for the kernel's
+        RCU grace periods, about 70 ms here; one after the other, as BCC's
+        cleanup does them, quitting took 1.5 s; together, about half)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from bcc.libbcc import lib
+
+        for stop, thread, ring, _callback in self._thread_rings:
+            stop.set()
+            thread.join()
+            lib.bpf_free_ringbuf(ring)
+        self._thread_rings = []
+        tracepoints = list(self.bpf.tracepoint_fds)
+        if tracepoints:
+            with ThreadPoolExecutor(max_workers=len(tracepoints), thread_name_prefix="ebpftop-detach") as pool:
+                for done in [pool.submit(self.bpf.detach_tracepoint, tp) for tp in tracepoints]:
+                    with contextlib.suppress(Exception):  # BCC's cleanup retries what is left
+                        done.result()
+        self.bpf.cleanup()
