@@ -97,16 +97,16 @@ static inline void hist_count(struct hist_value *v, u64 ns)
 /* Events that could not be recorded (a map was full, the ring buffer overran). */
 BPF_PERCPU_ARRAY(lost, u64, LOST_SLOTS);
 
-static inline void count_lost_n(u32 pane, u64 events)
+static inline void count_lost_n(u32 slot, u64 events)
 {
-    u64 *n = lost.lookup(&pane);
+    u64 *n = lost.lookup(&slot);
     if (n)
         *n += events;
 }
 
-static inline void count_lost(u32 pane)
+static inline void count_lost(u32 slot)
 {
-    count_lost_n(pane, 1);
+    count_lost_n(slot, 1);
 }
 
 /* A per-thread counter: the hot path looks a thread up by its tid (a small
@@ -135,7 +135,7 @@ struct comm_pid_key {
  * Linux >= 5.13), task-local storage: cheaper than a hash map, and freed with
  * the task.  Elsewhere a hash map keyed by thread id, whose entry
  * lifecycle.c deletes when the thread exits; a full map is counted as lost
- * for the pane that wanted the space. */
+ * for the set that wanted the space. */
 struct task_scratch {
     u64 latency_start_ns; /* entry of the read() or write() in progress */
     u32 latency_op;       /* which of the two */

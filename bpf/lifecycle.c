@@ -1,11 +1,11 @@
-/* Hooks on a task's life that several panes share, one program each:
+/* Hooks on a task's life that several probe sets share, one program each:
  *
  * - a new process (task:task_newtask without CLONE_THREAD): its parent is
- *   recorded (alerts and exec rows name it) and the processes pane gets a fork;
+ *   recorded (alerts and exec rows name it) and the processes set gets a fork;
  * - a thread's comm changes (exec, prctl(PR_SET_NAME), /proc/PID/comm), it
  *   moves to another cgroup, or it exits: its per-thread counters (syscalls,
  *   page faults) are folded under the name and cgroup it had until now;
- * - exec and exit rows for the processes pane. */
+ * - exec and exit rows for the processes set. */
 
 #define CLONE_THREAD_FLAG 0x00010000
 

@@ -1,10 +1,10 @@
-/* Processes: fork, exec and exit events, newest first in the pane, streamed
+/* Processes: fork, exec and exit events, newest first in their tab, streamed
  * through a ring buffer (a row per event is the point); what does not fit is
  * counted.
  *
  * fork: task:task_newtask, in the parent, whose clone flags tell a new
  *   process from a new thread (sched_process_fork cannot).
- * The hooks shared with other panes (task_newtask, sched_process_exec and
+ * The hooks shared with other probe sets (task_newtask, sched_process_exec and
  * sched_process_exit) live in lifecycle.c, one program each; this file has
  * what they call.
  * exec: the first arguments are read from user memory at sys_enter_execve

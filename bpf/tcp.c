@@ -1,6 +1,6 @@
 /* TCP connections: one event per new connection, outgoing and incoming, IPv4
  * and IPv6, streamed through a ring buffer (a row per connection is the point
- * of this pane); what does not fit is counted.
+ * of this probe set); what does not fit is counted.
  *
  * connect: sock:inet_sock_set_state to SYN_SENT runs in the connecting task,
  *   so the owner is taken there, keyed by the socket; the event is sent on

@@ -82,9 +82,9 @@ class EbpftopApp(App):
     """
     # The keys of every tab; each view's own are its BINDINGS (panes/*.py).
     BINDINGS = [
-        *(Binding(t.key, f"show_pane('{t.id}')", t.title, show=False) for t in TABS),
-        Binding("tab", "cycle_pane(1)", "Next pane", show=False, priority=True, tooltip="next / previous tab"),
-        Binding("shift+tab", "cycle_pane(-1)", "Prev pane", show=False, priority=True, tooltip="next / previous tab"),
+        *(Binding(t.key, f"show_tab('{t.id}')", t.title, show=False) for t in TABS),
+        Binding("tab", "cycle_tab(1)", "Next tab", show=False, priority=True, tooltip="next / previous tab"),
+        Binding("shift+tab", "cycle_tab(-1)", "Prev tab", show=False, priority=True, tooltip="next / previous tab"),
         Binding("slash", "open_filter", "Filter",
                 tooltip="filter by process or container name; every key then goes to the filter"),
         Binding("g", "toggle_group", "By container",
@@ -123,7 +123,7 @@ class EbpftopApp(App):
             self.history.add_alerts(snap.alerts)
         self.status: dict[str, str] = {p: STATUS_STARTING for p in sets.NAMES}
         self.latest: Snapshot | None = None  # the newest snapshot
-        self.shown: Snapshot | None = None  # what the panes show (held while paused)
+        self.shown: Snapshot | None = None  # what the views show (held while paused)
         self.paused = False
         self.rewound = False  # showing a kept snapshot of the past ([ ] { }; l returns)
         self.ended = False
@@ -133,7 +133,7 @@ class EbpftopApp(App):
         self._filtered: Snapshot | None = None  # self.shown through self.flt, computed on demand
         self._main_screen = None
         self.probe_stats = source.probe_stats
-        self.grouped = False  # every pane summed per container instead of per process (g)
+        self.grouped = False  # every view summed per container instead of per process (g)
         # drill-down: the filters (and grouping) to return to, and labels
         self.scopes: list[tuple[filters.Filter, str, bool]] = []
         self.pending_signal: int | None = None  # SIGTERM/SIGHUP received: exit (see run_app)
@@ -149,7 +149,7 @@ class EbpftopApp(App):
         with TabbedContent(initial=TABS[0].id):
             for tab in TABS:
                 with TabPane(f"{tab.key} {tab.title}", id=tab.id):
-                    yield tab.view(id=f"pane-{tab.id}")
+                    yield tab.view(id=f"view-{tab.id}")
         yield Static(id="status-line")
         yield Footer()
 
@@ -166,7 +166,7 @@ class EbpftopApp(App):
         if self.flt.comm:
             filt.value = self.flt.comm
             self._find("#filter-bar").add_class("visible")
-        self.active_pane.table.focus()
+        self.active_view.table.focus()
         self.redraw()
         self.start_source()
         self.set_interval(1.0, self.update_status_line)
@@ -292,14 +292,14 @@ class EbpftopApp(App):
         self.take_alerts(message.alerts)
 
     def take_alerts(self, alerts) -> None:
-        """Shown at once, whatever pane is open: a notification (plain text,
-        never markup) and the Alerts pane."""
+        """Shown at once, whatever tab is open: a notification (plain text,
+        never markup) and the Alerts tab."""
         if not alerts:
             return
         self.history.add_alerts(alerts)
         # One notification per burst, and none where a toast would cover the
         # tables (under 100 columns): the status line's red alert count and
-        # the Alerts pane say it there.
+        # the Alerts tab say it there.
         if self.size.width >= NOTIFY_MIN_WIDTH:
             a = alerts[-1]
             more = f" (and {len(alerts) - 1} more: see 8 Alerts)" if len(alerts) > 1 else ""
@@ -309,7 +309,7 @@ class EbpftopApp(App):
             )
         self._stale.add("alerts")
         if self._find(TabbedContent).active == "alerts":
-            self.draw_pane("alerts")
+            self.draw_view("alerts")
         self.update_status_line()
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
@@ -340,23 +340,23 @@ class EbpftopApp(App):
     # -- drawing ------------------------------------------------------------
 
     def redraw(self) -> None:
-        """Draw the pane on screen now; the others when they are shown (a
-        keystroke in the filter then costs one pane, not five)."""
+        """Draw the view on screen now; the others when they are shown (a
+        keystroke in the filter then costs one view, not eight)."""
         self._stale = set(TAB_IDS)
         self._filtered = None
         with self.batch_update():
-            self.draw_pane(self._find(TabbedContent).active)
+            self.draw_view(self._find(TabbedContent).active)
             self.update_status_line()
 
-    def draw_pane(self, pane_name: str) -> None:
-        if pane_name not in self._stale:
+    def draw_view(self, tab_id: str) -> None:
+        if tab_id not in self._stale:
             return
-        self._stale.discard(pane_name)
+        self._stale.discard(tab_id)
         if self._filtered is None and self.shown is not None:
             self._filtered = snapshots.filtered(self.shown, self.flt)  # once per redraw, shared by the views
             if self.grouped:
                 self._filtered = snapshots.by_container(self._filtered)
-        view = self._find(f"#pane-{pane_name}", View)
+        view = self._find(f"#view-{tab_id}", View)
         notes = self.shown.capabilities.get("notes", {}) if self.shown is not None else {}
         containers = self.history.containers
         view.update_from(ViewInput(
@@ -366,7 +366,7 @@ class EbpftopApp(App):
         ))
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        self.draw_pane(event.pane.id)
+        self.draw_view(event.pane.id)
 
     def update_status_line(self) -> None:
         if not self.is_running or not self._main_screen or not self._main_screen.is_attached:
@@ -422,20 +422,20 @@ class EbpftopApp(App):
     # -- actions ------------------------------------------------------------
 
     @property
-    def active_pane(self) -> View:
+    def active_view(self) -> View:
         tabs = self._find(TabbedContent)
-        return self._find(f"#pane-{tabs.active}", View)
+        return self._find(f"#view-{tabs.active}", View)
 
-    def action_show_pane(self, pane: str) -> None:
-        self._find(TabbedContent).active = pane
-        self.draw_pane(pane)  # now, not when TabActivated arrives (that also covers mouse clicks)
+    def action_show_tab(self, tab_id: str) -> None:
+        self._find(TabbedContent).active = tab_id
+        self.draw_view(tab_id)  # now, not when TabActivated arrives (that also covers mouse clicks)
         if not self._find("#filter", Input).has_focus:  # Tab while typing a filter keeps typing
-            self.active_pane.table.focus()
+            self.active_view.table.focus()
 
-    def action_cycle_pane(self, step: int) -> None:
+    def action_cycle_tab(self, step: int) -> None:
         tabs = self._find(TabbedContent)
         i = TAB_IDS.index(tabs.active)
-        self.action_show_pane(TAB_IDS[(i + step) % len(TAB_IDS)])
+        self.action_show_tab(TAB_IDS[(i + step) % len(TAB_IDS)])
 
     def action_open_filter(self) -> None:
         self._find("#filter-bar").add_class("visible")
@@ -452,18 +452,18 @@ class EbpftopApp(App):
         if not filt.value:
             self._find("#filter-bar").remove_class("visible")
         filt.can_focus = False
-        self.active_pane.table.focus()
+        self.active_view.table.focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        # Each keystroke filters every pane at once, from the snapshot in hand.
+        # Each keystroke filters every view at once, from the snapshot in hand.
         self.flt = replace(self.flt, comm=event.value)
         self.redraw()
 
     def action_drill_down(self) -> None:
-        """Enter on a row naming a process scopes every pane to it; grouped by
-        container, Enter on a container's row scopes every pane to that
+        """Enter on a row naming a process scopes every view to it; grouped by
+        container, Enter on a container's row scopes every view to that
         container, its processes shown one by one again."""
-        table = self.active_pane.table
+        table = self.active_view.table
         if self.grouped:
             name = table.selected_container()
             if name is None or name == aggregate.UNKNOWN_CONTAINER:
@@ -490,7 +490,7 @@ class EbpftopApp(App):
             self.redraw()
 
     def action_toggle_group(self) -> None:
-        """Every pane per container instead of per process, and back."""
+        """Every view per container instead of per process, and back."""
         self.grouped = not self.grouped
         self.redraw()
 
@@ -566,7 +566,7 @@ class EbpftopApp(App):
         if self.probe_stats == "ok":
             self.notify("measuring from now: figures come with the next poll", timeout=3)
         self._stale.add("probes")
-        self.draw_pane("probes")
+        self.draw_view("probes")
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(help_rows(self.BINDINGS, SortableTable.BINDINGS, TABS)))

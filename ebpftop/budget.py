@@ -181,7 +181,7 @@ DETACHED = "detached: over the --max-cpu budget"  # how a shed set's status star
 
 
 def shed_status(budget: Budget) -> str:
-    """A detached set's status (its pane says it)."""
+    """A detached set's status (its view says it)."""
     return f"{DETACHED} of {budget.max_cpu_pct:g}% of a CPU (attached again when the load falls)"
 
 

@@ -13,7 +13,7 @@ examples:
   sudo ebpftop                          the live monitor (keys: ? for help)
   sudo ebpftop --comm nginx             start filtered on process names containing "nginx"
   sudo ebpftop --json --count 2         two intervals as JSON lines, then exit
-  sudo ebpftop --json --port 53         only TCP connections and UDP flows on port 53 (other panes as usual)
+  sudo ebpftop --json --port 53         only TCP connections and UDP flows on port 53 (other tabs as usual)
   sudo ebpftop --container web          only what runs in the container named web (g groups by container)
   sudo ebpftop --record today.jsonl     watch live, and record every interval
   ebpftop --replay today.jsonl          replay a recording (no root needed)
@@ -187,8 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "every user's ~/.ssh/*, and the lines of $XDG_CONFIG_HOME/ebpftop/watch")
     p.add_argument("--no-default-watch", action="store_true", help="watch only what --watch and the config file name")
     p.add_argument("--syslog", action="store_true", help="also write each alert to syslog (authpriv.warning)")
-    p.add_argument("--panes", type=_probe_sets, default=sets.NAMES, metavar="LIST",
-                   help=f"comma-separated probe sets to load (default all: {','.join(sets.NAMES)})")
+    p.add_argument("--probe-sets", "--panes", dest="probe_sets", type=_probe_sets, default=sets.NAMES, metavar="LIST",
+                   help=f"comma-separated probe sets to load (default all: {','.join(sets.NAMES)}); "
+                        "--panes is its older name")
     p.add_argument("--version", action="version", version=f"ebpftop {__version__}")
     return p
 
@@ -285,7 +286,7 @@ def _main(argv: list[str] | None) -> int:
             except watch.WatchError as e:
                 print(f"ebpftop: error: {e}", file=sys.stderr)
                 return 2
-            source = LiveSource(interval_s=args.interval, probe_sets=args.panes, probe_cost=args.probe_cost,
+            source = LiveSource(interval_s=args.interval, probe_sets=args.probe_sets, probe_cost=args.probe_cost,
                                 watch=watched, syslog=args.syslog, max_cpu=args.max_cpu)
     except RecordingError as e:
         print(f"ebpftop: error: {e}", file=sys.stderr)

@@ -65,12 +65,12 @@ class SnapshotCollector:
                     yield h
             m = CounterMetricFamily("ebpftop_lost_events", "Events the probes could not record (a map full, "
                                     "a ring buffer overrun).", labels=["pane"])
-            for pane, v in sorted(s.lost.items()):
-                m.add_metric([pane], v)
+            for name, v in sorted(s.lost.items()):  # the label says "pane": its name since the first release
+                m.add_metric([name], v)
             yield m
             m = GaugeMetricFamily("ebpftop_probe_up", "1 when the pane's probe runs.", labels=["pane"])
-            for pane, st in sorted(s.status.items()):
-                m.add_metric([pane], 1.0 if st == "ok" else 0.0)
+            for name, st in sorted(s.status.items()):
+                m.add_metric([name], 1.0 if st == "ok" else 0.0)
             yield m
             m = CounterMetricFamily("ebpftop_label_values_evicted", "Label values dropped to bound cardinality.",
                                     labels=["metric"])
@@ -91,8 +91,8 @@ class SnapshotCollector:
                                         value=b.latency_sampled_1_in)
                 m = GaugeMetricFamily("ebpftop_probe_set_detached", "1 while a probe set is detached to keep "
                                       "the --max-cpu budget.", labels=["pane"])
-                for pane in sorted(s.status):
-                    m.add_metric([pane], float(pane in b.detached))
+                for name in sorted(s.status):
+                    m.add_metric([name], float(name in b.detached))
                 yield m
 
 
@@ -135,9 +135,9 @@ def run(source, listen: tuple[str, int], max_labels: int) -> int:
     drop_idle_connections(server)
     try:
         status = source.start()
-        for pane, reason in status.items():
+        for name, reason in status.items():
             if reason != "ok":
-                print(f"ebpftop: {pane}: {reason}", file=sys.stderr)
+                print(f"ebpftop: {name}: {reason}", file=sys.stderr)
         with lock:
             state.status = dict(status)
         print(f"ebpftop: serving metrics on http://{addr if ':' not in addr else f'[{addr}]'}:{port}/metrics",

@@ -26,8 +26,8 @@ def run(source, flt: filters.Filter, count: int | None, paced: bool = True) -> i
     writes the recording."""
     status = source.start()
     failed = {p: s for p, s in status.items() if s != "ok"}
-    for pane, reason in failed.items():
-        print(f"ebpftop: {pane}: {reason}", file=sys.stderr)
+    for name, reason in failed.items():
+        print(f"ebpftop: {name}: {reason}", file=sys.stderr)
     if status and len(failed) == len(status):
         print("ebpftop: error: no probe could be started", file=sys.stderr)
         return 2

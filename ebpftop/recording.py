@@ -159,7 +159,7 @@ def _check(value, depth: int = 0) -> None:
 
 
 def _validate(snap: Snapshot) -> None:
-    """The ranges the panes rely on (a negative bucket bound once looped the
+    """The ranges the views rely on (a negative bucket bound once looped the
     latency view forever; a negative interval spun a timer at 100% CPU)."""
     if not (0 < snap.interval_s <= 86400):
         raise ValueError(f"interval_s must be within (0, 86400], not {snap.interval_s}")

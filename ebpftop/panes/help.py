@@ -33,7 +33,7 @@ def help_rows(app_bindings, table_bindings, tabs) -> list[tuple[str, str]]:
     rows = [(" ".join(t.key for t in tabs), "show a tab: " + ", ".join(t.title for t in tabs))]
     seen: dict[str, int] = {}  # a description already listed -> its row
     for b in [*app_bindings, *table_bindings]:
-        if b.action.startswith("show_pane"):
+        if b.action.startswith("show_tab"):
             continue
         what = b.tooltip or b.description
         if what in seen:  # another key for the same thing (q and Ctrl+C)

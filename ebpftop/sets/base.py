@@ -210,7 +210,7 @@ class PerfEvent:
     program: str
     event_type: int  # PERF_TYPE_*
     config: int  # PERF_COUNT_*
-    hook_name: str  # what the Probes pane calls it
+    hook_name: str  # what the Probes tab calls it
     period: int = 0
     frequency: int = 0
     user_only: bool = False  # events in user mode only

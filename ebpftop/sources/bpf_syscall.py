@@ -87,7 +87,7 @@ def enable_run_time_stats() -> int:
     return _bpf(BPF_ENABLE_STATS, attr)
 
 
-# enum bpf_prog_type (UAPI), for the Probes pane
+# enum bpf_prog_type (UAPI), for the Probes tab
 PROG_TYPES = {
     1: "socket_filter", 2: "kprobe", 3: "sched_cls", 4: "sched_act", 5: "tracepoint", 6: "xdp", 7: "perf_event",
     8: "cgroup_skb", 9: "cgroup_sock", 10: "lwt_in", 11: "lwt_out", 12: "lwt_xmit", 13: "sock_ops", 14: "sk_skb",

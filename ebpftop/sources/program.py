@@ -10,7 +10,7 @@ import platform
 import re
 from pathlib import Path
 
-from ebpftop import capabilities, cdefs, sets
+from ebpftop import capabilities, cdefs, containers, sets
 from ebpftop.sets.base import ProbeSet
 
 TRACEFS_DIRS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
@@ -101,8 +101,13 @@ def source_text(names: tuple[str, ...], caps: capabilities.Capabilities, tfs: st
     shared = {f for p in chosen for f in sets.shared_files(p)} | set(sets.ALWAYS_SHARED_FILES)
     if not caps.task_storage:
         shared.add("lifecycle.c")  # it frees a thread's scratch when the thread exits
-    parts += [f'#line 1 "{f}"\n' + (root / f).read_text() for f in sets.SHARED_FILES if f in shared]
+    parts += [f'#line 1 "{f}"\n' + (root / f).read_text() + layout_checks(SHARED_LAYOUTS.get(f, {}))
+              for f in sets.SHARED_FILES if f in shared]
     return "\n".join(parts), cflags
+
+
+# The structs of the shared files that Python decodes by hand.
+SHARED_LAYOUTS = {"cgroups.c": {"cgroup_event": containers.CgroupEventStruct}}
 
 
 def layout_checks(layouts: dict) -> str:

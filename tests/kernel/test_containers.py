@@ -161,7 +161,7 @@ async def test_the_tui_shows_and_groups_docker_containers(fresh, image):
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
         await pilot.press("2")
-        table = app.query_one("#pane-syscalls").table
+        table = app.query_one("#view-syscalls").table
         keys = [c.key for c in table.cols]
         cells = [[table.get_cell_at((r, i)).plain.strip() for i in range(len(keys))] for r in range(table.row_count)]
         assert [r[keys.index("container")] for r in cells if r[0] == comm] == [name]

@@ -20,7 +20,7 @@ from tests.unit.snapshots import replace, sample_snapshot
 
 
 def table_of(app, pane: str) -> SortableTable:
-    return app.query_one(f"#pane-{pane}").table  # the table the view shows
+    return app.query_one(f"#view-{pane}").table  # the table the view shows
 
 
 def column_values(table: DataTable, col: int) -> list[str]:
@@ -55,7 +55,7 @@ async def test_w_switches_the_latency_pane_between_read_and_write():
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
         await pilot.press("3")
-        hist = app.query_one("#pane-latency").query_one("#histogram", Static)
+        hist = app.query_one("#view-latency").query_one("#histogram", Static)
         assert "read() latency" in str(hist.render())
         assert column_values(table_of(app, "latency"), 0) == ["postgres", "nginx"]
         await pilot.press("1", "w")  # the Latency tab's key: nothing in another tab
@@ -127,7 +127,7 @@ async def test_a_huge_pane_shows_the_first_rows_and_says_so():
         table = table_of(app, "syscalls")
         assert table.row_count == MAX_TABLE_ROWS
         assert column_values(table, 0)[0] == f"p{MAX_TABLE_ROWS + 249}"  # the busiest first
-        summary = str(app.query_one("#pane-syscalls").query_one("#summary", Static).render())
+        summary = str(app.query_one("#view-syscalls").query_one("#summary", Static).render())
         assert f"showing the first {MAX_TABLE_ROWS} of {MAX_TABLE_ROWS + 250} rows" in summary
         await pilot.press("slash", "p", "1", "7")
         assert set(column_values(table, 0)) >= {"p17", "p170", "p171"}
@@ -287,7 +287,7 @@ async def test_probes_pane_and_the_c_key():
     app = EbpftopApp(StatsSource([snap]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("7")
-        state = app.query_one("#pane-probes").query_one("#probe-state", Static)
+        state = app.query_one("#view-probes").query_one("#probe-state", Static)
         assert "off: press c" in str(state.render())
         await pilot.press("c")
         assert app.source.probe_stats == "ok"
@@ -432,7 +432,7 @@ async def test_u_switches_the_network_pane_between_tcp_and_udp():
     app = EbpftopApp(ListSource([sample_snapshot()]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        pane = app.query_one("#pane-network")
+        pane = app.query_one("#view-network")
         state = pane.query_one("#probe-state", Static)
         assert "TCP connections" in str(state.render())
         await pilot.press("4", "u")  # the Network tab's key: nothing in another tab
@@ -461,7 +461,7 @@ async def test_the_udp_view_says_why_udp_is_not_running():
     app = EbpftopApp(ListSource([snap]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        state = app.query_one("#pane-network").query_one("#probe-state", Static)
+        state = app.query_one("#view-network").query_one("#probe-state", Static)
         assert "running" in str(state.render()) and "not running" not in str(state.render())
         await pilot.press("u")
         assert "not running: needs the cgroup v2 hierarchy mounted" in str(state.render())
@@ -472,7 +472,7 @@ async def test_port_filter_keeps_udp_flows_on_that_port():
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
         await pilot.press("u")
-        table = app.query_one("#pane-network").table
+        table = app.query_one("#view-network").table
         assert column_values(table, 4) == ["5353"] and column_values(table, 6) == ["5353"]
         assert column_values(table, 0) == ["-"]  # owner unknown
 
@@ -486,7 +486,7 @@ async def test_hostile_names_in_udp_flows_are_plain_text(name):
         await pilot.press("u")
         from ebpftop.text import visible
 
-        cell = app.query_one("#pane-network").table.get_cell_at((0, 1))
+        cell = app.query_one("#view-network").table.get_cell_at((0, 1))
         assert cell.plain == visible(name) and not cell.spans
 
 
@@ -495,7 +495,7 @@ async def test_latency_histograms_go_side_by_side_when_the_terminal_widens():
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
         await pilot.press("3")
-        hist = app.query_one("#pane-latency").query_one("#histogram", Static)
+        hist = app.query_one("#view-latency").query_one("#histogram", Static)
         assert "write() latency" not in str(hist.render())
         await pilot.resize_terminal(170, 40)
         await pilot.pause()
@@ -594,7 +594,7 @@ async def test_the_network_pane_opens_on_tcp_traffic_busiest_first_and_t_sums_it
     app = EbpftopApp(ListSource([sample_snapshot()]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=(160, 36)) as pilot:
         await feed(app, pilot)
-        pane = app.query_one("#pane-network")
+        pane = app.query_one("#view-network")
         assert isinstance(pane.table, TcpTrafficTable)
         assert column_values(pane.table, 1) == ["nginx", "curl", "curl"]  # most bytes in the interval first
         assert column_values(pane.table, 2) == ["[::1]:8080", "10.0.0.2:51000", "10.0.0.2:50990"]
@@ -625,7 +625,7 @@ async def test_closed_connections_are_kept_across_intervals_newest_first():
     async with app.run_test(size=(160, 36)) as pilot:
         await feed(app, pilot, polls=2)
         await pilot.press("1", "t", "t")
-        pane = app.query_one("#pane-network")
+        pane = app.query_one("#view-network")
         assert isinstance(pane.table, TcpClosedTable)
         assert column_values(pane.table, 4) == ["10.0.0.2:51000", "10.0.0.2:50990"]  # newest first, both kept
         assert column_values(pane.table, 6) == ["5.0s", "2.0s"]  # lifetimes
@@ -651,7 +651,7 @@ async def test_the_probes_pane_shows_other_tools_programs_with_their_holders():
         assert column_values(table, 0) == ["9", "7", "3"]  # the most CPU first
         assert column_values(table, 1) == ["falco[4321], x\\x1b[31m[4322]", "ebpftop", "-"]
         assert column_values(table, 2) == ["kprobe trace_connect", "raw_syscalls:sys_enter (raw)", "cgroup_skb sd_fw_egress"]
-        summary = str(app.query_one("#pane-probes").query_one("#summary", Static).render())
+        summary = str(app.query_one("#view-probes").query_one("#summary", Static).render())
         assert "3 programs, 1 of them ebpftop's" in summary
 
 
@@ -820,20 +820,20 @@ async def test_each_pane_has_its_headline_over_time_with_the_shown_moment_marked
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot, polls=5)
         await pilot.press("2")
-        strip = app.query_one("#pane-syscalls #timeline", Static).content
+        strip = app.query_one("#view-syscalls #timeline", Static).content
         label = "syscalls/s "
         assert strip.plain.startswith(label)
         spark = strip.plain[len(label):len(label) + 5]
         assert spark == "▂▃▅▆█"  # 20, 40, 60, 80, 100 syscalls/s, scaled to the largest
         assert _marked(strip) == len(label) + 4 and " 100 (max 100) · 25 s kept" in strip.plain
         await pilot.press("left_square_bracket", "left_square_bracket")
-        strip = app.query_one("#pane-syscalls #timeline", Static).content
+        strip = app.query_one("#view-syscalls #timeline", Static).content
         assert _marked(strip) == len(label) + 2 and " 60 (max 100)" in strip.plain
         for key, pane, headline in (("1", "network", "TCP bytes/s"), ("3", "latency", "read() p99"),
                                     ("4", "file_opens", "opens/s"), ("5", "page_faults", "page faults/s"),
                                     ("6", "processes", "fork/exec/exit")):
             await pilot.press(key)
-            strip = app.query_one(f"#pane-{pane} #timeline", Static).content.plain
+            strip = app.query_one(f"#view-{pane} #timeline", Static).content.plain
             assert strip.startswith(headline), pane
             if pane == "latency":  # p99 over time, the shown interval's p50 beside it
                 assert ", p50 " in strip
@@ -853,7 +853,7 @@ async def test_h_shows_latency_over_time_as_a_heatmap_that_follows_the_rewind():
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot, polls=4)
         await pilot.press("3", "h")
-        text = app.query_one("#pane-latency #histogram", Static).content
+        text = app.query_one("#view-latency #histogram", Static).content
         lines = text.plain.split("\n")
         slow = next(line for line in lines if "≥ 1.0 ms" in line)
         fast = next(line for line in lines if "≥ 1.0 µs" in line)
@@ -863,10 +863,10 @@ async def test_h_shows_latency_over_time_as_a_heatmap_that_follows_the_rewind():
         assert len(coloured) == 4 + 3 + 8  # fast row 4 cells, slow row 3 (none in interval 0), the scale 8
         assert "      shown " + "···^" in lines  # the shown (newest) interval marked under its column
         await pilot.press("left_square_bracket")
-        lines = app.query_one("#pane-latency #histogram", Static).content.plain.split("\n")
+        lines = app.query_one("#view-latency #histogram", Static).content.plain.split("\n")
         assert "      shown " + "··^·" in lines
         await pilot.press("h")
-        assert "read() latency," in app.query_one("#pane-latency #histogram", Static).content.plain
+        assert "read() latency," in app.query_one("#view-latency #histogram", Static).content.plain
 
 
 async def test_replay_at_keeps_the_intervals_before_it_to_rewind_into():
@@ -932,7 +932,7 @@ async def _tables(app, pilot) -> dict:
             out[(pane, mode)] = [[table.get_cell_at((r, c)).plain for c in range(len(table.cols))]
                                  for r in range(table.row_count)]
             # and the summary line, with its counts since start
-            out[(pane, mode, "summary")] = app.query_one(f"#pane-{pane} #summary", Static).content.plain
+            out[(pane, mode, "summary")] = app.query_one(f"#view-{pane} #summary", Static).content.plain
         if pane == "network":
             await pilot.press("t")  # back to the first view
     return out
@@ -976,9 +976,9 @@ async def test_shed_load_shows_in_the_status_line_the_latency_pane_and_a_detache
         line = str(app.query_one("#status-line", Static).render())
         assert "DEGRADED over --max-cpu 5% (7.5%): latency sampled 1 in 16; detached: file_opens" in line
         await pilot.press("3")
-        hist = str(app.query_one("#pane-latency").query_one("#histogram", Static).render())
+        hist = str(app.query_one("#view-latency").query_one("#histogram", Static).render())
         assert "≈ estimated: 1 read() in 16 timed (--max-cpu)" in hist
         assert "≈48 reads" in hist
         await pilot.press("4")
-        state = str(app.query_one("#pane-file_opens").query_one("#probe-state", Static).render())
+        state = str(app.query_one("#view-file_opens").query_one("#probe-state", Static).render())
         assert state.startswith("◐ detached: over the --max-cpu budget of 5% of a CPU")

@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 
 from ebpftop.filters import Filter
+from ebpftop.panes.tabs import TABS
 from tests.ui.harness import SIZE, feed, replay_app
 
 # The recording predates TCP traffic: its Network snapshots show the new
 # connections (t t t); the traffic views have their own, from hand-built data.
 PANE_PRESS = {"network": ["1", "t", "t", "t"]}
-PANE_KEYS = {"network": "1", "syscalls": "2", "latency": "3", "file_opens": "4", "page_faults": "5", "processes": "6", "probes": "7",
-             "alerts": "8"}
+PANE_KEYS = {t.id: t.key for t in TABS}  # a snapshot of every tab, unfiltered and filtered
 
 
 async def _two_polls(pilot):

@@ -146,3 +146,17 @@ def degraded_snapshot(t: float = T0 + 5) -> Snapshot:
     status = {**base.status, **{name: shed_status(budget) for name in ("file_opens", "syscalls", "tcp")}}
     return replace(base, read_latency=lat, write_latency=replace(lat, by_process=lat.by_process[:1]),
                    syscalls=(), file_opens=(), tcp=(), budget=budget, status=status)
+
+
+def every_part_snapshot(t: float = T0) -> Snapshot:
+    """sample_snapshot() with a row in every part a probe set declares: the
+    generic tests of tests/unit/test_sets.py need one of each (a new set's
+    parts get their example rows here)."""
+    from ebpftop.sets.file_opens import Alert
+    from ebpftop.sets.processes import ProcessEvent
+
+    return sample_snapshot(t).replace(
+        processes=(ProcessEvent(t - 1, "exec", 882, 880, "sh", filename="/bin/sh", args=("sh", "-c", "date")),
+                   ProcessEvent(t - 2, "exit", 4300, 4242, "curl", exit_code=0, lifetime_s=0.2)),
+        alerts=(Alert(t - 3, 66, 1, 1000, "cat", "/etc/shadow", -13),),
+    )

@@ -10,6 +10,11 @@ from ebpftop.recording import Recorder
 from tests.unit.snapshots import sample_snapshot
 
 
+def test_the_probe_sets_option_and_its_older_name():
+    assert cli.build_parser().parse_args(["--probe-sets", "udp,tcp"]).probe_sets == ("tcp", "udp")
+    assert cli.build_parser().parse_args(["--panes", "udp"]).probe_sets == ("udp",)
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -22,6 +27,7 @@ from tests.unit.snapshots import sample_snapshot
         (["--comm", "a-name-too-long-for-comm"], "longer than a process name"),
         (["--pid", "0"], "must be at least 1"),
         (["--count", "2"], "--count needs --json"),
+        (["--probe-sets", "tcp,disk"], "unknown probe set 'disk'"),
         (["--panes", "tcp,disk"], "unknown probe set 'disk'"),
         (["--replay", "x", "--record", "y"], "cannot be combined"),
         (["--replay", "x", "--max-cpu", "5"], "--max-cpu budgets live tracing, not a replay"),

@@ -113,6 +113,7 @@ def test_a_struct_decoded_by_hand_is_checked_against_the_c_as_it_compiles():
     assert "__builtin_offsetof(struct proc_event, args) == " in checks
     text, _ = program.source_text(("processes", "tcp_traffic"), Capabilities(), None, BPF)
     assert "__builtin_offsetof(struct tcp_conn_evicted, conn) == 8" in text
+    assert "sizeof(struct cgroup_event) == 264" in text  # cgroups.c, in every module
 
 
 def test_a_process_event_decodes_by_the_shared_constants():
