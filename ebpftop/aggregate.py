@@ -73,25 +73,42 @@ def busiest_first(rows: list, count_at: int, ties) -> tuple:
 def latency(entries: Iterable[tuple[str, int, int, int, int, int]], sampled_1_in: int = 1) -> Latency:
     """(comm, pid, log2 slot, count, sum of ns, cgroup) entries into
     per-process histograms, the busiest first; sampled 1 call in N, counts
-    and sums are scaled up by N (the Latency says they are estimates).
-    One pass, with each process's total kept as it goes: a poll can bring
-    tens of thousands of entries (the bench's 100,000-entry poll)."""
-    groups: dict[tuple[str, int, int], list] = {}
+    and sums are scaled up by N (the Latency says they are estimates)."""
+    groups: dict = {}
     for comm, pid, slot, count, sum_ns, cgroup in entries:
-        key = (comm, pid, cgroup)
-        g = groups.get(key)
-        if g is None:
-            groups[key] = [count, sum_ns, {slot: count}, key]
-        else:
-            g[0] += count
-            g[1] += sum_ns
-            slots = g[2]
-            slots[slot] = slots.get(slot, 0) + count
+        add_to_histograms(groups, (comm, pid, cgroup), slot, count, sum_ns)
+    return latency_of_groups(groups, sampled_1_in)
+
+
+def add_to_histograms(groups: dict, key: tuple, slot: int, count: int, sum_ns: int) -> None:
+    """One map entry (a log2 slot's count and sum) into its process's
+    histogram: groups[key] = [count, sum, {slot: count}, key]."""
+    g = groups.get(key)
+    if g is None:
+        groups[key] = [count, sum_ns, {slot: count}, key]
+    else:
+        g[0] += count
+        g[1] += sum_ns
+        slots = g[2]
+        slots[slot] = slots.get(slot, 0) + count
+
+
+def latency_of_groups(groups: dict, sampled_1_in: int = 1, decode=None) -> Latency:
+    """The Latency of add_to_histograms()' groups, keyed (comm, pid, cgroup):
+    each process's histogram, the busiest first.  decode: how a comm as the
+    map holds it (bytes) becomes its name; one call per process, not per
+    entry (a poll can bring tens of thousands of entries: the bench's
+    100,000-entry poll)."""
     n = sampled_1_in
+    rows = list(groups.values())
+    if decode is not None:
+        for g in rows:
+            comm, pid, cg = g[3]
+            g[3] = (decode(comm), pid, cg)
     new = tuple.__new__  # the named tuples without their Python-level __new__ (a third of the time)
     bounds = LOG2_BOUNDS
     procs = []
-    for _count, total_ns, slots, (comm, pid, cg) in busiest_first(list(groups.values()), 0, itemgetter(3)):
+    for _count, total_ns, slots, (comm, pid, cg) in busiest_first(rows, 0, itemgetter(3)):
         buckets = tuple([new(Bucket, (*bounds[slot], c * n)) for slot, c in sorted(slots.items()) if c > 0])
         procs.append(new(ProcessLatency, (comm, pid, new(Histogram, (buckets, total_ns * n)), cg)))
     return Latency(tuple(procs), sampled_1_in)

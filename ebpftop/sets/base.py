@@ -21,10 +21,11 @@ import ctypes
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, ClassVar, Protocol
 
 from ebpftop import filters
-from ebpftop.aggregate import decode_c_string, latency
+from ebpftop.aggregate import add_to_histograms, decode_c_string, latency_of_groups
 from ebpftop.model import Container, Histogram, Latency, ProcessLatency, Snapshot
 
 # -- the parts a set adds to a snapshot ---------------------------------------
@@ -122,7 +123,10 @@ class Rows(Part):
         return sum(map(self.row_size, value))
 
     def cgroups(self, value):
-        return (r.cgroup for r in value)
+        return map(_CGROUP, value)
+
+
+_CGROUP = attrgetter("cgroup")
 
 
 @dataclass(frozen=True)
@@ -166,7 +170,7 @@ class Histograms(Part):
         return len(value.by_process)
 
     def cgroups(self, value):
-        return (p.cgroup for p in value.by_process)
+        return map(_CGROUP, value.by_process)
 
 
 @dataclass(frozen=True)
@@ -403,30 +407,29 @@ def container_labels(snap: Snapshot, cgroup: int) -> tuple[str, str]:
     return ("host", "host") if cgroup else ("unknown", "unknown")
 
 
-def thread_counts(kernel: Kernel, counts_map: str, folded_map: str) -> list[tuple[str, int, int, int]]:
+def thread_counts(kernel: Kernel, counts_map: str, folded_map: str) -> list[tuple]:
     """(comm, tgid, count, cgroup) of a per-thread counter map (struct
-    thread_count, bpf/ebpftop.h) and its folded twin.  The per-thread map is
-    drained first: a fold between the two drains then lands in the folded
-    map before it is read, never in neither."""
-    decode = decode_c_string
-    entries = [(decode(comm), tgid, count, cgroup) for count, cgroup, tgid, comm
-               in kernel.drain(counts_map, None, ("count", "cgroup", "tgid", "comm"))]
-    entries += [(decode(comm), tgid, count, cgroup) for (cgroup, comm, tgid), (count,)
-                in kernel.drain(folded_map, ("cgroup", "comm", "tgid"), ("value",))]
+    thread_count, bpf/ebpftop.h) and its folded twin, the comm as the map
+    holds it (bytes: decoded once per row made of it, not per entry).  The
+    per-thread map is drained first: a fold between the two drains then
+    lands in the folded map before it is read, never in neither."""
+    entries = kernel.drain(counts_map, None, ("comm", "tgid", "count", "cgroup"))
+    entries += [(comm, tgid, count, cgroup) for (comm, tgid, cgroup), (count,)
+                in kernel.drain(folded_map, ("comm", "tgid", "cgroup"), ("value",))]
     return entries
 
 
-HIST_KEY_FIELDS = ("cgroup", "comm", "tgid", "slot", "series")  # struct hist_key (bpf/ebpftop.h)
+HIST_FIELDS = (("series", "comm", "tgid", "cgroup", "slot"), ("count", "sum_ns"))  # of struct hist_key, hist_value
 
 
 def hist_parts(kernel: Kernel, map_name: str, parts: tuple[Histograms, ...], sampled_1_in: int = 1) -> dict:
     """One drain of a HIST_MAP into a Latency per series (each part's):
-    part name -> Latency; sampled 1 call in N, counts and sums scaled up."""
-    decode = decode_c_string
-    entries: dict[int, list] = {p.series: [] for p in parts}
-    for (cgroup, comm, tgid, slot, series), (n, sum_ns) in kernel.drain(map_name, HIST_KEY_FIELDS,
-                                                                        ("count", "sum_ns")):
-        into = entries.get(series)
+    part name -> Latency; sampled 1 call in N, counts and sums scaled up.
+    Grouped on the map's own key fields, the comm decoded once per process."""
+    groups: dict[int, dict] = {p.series: {} for p in parts}
+    add = add_to_histograms
+    for (series, comm, tgid, cgroup, slot), (n, sum_ns) in kernel.drain(map_name, *HIST_FIELDS):
+        into = groups.get(series)
         if into is not None:
-            into.append((decode(comm), tgid, slot, n, sum_ns, cgroup))
-    return {p.name: latency(entries[p.series], sampled_1_in) for p in parts}
+            add(into, (comm, tgid, cgroup), slot, n, sum_ns)
+    return {p.name: latency_of_groups(groups[p.series], sampled_1_in, decode_c_string) for p in parts}

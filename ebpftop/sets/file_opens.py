@@ -200,15 +200,29 @@ class FileOpensCollector(Collector):
         return new
 
     def collect(self, ctx) -> dict:
-        decode = decode_c_string
+        # Summed on the map's own bytes (a key's path once its hash is
+        # known), the comm decoded once per row: one pass over the entries.
         known = self.paths.get  # nearly every path is cached: no method call per entry for it
-        rows = file_open_rows(
-            (decode(comm), tgid, known(path_hash) or self.path(path_hash), flags, n, errors, cgroup)
-            for (path_hash, cgroup, tgid, flags, comm), (n, errors) in self.kernel.drain(
-                "file_opens", ("path_hash", "cgroup", "tgid", "flags", "comm"), ("count", "errors"))
-        )
+        unreadable, cut = cdefs.PATH_UNREADABLE, cdefs.PATH_CUT
+        totals: dict[tuple, list[int]] = {}
+        get = totals.get
+        for (comm, tgid, path_hash, flags, cgroup), (n, errors) in self.kernel.drain(
+                "file_opens", ("comm", "tgid", "path_hash", "flags", "cgroup"), ("count", "errors")):
+            if flags == unreadable:
+                key = (comm, tgid, "<unreadable>", False, cgroup)
+            else:
+                key = (comm, tgid, known(path_hash) or self.path(path_hash), flags == cut, cgroup)
+            t = get(key)
+            if t is None:
+                totals[key] = [n, errors]
+            else:
+                t[0] += n
+                t[1] += errors
+        decode = decode_c_string
+        new = tuple.__new__  # FileOpenRow(...) without its Python-level __new__
+        rows = [new(FileOpenRow, (decode(c), p, path, n, e, trunc, cg)) for (c, p, path, trunc, cg), (n, e) in totals.items()]
         alerts, self._alerts_interval = tuple(self._alerts_interval), []
-        return {"file_opens": rows, "alerts": alerts}
+        return {"file_opens": busiest_first(rows, 3, itemgetter(2, 0, 1)), "alerts": alerts}
 
     def path(self, path_hash: int) -> str:
         """The path behind a hash, from the kernel's LRU map of paths, cached:

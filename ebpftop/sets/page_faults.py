@@ -6,7 +6,7 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import NamedTuple
 
-from ebpftop.aggregate import busiest_first
+from ebpftop.aggregate import busiest_first, decode_c_string
 from ebpftop.render import count
 from ebpftop.sets.base import (
     PERF_COUNT_SW_PAGE_FAULTS,
@@ -40,16 +40,20 @@ class PageFaultRow(NamedTuple):
         return cls(comm=str(d["comm"]), pid=int(d["pid"]), count=int(d["count"]), cgroup=int(d.get("cgroup", 0)))
 
 
-def page_fault_rows(entries) -> tuple[PageFaultRow, ...]:
-    """(comm, pid, count, cgroup) entries into one row per process and cgroup."""
-    totals: dict[tuple[str, int, int], int] = {}
+def page_fault_rows(entries, decode=None) -> tuple[PageFaultRow, ...]:
+    """(comm, pid, count, cgroup) entries into one row per process and
+    cgroup; decode(comm) names a row when the entries hold the map's bytes."""
+    totals: dict[tuple, int] = {}
     get = totals.get
     for comm, pid, n, cgroup in entries:
         key = (comm, pid, cgroup)
         totals[key] = get(key, 0) + n
     new = tuple.__new__  # PageFaultRow(...) without its Python-level __new__
-    return busiest_first([new(PageFaultRow, (c, p, n, cg)) for (c, p, cg), n in totals.items()],
-                         2, itemgetter(0, 1, 3))
+    if decode is None:
+        rows = [new(PageFaultRow, (c, p, n, cg)) for (c, p, cg), n in totals.items()]
+    else:
+        rows = [new(PageFaultRow, (decode(c), p, n, cg)) for (c, p, cg), n in totals.items()]
+    return busiest_first(rows, 2, itemgetter(0, 1, 3))
 
 
 def grouped(rows, label) -> tuple[PageFaultRow, ...]:
@@ -62,7 +66,8 @@ def grouped(rows, label) -> tuple[PageFaultRow, ...]:
 
 class PageFaultsCollector(Collector):
     def collect(self, ctx) -> dict:
-        return {"page_faults": page_fault_rows(thread_counts(self.kernel, "fault_counts", "fault_folded"))}
+        return {"page_faults": page_fault_rows(thread_counts(self.kernel, "fault_counts", "fault_folded"),
+                                               decode_c_string)}
 
 
 def _total(s) -> int:

@@ -9,7 +9,7 @@ from operator import itemgetter
 from typing import NamedTuple
 
 from ebpftop import filters
-from ebpftop.aggregate import busiest_first
+from ebpftop.aggregate import busiest_first, decode_c_string
 from ebpftop.render import count
 from ebpftop.sets.base import (
     Collector,
@@ -57,9 +57,10 @@ class SyscallRow(NamedTuple):
         return cls(comm=str(d["comm"]), count=int(d["count"]), by_pid=by_pid, cgroup=int(d.get("cgroup", 0)))
 
 
-def syscall_rows(entries) -> tuple[SyscallRow, ...]:
+def syscall_rows(entries, decode=None) -> tuple[SyscallRow, ...]:
     """(comm, pid, count, cgroup) entries -- several per pair are summed --
-    into one row per comm and cgroup, largest count first."""
+    into one row per comm and cgroup, largest count first; decode(comm)
+    names a row when the entries hold the map's bytes."""
     per_comm: dict[tuple[str, int], dict[int, int]] = {}
     for comm, pid, n, cgroup in entries:
         pids = per_comm.get((comm, cgroup))
@@ -77,7 +78,7 @@ def syscall_rows(entries) -> tuple[SyscallRow, ...]:
             by_pid = sorted(pids.items())  # by pid, then (stable) by count: largest first, ties by pid
             by_pid.sort(key=by_count, reverse=True)
             by_pid = tuple(by_pid)
-        rows.append(new(SyscallRow, (comm, sum(pids.values()), by_pid, cgroup)))
+        rows.append(new(SyscallRow, (decode(comm) if decode else comm, sum(pids.values()), by_pid, cgroup)))
     return busiest_first(rows, 1, itemgetter(0, 3))
 
 
@@ -117,7 +118,7 @@ def grouped(rows, label) -> tuple[SyscallRow, ...]:
 
 class SyscallsCollector(Collector):
     def collect(self, ctx) -> dict:
-        return {"syscalls": syscall_rows(thread_counts(self.kernel, "syscall_counts", "syscall_folded"))}
+        return {"syscalls": syscall_rows(thread_counts(self.kernel, "syscall_counts", "syscall_folded"), decode_c_string)}
 
 
 def _total(s) -> int:
