@@ -292,6 +292,13 @@ class Kernel(Protocol):
     def reader(self, name: str):
         """Single lookups by key bytes in map NAME: .get(key) -> value bytes or None."""
 
+    def stack(self, name: str, stack_id: int) -> list[int]:
+        """The addresses of a stack in stack trace map NAME, innermost first."""
+
+    def symbolizer(self):
+        """Names of code addresses: .user(tgid, addr) and .kernel(addr) -> str
+        (cached and bounded; a process gone keeps its addresses, marked)."""
+
 
 @dataclass(frozen=True)
 class PollContext:
@@ -349,6 +356,11 @@ class ProbeSet:
     # C struct -> the ctypes class that decodes it: the loader checks the
     # layout as it compiles (sources/program.layout_checks)
     layouts: dict = field(default_factory=dict)
+    # constants its C and its Python share (-D NAME=value while it is enabled), defined once, in its module
+    constants: dict = field(default_factory=dict)
+    # format_of(tracepoint) -> the format file's text: -D NAME=value its C takes from this kernel's
+    # tracepoints (the bits of sched_switch's prev_state, say); ValueError if they are not there
+    kernel_constants: Callable[[Callable[[str], str]], dict] | None = None
     counters: tuple[CounterFamily, ...] = ()
     histograms: tuple[HistogramFamily, ...] = ()
     headlines: dict = field(default_factory=dict)  # name -> Headline

@@ -59,6 +59,68 @@ def _fields(obj, names):
     return tuple(getattr(obj, f) for f in names)
 
 
+class Symbolizer:
+    """Code addresses to function names, with BCC's symbol caches (the ELF
+    and /proc/PID/maps reading is BCC's), bounded: at most MAX_PROCS
+    processes' caches, the least recently used evicted, and MAX_FRAMES
+    resolved addresses.  A process that exited before its stacks were read
+    keeps its addresses, marked [exited]."""
+
+    MAX_PROCS = 64
+    MAX_FRAMES = 200_000
+
+    def __init__(self):
+        from collections import OrderedDict
+
+        from bcc import SymbolCache
+
+        self._cache_of = SymbolCache
+        self.procs: OrderedDict = OrderedDict()
+        self.frames: OrderedDict = OrderedDict()
+        self._kernel = SymbolCache(-1)
+
+    def _proc(self, tgid: int):
+        c = self.procs.get(tgid)
+        if c is not None:
+            self.procs.move_to_end(tgid)
+            return c
+        if not os.path.exists(f"/proc/{tgid}/maps"):
+            return None
+        c = self.procs[tgid] = self._cache_of(tgid)
+        if len(self.procs) > self.MAX_PROCS:
+            self.procs.popitem(last=False)  # BCC frees it with the object
+        return c
+
+    def _remember(self, key, name: str) -> str:
+        self.frames[key] = name
+        if len(self.frames) > self.MAX_FRAMES:
+            self.frames.popitem(last=False)
+        return name
+
+    def user(self, tgid: int, addr: int) -> str:
+        name = self.frames.get((tgid, addr))
+        if name is not None:
+            return name
+        c = self._proc(tgid)
+        if c is None:
+            return self._remember((tgid, addr), f"[exited] {addr:#x}")
+        sym, offset, module = c.resolve(addr, True)
+        if sym:
+            name = sym.decode(errors="replace")
+        elif module:
+            name = f"[unknown] ({os.path.basename(module.decode(errors='replace'))}+{offset:#x})"
+        else:
+            name = f"[unknown] {addr:#x}"
+        return self._remember((tgid, addr), name)
+
+    def kernel(self, addr: int) -> str:
+        name = self.frames.get((-1, addr))
+        if name is None:
+            sym, _offset, _module = self._kernel.resolve(addr, False)
+            name = self._remember((-1, addr), sym.decode(errors="replace") if sym else f"[unknown] {addr:#x}")
+        return name
+
+
 class Kernel:
     """One loaded BCC module and its maps."""
 
@@ -115,6 +177,15 @@ class Kernel:
 
     def leaf_size(self, name: str) -> int:
         return ctypes.sizeof(self.table(name).Leaf)
+
+    def stack(self, name: str, stack_id: int) -> list[int]:
+        try:
+            return list(self.table(name).walk(stack_id))
+        except KeyError:
+            return []
+
+    def symbolizer(self) -> Symbolizer:
+        return Symbolizer()
 
     # -- ring buffers -------------------------------------------------------
 

@@ -48,6 +48,11 @@ def read_text(path: str) -> str:
         return ""
 
 
+def format_text(tfs: str | None, tp: str) -> str:
+    """A tracepoint's format file ('group/event'), or '' where there is none."""
+    return read_text(os.path.join(tfs, "events", tp, "format")) if tfs else ""
+
+
 def missing_field(tfs: str, tracepoints: dict) -> str | None:
     """The first 'group:event has no field F' among tracepoints' fields, or
     None.  An absent tracepoint is not checked here: required ones are
@@ -76,6 +81,11 @@ def why_not_runnable(probe_set: ProbeSet, tfs: str | None, mounts: str) -> str |
             return no_field
     if probe_set.needs_cgroup2 and bpf_syscall.cgroup2_root(mounts) is None:
         return "needs the cgroup v2 hierarchy mounted (mount -t cgroup2 none /sys/fs/cgroup/unified)"
+    if probe_set.kernel_constants is not None:
+        try:
+            probe_set.kernel_constants(lambda tp: format_text(tfs, tp))
+        except ValueError as e:
+            return str(e)
     return None
 
 
@@ -96,6 +106,10 @@ def source_text(names: tuple[str, ...], caps: capabilities.Capabilities, tfs: st
                 tfs, {tp: sets.OPTIONAL_FIELDS.get(tp, ()) for tp in tps}):
             cflags.append(f"-D{define}")
     chosen = [p for p in sets.PROBE_SETS if p.name in names]
+    for p in chosen:
+        cflags += [f"-D{k}={v}" for k, v in p.constants.items()]
+        if p.kernel_constants is not None:
+            cflags += [f"-D{k}={v}" for k, v in p.kernel_constants(lambda tp: format_text(tfs, tp)).items()]
     parts = [(root / "ebpftop.h").read_text()]
     parts += [f'#line 1 "{p.c_file}"\n' + (root / p.c_file).read_text() + layout_checks(p.layouts) for p in chosen]
     shared = {f for p in chosen for f in sets.shared_files(p)} | set(sets.ALWAYS_SHARED_FILES)

@@ -85,6 +85,7 @@ def test_no_c_file_defines_a_constant_python_defines():
     """cdefs and probesets pass them as -D flags: a #define in C would be a
     second definition that could drift."""
     shared = {f.split("=")[0][2:] for f in cdefs.defines() + sets.defines(sets.NAMES)}
+    shared |= {name for p in sets.PROBE_SETS for name in p.constants}
     for c in BPF.glob("*.[ch]"):
         defined = set(re.findall(r"^#define\s+(\w+)", c.read_text(), re.M))
         assert not (defined & shared), (c.name, defined & shared)
