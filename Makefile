@@ -116,8 +116,15 @@ run: setup
 lint: venv
 	$(PY) -m ruff check ebpftop tests
 
+# The unit and UI tiers first, without privilege (they need none, and a UI
+# failure then shows in about two minutes, before the kernel tests' five);
+# then the kernel tier, as root.
+UNPRIVILEGED := $(shell [ "$$(id -u)" = 0 ] && command -v setpriv >/dev/null && \
+	echo setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME=/tmp PYTHONDONTWRITEBYTECODE=1)
+
 test: setup test-packages userspaces lint
-	$(PY) -m pytest tests
+	$(UNPRIVILEGED) $(PY) -m pytest -p no:cacheprovider tests/unit tests/ui
+	$(PY) -m pytest tests/kernel
 
 test-unit: venv
 	$(PY) -m pytest tests/unit tests/ui
