@@ -179,7 +179,7 @@ def first_line(text) -> str:
 def load_with_fallback(names: tuple[str, ...], load):
     """Load every probe set in one module; if that fails, find which sets fail
     on their own and load the rest.  load(names) returns a loaded module (with
-    cleanup()) or raises.  Returns (module or None, names loaded, {name: why
+    close()) or raises.  Returns (module or None, names loaded, {name: why
     it is not running})."""
     failed: dict[str, str] = {}
     if not names:
@@ -190,7 +190,7 @@ def load_with_fallback(names: tuple[str, ...], load):
         good = []
         for n in names:
             try:
-                load((n,)).cleanup()
+                load((n,)).close()
                 good.append(n)
             except Exception as e:  # noqa: BLE001
                 failed[n] = f"failed to load: {first_line(e)}"

@@ -150,7 +150,7 @@ async def test_the_tui_shows_and_groups_docker_containers(fresh, image):
     from textual.widgets import DataTable
 
     from ebpftop.app import EbpftopApp
-    from tests.ui.harness import SIZE, ListSource, feed
+    from tests.ui.harness import KEY, SIZE, ListSource, feed
 
     tag, comm = image
     name = f"ebt-t-{secrets.token_hex(3)}"
@@ -160,7 +160,7 @@ async def test_the_tui_shows_and_groups_docker_containers(fresh, image):
     app = EbpftopApp(ListSource([snap]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         table = app.query_one("#view-syscalls").table
         keys = [c.key for c in table.cols]
         cells = [[table.get_cell_at((r, i)).plain.strip() for i in range(len(keys))] for r in range(table.row_count)]

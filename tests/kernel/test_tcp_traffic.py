@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from ebpftop.aggregate import tcp_by_process
+from ebpftop.sets.tcp_traffic import by_process as tcp_by_process
 from tests.kernel.conftest import poll_after
 
 FAMILIES = [(socket.AF_INET, "127.0.0.1", "ipv4"), (socket.AF_INET6, "::1", "ipv6")]

@@ -12,42 +12,42 @@ from pathlib import Path
 os.environ["TZ"] = "UTC"
 time.tzset()
 
-from tests.ui.harness import HERE, feed, replay_app  # noqa: E402
+from tests.ui.harness import HERE, KEY, feed, replay_app  # noqa: E402
 
 SHOTS = {
-    "tcp": ["1", "t", "t", "t"],  # new connections (the recording predates TCP traffic)
-    "udp": ["1", "u"],
-    "syscalls": ["2"],
-    "read_latency": ["3"],
-    "file_opens": ["4"],
-    "page_faults": ["5"],
-    "filtered": ["3", "slash", *"db-", "enter"],
-    "write_latency": ["3", "w"],
-    "latency_wide": ["3"],
-    "processes": ["6"],
-    "probes": ["7"],
-    "alerts": ["8"],
+    "tcp": [KEY["network"], "t", "t", "t"],  # new connections (the recording predates TCP traffic)
+    "udp": [KEY["network"], "u"],
+    "syscalls": [KEY["syscalls"]],
+    "read_latency": [KEY["latency"]],
+    "file_opens": [KEY["file_opens"]],
+    "page_faults": [KEY["page_faults"]],
+    "filtered": [KEY["latency"], "slash", *"db-", "enter"],
+    "write_latency": [KEY["latency"], "w"],
+    "latency_wide": [KEY["latency"]],
+    "processes": [KEY["processes"]],
+    "probes": [KEY["probes"]],
+    "alerts": [KEY["alerts"]],
     "help": ["question_mark"],
     # every interval of the recording taken in, then one back: the rewound status line and timeline
-    "rewind": ["2", "left_square_bracket"],
-    "latency_heatmap": ["3", "h"],
+    "rewind": [KEY["syscalls"], "left_square_bracket"],
+    "latency_heatmap": [KEY["latency"], "h"],
 }
 ALL_POLLS = {"rewind", "latency_heatmap"}  # these take all three of the recording's intervals
 WIDE = {"latency_wide"}  # drawn on a terminal wider than SIDE_BY_SIDE_WIDTH
 # From the hand-built snapshot of the UI tests (the recording predates TCP traffic).
 SAMPLE_SHOTS = {
-    "tcp_traffic": ["1"],
-    "tcp_by_process": ["1", "t"],
-    "tcp_closed": ["1", "t", "t"],
+    "tcp_traffic": [KEY["network"]],
+    "tcp_by_process": [KEY["network"], "t"],
+    "tcp_closed": [KEY["network"], "t", "t"],
 }
 
 # From tests/unit/snapshots.py's degraded_snapshot(): an interval that --max-cpu shed load in.
-DEGRADED_SHOTS = {"max_cpu": ["3"]}
+DEGRADED_SHOTS = {"max_cpu": [KEY["latency"]]}
 
 # From tests/ui/data/containers.jsonl: real Docker containers (make_container_recording.py).
 CONTAINER_SHOTS = {
-    "containers": ["2"],
-    "containers_grouped": ["2", "g"],
+    "containers": [KEY["syscalls"]],
+    "containers_grouped": [KEY["syscalls"], "g"],
 }
 
 

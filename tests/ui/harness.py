@@ -7,11 +7,13 @@ from pathlib import Path
 
 from ebpftop.app import EbpftopApp
 from ebpftop.filters import Filter
+from ebpftop.panes.tabs import TABS
 from ebpftop.sources.replay import ReplaySource
 
 HERE = Path(__file__).parent
 RECORDING = HERE / "data" / "recording.jsonl"
 SIZE = (120, 36)
+KEY = {t.id: t.key for t in TABS}  # tab id -> the key that shows it (the tests press these, not numbers)
 
 
 class ListSource:

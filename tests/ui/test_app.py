@@ -12,10 +12,11 @@ from ebpftop.filters import Filter
 from ebpftop.panes.help import HelpScreen
 from ebpftop.panes.network import TcpTable, TcpTrafficTable, UdpTable
 from ebpftop.panes.table import SortableTable
+from ebpftop.panes.tabs import TABS
 from ebpftop.sets.file_opens import FileOpenRow
 from ebpftop.sets.syscalls import SyscallRow
 from ebpftop.sets.udp import UdpFlow
-from tests.ui.harness import SIZE, ListSource, feed, replay_app
+from tests.ui.harness import KEY, SIZE, ListSource, feed, replay_app
 from tests.unit.snapshots import replace, sample_snapshot
 
 
@@ -36,31 +37,30 @@ async def test_number_keys_and_tab_switch_panes():
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
         tabs = app.query_one(TabbedContent)
-        assert tabs.active == "network"
-        for key, pane in zip("12345678", ("network", "syscalls", "latency", "file_opens", "page_faults", "processes",
-                                           "probes", "alerts")):
-            await pilot.press(key)
-            assert tabs.active == pane
+        assert tabs.active == TABS[0].id
+        for t in TABS:
+            await pilot.press(t.key)
+            assert tabs.active == t.id
         await pilot.press("tab")
-        assert tabs.active == "network"
+        assert tabs.active == TABS[0].id
         await pilot.press("shift+tab")
-        assert tabs.active == "alerts"
+        assert tabs.active == TABS[-1].id
         await pilot.press("shift+tab", "shift+tab", "shift+tab")
-        assert tabs.active == "page_faults"
-        assert app.focused is table_of(app, "page_faults")
+        assert tabs.active == TABS[-4].id
+        assert app.focused is table_of(app, TABS[-4].id)
 
 
 async def test_w_switches_the_latency_pane_between_read_and_write():
     app = EbpftopApp(ListSource([sample_snapshot()]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("3")
+        await pilot.press(KEY["latency"])
         hist = app.query_one("#view-latency").query_one("#histogram", Static)
         assert "read() latency" in str(hist.render())
         assert column_values(table_of(app, "latency"), 0) == ["postgres", "nginx"]
-        await pilot.press("1", "w")  # the Latency tab's key: nothing in another tab
+        await pilot.press(KEY["network"], "w")  # the Latency tab's key: nothing in another tab
         assert app.query_one(TabbedContent).active == "network"
-        await pilot.press("3")
+        await pilot.press(KEY["latency"])
         assert "read() latency" in str(hist.render())
         await pilot.press("w")
         assert "write() latency" in str(hist.render())
@@ -74,7 +74,7 @@ async def test_arrow_keys_move_in_the_table():
     app = replay_app()
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         table = table_of(app, "syscalls")
         assert table.cursor_row == 0
         await pilot.press("down", "down")
@@ -87,8 +87,8 @@ async def test_filter_applies_to_every_pane_at_each_keystroke():
     app = replay_app()
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("1", "t", "t", "t")  # network: new connections (the recording predates TCP traffic)
-        await pilot.press("2")
+        await pilot.press(KEY["network"], "t", "t", "t")  # network: new connections (the recording predates TCP traffic)
+        await pilot.press(KEY["syscalls"])
         assert table_of(app, "syscalls").row_count > 3
         await pilot.press("slash", "w", "e", "b")
         # no poll happened: the filter works on the snapshot in hand
@@ -110,7 +110,7 @@ async def test_filter_applies_to_every_pane_at_each_keystroke():
         # case-insensitive, and digits go to the filter, not to the pane keys
         await pilot.press("backspace", "backspace", "backspace", "D", "B", "-")
         assert column_values(table_of(app, "syscalls"), 0) == ["db-writer"]
-        await pilot.press("backspace", "backspace", "backspace", "1", "2")
+        await pilot.press("backspace", "backspace", "backspace", KEY["network"], KEY["syscalls"])
         assert app.query_one(TabbedContent).active == "syscalls"
         assert app.query_one("#filter", Input).value == "12"
 
@@ -123,7 +123,7 @@ async def test_a_huge_pane_shows_the_first_rows_and_says_so():
     app = EbpftopApp(ListSource([snap]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         table = table_of(app, "syscalls")
         assert table.row_count == MAX_TABLE_ROWS
         assert column_values(table, 0)[0] == f"p{MAX_TABLE_ROWS + 249}"  # the busiest first
@@ -137,16 +137,16 @@ async def test_enter_keeps_the_filter_and_escape_clears_it():
     app = replay_app()
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("2", "slash", "c", "a", "c", "h", "e", "enter")
+        await pilot.press(KEY["syscalls"], "slash", "c", "a", "c", "h", "e", "enter")
         assert app.flt.comm == "cache"
         assert app.focused is table_of(app, "syscalls")
         status = app.query_one("#status-line", Static).render()
         assert "filter: name ~ cache" in str(status)
-        await pilot.press("3")  # keys are pane keys again
+        await pilot.press(KEY["latency"])  # keys are pane keys again
         assert app.query_one(TabbedContent).active == "latency"
         await pilot.press("slash", "escape")
         assert app.flt.comm == ""
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         assert table_of(app, "syscalls").row_count > 3
 
 
@@ -154,7 +154,7 @@ async def test_sort_key_cycles_columns_and_reverses():
     app = replay_app()
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         table = table_of(app, "syscalls")
         counts = [int(x.replace(",", "")) for x in column_values(table, 1)]
         assert counts == sorted(counts, reverse=True)
@@ -173,7 +173,7 @@ async def test_clicking_a_header_sorts_by_it_and_again_reverses():
     app = replay_app()
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("5")
+        await pilot.press(KEY["page_faults"])
         table = table_of(app, "page_faults")
         table.post_message(DataTable.HeaderSelected(table, table.ordered_columns[1].key, 1, Text("PID")))
         await pilot.pause()
@@ -189,7 +189,7 @@ async def test_pause_holds_the_display_and_resume_shows_the_latest():
     app = EbpftopApp(ListSource(snaps), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("2", "p")
+        await pilot.press(KEY["syscalls"], "p")
         app.accept_snapshot(app.source.poll())
         await pilot.pause()
         assert column_values(table_of(app, "syscalls"), 1)[0] == "9,000"
@@ -223,7 +223,7 @@ async def test_a_poll_while_help_is_open_updates_the_panes_behind_it():
     app = EbpftopApp(ListSource(snaps), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("2", "question_mark")
+        await pilot.press(KEY["syscalls"], "question_mark")
         app.accept_snapshot(app.source.poll())
         app.update_status_line()
         await pilot.pause()
@@ -236,7 +236,7 @@ async def test_enter_scopes_every_pane_to_the_process_and_backspace_returns():
     app = replay_app()
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("5")  # page faults: one row per process
+        await pilot.press(KEY["page_faults"])  # page faults: one row per process
         faults = table_of(app, "page_faults")
         pid = int(column_values(faults, 1)[0])
         comm = column_values(faults, 0)[0]
@@ -244,9 +244,9 @@ async def test_enter_scopes_every_pane_to_the_process_and_backspace_returns():
         assert app.flt.pid == pid
         assert set(column_values(faults, 1)) == {str(pid)}
         assert f"scope pid {pid}" in str(app.query_one("#status-line", Static).render())
-        await pilot.press("4")
+        await pilot.press(KEY["file_opens"])
         assert set(column_values(table_of(app, "file_opens"), 2)) <= {str(pid)}
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         # the process's syscalls, under its name (and, before its exec, its parent's)
         assert comm in column_values(table_of(app, "syscalls"), 0)
         assert set(column_values(table_of(app, "syscalls"), 3)) == {"1"}  # one pid each
@@ -259,12 +259,12 @@ async def test_enter_on_a_name_with_many_pids_scopes_to_that_exact_name():
     app = replay_app()
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("2", "slash", *"er", "enter")  # webserver, db-writer, cache-warmer ...
+        await pilot.press(KEY["syscalls"], "slash", *"er", "enter")  # webserver, db-writer, cache-warmer ...
         names = column_values(table_of(app, "syscalls"), 0)
         assert len(names) > 1
         await pilot.press("enter")
         assert column_values(table_of(app, "syscalls"), 0) == [names[0]]
-        await pilot.press("3")
+        await pilot.press(KEY["latency"])
         assert column_values(table_of(app, "latency"), 0) in ([names[0]], [])
         await pilot.press("backspace")
         assert app.flt.exact_comm is None and app.flt.comm == "er"
@@ -286,14 +286,14 @@ async def test_probes_pane_and_the_c_key():
         ProbeCost("tracepoint__syscalls__sys_exit_read", 10, 900)))
     app = EbpftopApp(StatsSource([snap]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("7")
+        await pilot.press(KEY["probes"])
         state = app.query_one("#view-probes").query_one("#probe-state", Static)
         assert "off: press c" in str(state.render())
         await pilot.press("c")
         assert app.source.probe_stats == "ok"
         assert "measuring" in str(state.render())
         await feed(app, pilot)
-        await pilot.press("7")
+        await pilot.press(KEY["probes"])
         assert column_values(table_of(app, "probes"), 2) == ["raw_syscalls:sys_enter (raw)", "syscalls:sys_exit_read"]
         assert column_values(table_of(app, "probes"), 5) == ["60", "90"]
         await pilot.press("c")
@@ -307,7 +307,7 @@ async def test_alerts_show_at_once_whatever_pane_is_open():
     snap = replace(sample_snapshot(), alerts=(Alert(999.0, 42, 1, 0, "cat", "/etc/shadow", -13), hostile))
     app = EbpftopApp(ListSource([snap]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         await feed(app, pilot)
         assert app.query_one(TabbedContent).active == "syscalls"  # no pane switch needed...
         messages = [n.message for n in app._notifications]
@@ -316,12 +316,12 @@ async def test_alerts_show_at_once_whatever_pane_is_open():
         assert "\\x1b[2Jid_rsa" in messages[0]  # escaped, and markup=False: no action ran
         assert "(and 1 more: see 8 Alerts)" in messages[0]
         assert "alerts: 2 (8)" in str(app.query_one("#status-line", Static).render())
-        await pilot.press("8")
+        await pilot.press(KEY["alerts"])
         table = table_of(app, "alerts")
         assert column_values(table, 6) == ["/root/.ssh/\\x1b[2Jid_rsa", "/etc/shadow"]
         assert column_values(table, 5) == ["ok", "EACCES"]
         await pilot.press("slash", "z", "z", "z", "enter")  # the name filter never hides an alert
-        await pilot.press("8")
+        await pilot.press(KEY["alerts"])
         assert table.row_count == 2
         assert app.is_running
 
@@ -388,7 +388,7 @@ async def test_resizing_to_80x24_and_back():
         await feed(app, pilot)
         for size in ((80, 24), (40, 10), (200, 60), (80, 24)):
             await pilot.resize_terminal(*size)
-            await pilot.press("3")
+            await pilot.press(KEY["latency"])
             await pilot.pause()
         assert app.query_one(TabbedContent).active == "latency"
 
@@ -407,7 +407,7 @@ async def test_hostile_names_and_paths_are_plain_text(name):
     app = EbpftopApp(ListSource([snap]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         cell = table_of(app, "syscalls").get_cell_at((3, 0))
         from ebpftop.text import visible
 
@@ -417,7 +417,7 @@ async def test_hostile_names_and_paths_are_plain_text(name):
         assert "\x1b" not in cell.plain and "\u202e" not in cell.plain
         # clicking the row must not run an action hidden in the name
         await pilot.click(table_of(app, "syscalls"), offset=(3, 4))
-        await pilot.press("4")
+        await pilot.press(KEY["file_opens"])
         path_cell = table_of(app, "file_opens").get_cell_at((0, 4))
         assert path_cell.plain == visible("/tmp/" + name)
         # the filter takes the hostile text too, and shows it escaped
@@ -435,9 +435,9 @@ async def test_u_switches_the_network_pane_between_tcp_and_udp():
         pane = app.query_one("#view-network")
         state = pane.query_one("#probe-state", Static)
         assert "TCP connections" in str(state.render())
-        await pilot.press("4", "u")  # the Network tab's key: nothing in another tab
+        await pilot.press(KEY["file_opens"], "u")  # the Network tab's key: nothing in another tab
         assert app.query_one(TabbedContent).active == "file_opens" and "TCP connections" in str(state.render())
-        await pilot.press("1", "u")
+        await pilot.press(KEY["network"], "u")
         assert app.query_one(TabbedContent).active == "network"
         assert isinstance(pane.table, UdpTable) and pane.table.display and not pane.query_one(TcpTable).display
         assert app.focused is pane.table
@@ -494,7 +494,7 @@ async def test_latency_histograms_go_side_by_side_when_the_terminal_widens():
     app = EbpftopApp(ListSource([sample_snapshot()]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("3")
+        await pilot.press(KEY["latency"])
         hist = app.query_one("#view-latency").query_one("#histogram", Static)
         assert "write() latency" not in str(hist.render())
         await pilot.resize_terminal(170, 40)
@@ -519,7 +519,7 @@ async def test_keys_typed_faster_than_a_redraw_after_slash_go_to_the_filter():
     app = EbpftopApp(ListSource([sample_snapshot()]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         for key, char in (("slash", "/"), ("c", "c"), ("u", "u"), ("q", "q"), ("l", "l")):
             app.post_message(events.Key(key, char))  # all queued before any is handled
         await pilot.pause()
@@ -544,8 +544,8 @@ async def test_rows_that_look_the_same_never_crash_the_app():
     app = EbpftopApp(ListSource([snap, snap]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot, polls=2)
-        for key in ("8", "6", "1"):
-            await pilot.press(key)
+        for tab in ("alerts", "processes", "network"):
+            await pilot.press(KEY[tab])
         assert table_of(app, "alerts").row_count == 6  # all kept: alerts are history
         assert table_of(app, "processes").row_count >= 2
         assert table_of(app, "network").row_count >= 2
@@ -580,8 +580,8 @@ async def test_every_field_of_a_crafted_recording_is_drawn_escaped():
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
         cells = []
-        for key, pane in (("1", "network"), ("6", "processes"), ("7", "probes")):
-            await pilot.press(key)
+        for pane in ("network", "processes", "probes"):
+            await pilot.press(KEY[pane])
             table = table_of(app, pane)
             cells += [table.get_cell_at((0, c)) for c in range(len(table.columns))]
         cells.append(app.query_one("#status-line", Static).render())
@@ -624,7 +624,7 @@ async def test_closed_connections_are_kept_across_intervals_newest_first():
     app = EbpftopApp(ListSource([first, later]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=(160, 36)) as pilot:
         await feed(app, pilot, polls=2)
-        await pilot.press("1", "t", "t")
+        await pilot.press(KEY["network"], "t", "t")
         pane = app.query_one("#view-network")
         assert isinstance(pane.table, TcpClosedTable)
         assert column_values(pane.table, 4) == ["10.0.0.2:51000", "10.0.0.2:50990"]  # newest first, both kept
@@ -646,7 +646,7 @@ async def test_the_probes_pane_shows_other_tools_programs_with_their_holders():
     app = EbpftopApp(ListSource([snap]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=(160, 36)) as pilot:
         await feed(app, pilot)
-        await pilot.press("7")
+        await pilot.press(KEY["probes"])
         table = table_of(app, "probes")
         assert column_values(table, 0) == ["9", "7", "3"]  # the most CPU first
         assert column_values(table, 1) == ["falco[4321], x\\x1b[31m[4322]", "ebpftop", "-"]
@@ -665,20 +665,20 @@ async def test_the_container_column_shows_when_a_row_is_in_a_container():
     app = _container_app()
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         table = table_of(app, "syscalls")
         assert [c.key for c in table.cols][:2] == ["comm", "container"]
         rows = dict(zip(column_values(table, 0), column_values(table, 1)))
         assert rows == {"postgres": "db", "nginx": "web", "python3": "shop-7d9f/api", "sh": "web", "curl": "host",
                         "sshd": "host"}
         for pane, col in (("file_opens", 4), ("page_faults", 1), ("processes", 5), ("latency", 1)):
-            await pilot.press({"file_opens": "4", "page_faults": "5", "processes": "6", "latency": "3"}[pane])
+            await pilot.press(KEY[pane])
             assert "web" in column_values(table_of(app, pane), col), pane
     # a host with no containers: no column
     app = _container_app(sample_snapshot())
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         assert "container" not in [c.key for c in table_of(app, "syscalls").cols]
 
 
@@ -686,7 +686,7 @@ async def test_the_filter_matches_container_names():
     app = _container_app()
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("2", "slash", *"web", "enter")
+        await pilot.press(KEY["syscalls"], "slash", *"web", "enter")
         assert sorted(column_values(table_of(app, "syscalls"), 0)) == ["nginx", "sh"]
 
 
@@ -694,22 +694,22 @@ async def test_g_groups_every_pane_by_container_enter_scopes_to_one_and_backspac
     app = _container_app()
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("2", "g")
+        await pilot.press(KEY["syscalls"], "g")
         table = table_of(app, "syscalls")
         assert [c.label.split(" ")[0] for c in table.cols][:2] == ["CONTAINER", "SYSCALLS"]
         assert dict(zip(column_values(table, 0), column_values(table, 1))) == {
             "db": "9,000", "web": "4,300", "shop-7d9f/api": "2,500", "host": "200"}
         assert "by container" in str(app.query_one("#status-line", Static).render())
-        await pilot.press("5")
+        await pilot.press(KEY["page_faults"])
         assert dict(zip(column_values(table_of(app, "page_faults"), 0), column_values(table_of(app, "page_faults"), 1))) \
             == {"db": "700", "host": "90", "web": "60"}
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         table.move_cursor(row=column_values(table, 0).index("web"))
         await pilot.press("enter")
         assert app.flt.container == "web" and not app.grouped
         assert sorted(column_values(table, 0)) == ["nginx", "sh"]
         assert "scope container web" in str(app.query_one("#status-line", Static).render())
-        await pilot.press("4")
+        await pilot.press(KEY["file_opens"])
         assert set(column_values(table_of(app, "file_opens"), 4)) == {"web"}
         await pilot.press("backspace")
         assert app.flt.container is None and app.grouped
@@ -726,7 +726,7 @@ async def test_hostile_container_names_are_plain_text():
     app = _container_app(snap)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         from ebpftop.text import visible
 
         cells = [table_of(app, "syscalls").get_cell_at((r, 1)) for r in range(table_of(app, "syscalls").row_count)]
@@ -744,7 +744,7 @@ async def test_a_recording_of_real_containers_groups_into_them():
     app = replay_app(HERE / "data" / "containers.jsonl")
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         table = table_of(app, "syscalls")
         keys = [c.key for c in table.cols]
         named = {(r[0], r[keys.index("container")]) for r in
@@ -775,7 +775,7 @@ async def test_brackets_step_back_and_forward_in_time_and_l_returns_live():
     app = EbpftopApp(ListSource(_timeline()), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot, polls=5)
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         table = table_of(app, "syscalls")
         assert column_values(table, 0) == ["s4"]
         await pilot.press("left_square_bracket")
@@ -792,12 +792,12 @@ async def test_brackets_step_back_and_forward_in_time_and_l_returns_live():
         await pilot.pause()
         assert column_values(table, 0) == ["s2"]
         # the history-kept panes show that moment too: new connections up to it
-        await pilot.press("1", "t", "t", "t")
+        await pilot.press(KEY["network"], "t", "t", "t")
         assert sorted(column_values(table_of(app, "network"), 2)) == ["c0", "c1", "c2"]
-        await pilot.press("5")
+        await pilot.press(KEY["page_faults"])
         assert column_values(table_of(app, "page_faults"), 4) == ["30"]  # since start, at that moment
         await pilot.press("left_curly_bracket")  # a minute back: the oldest kept
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         assert column_values(table, 0) == ["s0"]
         await pilot.press("slash", "s", "0", "enter")  # the filter works in the past
         assert column_values(table, 0) == ["s0"]
@@ -819,7 +819,7 @@ async def test_each_pane_has_its_headline_over_time_with_the_shown_moment_marked
     app = EbpftopApp(ListSource(_timeline()), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot, polls=5)
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         strip = app.query_one("#view-syscalls #timeline", Static).content
         label = "syscalls/s "
         assert strip.plain.startswith(label)
@@ -829,10 +829,9 @@ async def test_each_pane_has_its_headline_over_time_with_the_shown_moment_marked
         await pilot.press("left_square_bracket", "left_square_bracket")
         strip = app.query_one("#view-syscalls #timeline", Static).content
         assert _marked(strip) == len(label) + 2 and " 60 (max 100)" in strip.plain
-        for key, pane, headline in (("1", "network", "TCP bytes/s"), ("3", "latency", "read() p99"),
-                                    ("4", "file_opens", "opens/s"), ("5", "page_faults", "page faults/s"),
-                                    ("6", "processes", "fork/exec/exit")):
-            await pilot.press(key)
+        for pane, headline in (("network", "TCP bytes/s"), ("latency", "read() p99"), ("file_opens", "opens/s"),
+                               ("page_faults", "page faults/s"), ("processes", "fork/exec/exit")):
+            await pilot.press(KEY[pane])
             strip = app.query_one(f"#view-{pane} #timeline", Static).content.plain
             assert strip.startswith(headline), pane
             if pane == "latency":  # p99 over time, the shown interval's p50 beside it
@@ -852,7 +851,7 @@ async def test_h_shows_latency_over_time_as_a_heatmap_that_follows_the_rewind():
     app = EbpftopApp(ListSource(snaps), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot, polls=4)
-        await pilot.press("3", "h")
+        await pilot.press(KEY["latency"], "h")
         text = app.query_one("#view-latency #histogram", Static).content
         lines = text.plain.split("\n")
         slow = next(line for line in lines if "≥ 1.0 ms" in line)
@@ -878,7 +877,7 @@ async def test_replay_at_keeps_the_intervals_before_it_to_rewind_into():
     app = EbpftopApp(ReplaySource(played), auto_poll=False, clock=lambda: 0.0, backlog=before)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot, polls=1)
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         assert column_values(table_of(app, "syscalls"), 0) == ["s3"]
         await pilot.press("left_square_bracket")
         assert column_values(table_of(app, "syscalls"), 0) == ["s2"]
@@ -895,7 +894,7 @@ async def test_rows_that_change_much_carry_their_trend_up_to_the_moment_shown():
     app = EbpftopApp(ListSource(snaps), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot, polls=6)
-        await pilot.press("2")
+        await pilot.press(KEY["syscalls"])
         table = table_of(app, "syscalls")
         col = [c.key for c in table.cols].index("trend")
         trends = dict(zip(column_values(table, 0), column_values(table, col)))
@@ -909,12 +908,12 @@ async def test_drill_down_in_the_past_scopes_that_moment_and_backspace_returns()
     app = EbpftopApp(ListSource(_timeline()), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot, polls=5)
-        await pilot.press("2", "left_square_bracket", "left_square_bracket", "enter")
+        await pilot.press(KEY["syscalls"], "left_square_bracket", "left_square_bracket", "enter")
         assert app.rewound and app.flt.pid == 12  # s2's pid
         assert column_values(table_of(app, "syscalls"), 0) == ["s2"]
-        await pilot.press("1", "t", "t", "t")  # new connections of pid 12 up to that moment: none
+        await pilot.press(KEY["network"], "t", "t", "t")  # new connections of pid 12 up to that moment: none
         assert column_values(table_of(app, "network"), 2) == []
-        await pilot.press("backspace", "2")
+        await pilot.press("backspace", KEY["syscalls"])
         assert app.flt.pid is None and app.rewound and column_values(table_of(app, "syscalls"), 0) == ["s2"]
 
 
@@ -975,10 +974,10 @@ async def test_shed_load_shows_in_the_status_line_the_latency_pane_and_a_detache
         await feed(app, pilot)
         line = str(app.query_one("#status-line", Static).render())
         assert "DEGRADED over --max-cpu 5% (7.5%): latency sampled 1 in 16; detached: file_opens" in line
-        await pilot.press("3")
+        await pilot.press(KEY["latency"])
         hist = str(app.query_one("#view-latency").query_one("#histogram", Static).render())
         assert "≈ estimated: 1 read() in 16 timed (--max-cpu)" in hist
         assert "≈48 reads" in hist
-        await pilot.press("4")
+        await pilot.press(KEY["file_opens"])
         state = str(app.query_one("#view-file_opens").query_one("#probe-state", Static).render())
         assert state.startswith("◐ detached: over the --max-cpu budget of 5% of a CPU")

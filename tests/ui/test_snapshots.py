@@ -8,11 +8,11 @@ import pytest
 
 from ebpftop.filters import Filter
 from ebpftop.panes.tabs import TABS
-from tests.ui.harness import SIZE, feed, replay_app
+from tests.ui.harness import KEY, SIZE, feed, replay_app
 
 # The recording predates TCP traffic: its Network snapshots show the new
 # connections (t t t); the traffic views have their own, from hand-built data.
-PANE_PRESS = {"network": ["1", "t", "t", "t"]}
+PANE_PRESS = {"network": [KEY["network"], "t", "t", "t"]}
 PANE_KEYS = {t.id: t.key for t in TABS}  # a snapshot of every tab, unfiltered and filtered
 
 
@@ -35,28 +35,28 @@ def test_pane_filtered(snap_compare, pane):
 
 
 def test_small_terminal(snap_compare):
-    assert snap_compare(replay_app(), press=["3"], terminal_size=(80, 24), run_before=_two_polls)
+    assert snap_compare(replay_app(), press=[KEY["latency"]], terminal_size=(80, 24), run_before=_two_polls)
 
 
 def test_started_filtered_from_the_command_line(snap_compare):
-    assert snap_compare(replay_app(flt=Filter(comm="cache")), press=["5"], terminal_size=SIZE, run_before=_two_polls)
+    assert snap_compare(replay_app(flt=Filter(comm="cache")), press=[KEY["page_faults"]], terminal_size=SIZE, run_before=_two_polls)
 
 
 def test_udp_flows(snap_compare):
-    assert snap_compare(replay_app(), press=["1", "u"], terminal_size=SIZE, run_before=_two_polls)
+    assert snap_compare(replay_app(), press=[KEY["network"], "u"], terminal_size=SIZE, run_before=_two_polls)
 
 
 def test_udp_flows_filtered(snap_compare):
-    assert snap_compare(replay_app(), press=["1", "u", "slash", *"stats", "enter"], terminal_size=SIZE,
+    assert snap_compare(replay_app(), press=[KEY["network"], "u", "slash", *"stats", "enter"], terminal_size=SIZE,
                         run_before=_two_polls)
 
 
 def test_latency_side_by_side_on_a_wide_terminal(snap_compare):
-    assert snap_compare(replay_app(), press=["3"], terminal_size=(170, 40), run_before=_two_polls)
+    assert snap_compare(replay_app(), press=[KEY["latency"]], terminal_size=(170, 40), run_before=_two_polls)
 
 
 def test_write_latency(snap_compare):
-    assert snap_compare(replay_app(), press=["3", "w"], terminal_size=SIZE, run_before=_two_polls)
+    assert snap_compare(replay_app(), press=[KEY["latency"], "w"], terminal_size=SIZE, run_before=_two_polls)
 
 
 def test_help(snap_compare):
@@ -76,15 +76,15 @@ async def _one_poll(pilot):
 
 
 def test_tcp_connections_with_traffic(snap_compare):
-    assert snap_compare(_sample_app(), press=["1"], terminal_size=(150, 30), run_before=_one_poll)
+    assert snap_compare(_sample_app(), press=[KEY["network"]], terminal_size=(150, 30), run_before=_one_poll)
 
 
 def test_tcp_traffic_per_process(snap_compare):
-    assert snap_compare(_sample_app(), press=["1", "t"], terminal_size=(150, 30), run_before=_one_poll)
+    assert snap_compare(_sample_app(), press=[KEY["network"], "t"], terminal_size=(150, 30), run_before=_one_poll)
 
 
 def test_closed_tcp_connections(snap_compare):
-    assert snap_compare(_sample_app(), press=["1", "t", "t"], terminal_size=(150, 30), run_before=_one_poll)
+    assert snap_compare(_sample_app(), press=[KEY["network"], "t", "t"], terminal_size=(150, 30), run_before=_one_poll)
 
 
 def _container_app():
@@ -96,15 +96,15 @@ def _container_app():
 
 
 def test_container_column(snap_compare):
-    assert snap_compare(_container_app(), press=["2"], terminal_size=SIZE, run_before=_one_poll)
+    assert snap_compare(_container_app(), press=[KEY["syscalls"]], terminal_size=SIZE, run_before=_one_poll)
 
 
 def test_grouped_by_container(snap_compare):
-    assert snap_compare(_container_app(), press=["2", "g"], terminal_size=SIZE, run_before=_one_poll)
+    assert snap_compare(_container_app(), press=[KEY["syscalls"], "g"], terminal_size=SIZE, run_before=_one_poll)
 
 
 def test_file_opens_grouped_by_container(snap_compare):
-    assert snap_compare(_container_app(), press=["4", "g"], terminal_size=SIZE, run_before=_one_poll)
+    assert snap_compare(_container_app(), press=[KEY["file_opens"], "g"], terminal_size=SIZE, run_before=_one_poll)
 
 
 def _timeline_app():
@@ -120,21 +120,21 @@ async def _twelve_polls(pilot):
 
 
 def test_rewound_four_intervals(snap_compare):
-    assert snap_compare(_timeline_app(), press=["2", *["left_square_bracket"] * 4], terminal_size=SIZE,
+    assert snap_compare(_timeline_app(), press=[KEY["syscalls"], *["left_square_bracket"] * 4], terminal_size=SIZE,
                         run_before=_twelve_polls)
 
 
 def test_latency_heatmap(snap_compare):
-    assert snap_compare(replay_app(), press=["3", "h"], terminal_size=SIZE, run_before=_two_polls)
+    assert snap_compare(replay_app(), press=[KEY["latency"], "h"], terminal_size=SIZE, run_before=_two_polls)
 
 
 def test_latency_sampled_under_max_cpu(snap_compare):
     from tests.ui.export_screenshots import degraded_app
 
-    assert snap_compare(degraded_app(), press=["3"], terminal_size=SIZE, run_before=_two_polls)
+    assert snap_compare(degraded_app(), press=[KEY["latency"]], terminal_size=SIZE, run_before=_two_polls)
 
 
 def test_a_pane_detached_under_max_cpu(snap_compare):
     from tests.ui.export_screenshots import degraded_app
 
-    assert snap_compare(degraded_app(), press=["2"], terminal_size=SIZE, run_before=_two_polls)
+    assert snap_compare(degraded_app(), press=[KEY["syscalls"]], terminal_size=SIZE, run_before=_two_polls)

@@ -24,7 +24,7 @@ class Module:
         self.names = names
         self.cleaned = False
 
-    def cleanup(self):
+    def close(self):
         self.cleaned = True
 
 
