@@ -3,19 +3,20 @@
  * - a new process (task:task_newtask without CLONE_THREAD): its parent is
  *   recorded (alerts and exec rows name it) and the processes set gets a fork;
  * - a thread's comm changes (exec, prctl(PR_SET_NAME), /proc/PID/comm), it
- *   moves to another cgroup, or it exits: its per-thread counters (syscalls,
- *   page faults) are folded under the name and cgroup it had until now;
+ *   moves to another cgroup, or it exits: ON_THREAD_CHANGED(tid) calls the
+ *   handler of every enabled set that declares one (ProbeSet.handlers:
+ *   syscalls and page faults fold their per-thread counters under the name
+ *   and cgroup it had until now), and after an exec by a thread that is not
+ *   its process's leader, which takes the leader's id, ON_THREAD_EXEC(old,
+ *   new) (the loader defines both, only when some set handles them);
  * - exec and exit rows for the processes set. */
 
 #define CLONE_THREAD_FLAG 0x00010000
 
 static inline void fold_thread(u32 tid)
 {
-#ifdef EBPFTOP_SYSCALLS
-    syscalls_fold(tid);
-#endif
-#ifdef EBPFTOP_PAGE_FAULTS
-    page_faults_fold(tid);
+#ifdef ON_THREAD_CHANGED
+    ON_THREAD_CHANGED(tid);
 #endif
 }
 
@@ -47,7 +48,7 @@ static inline void scratch_drop(u32 tid)
 #endif
 }
 
-#if defined(EBPFTOP_HAVE_TASK_RENAME) && (defined(EBPFTOP_SYSCALLS) || defined(EBPFTOP_PAGE_FAULTS))
+#if defined(EBPFTOP_HAVE_TASK_RENAME) && defined(ON_THREAD_CHANGED)
 TRACEPOINT_PROBE(task, task_rename)
 {
 #ifdef EBPFTOP_TASK_RENAME_HAS_PID
@@ -61,7 +62,7 @@ TRACEPOINT_PROBE(task, task_rename)
 }
 #endif
 
-#if defined(EBPFTOP_HAVE_CGROUP_ATTACH) && (defined(EBPFTOP_SYSCALLS) || defined(EBPFTOP_PAGE_FAULTS))
+#if defined(EBPFTOP_HAVE_CGROUP_ATTACH) && defined(ON_THREAD_CHANGED)
 /* A thread moved to another cgroup (a container runtime putting its first
  * process in the container's cgroup, systemd starting a unit): what it did
  * until now stays with the cgroup it did it in.  Runs in the mover, so the
@@ -79,8 +80,12 @@ TRACEPOINT_PROBE(sched, sched_process_exec)
 {
     /* old_pid differs from pid when a non-leader thread execs */
     fold_thread(args->old_pid);
-    if (args->old_pid != args->pid)
+    if (args->old_pid != args->pid) {
         scratch_drop(args->old_pid);
+#ifdef ON_THREAD_EXEC
+        ON_THREAD_EXEC(args->old_pid, args->pid);
+#endif
+    }
 #ifdef EBPFTOP_PROCESSES
     processes_exec(args->pid, (const char *)args + (args->data_loc_filename & 0xFFFF));
 #endif

@@ -58,6 +58,25 @@ def shared_files(probe_set: ProbeSet) -> set[str]:
     return {SHARED_HOOK_FILES[h] for h in probe_set.shared_hooks}
 
 
+# The events the shared hook files pass on to the handlers the sets declare
+# (ProbeSet.handlers), with their arguments: lifecycle.c's ON_THREAD_CHANGED
+# (the thread's comm or cgroup changed, or it exits) and ON_THREAD_EXEC (a
+# thread that is not its process's leader exec'd and took the leader's id).
+HANDLER_EVENTS = {"thread_changed": ("tid",), "thread_exec": ("old_pid", "pid")}
+
+
+def handler_defines(enabled: tuple[str, ...]) -> list[str]:
+    """-D ON_<EVENT>(args)=... for each event an enabled set handles: one
+    call per set, in declaration order."""
+    flags = []
+    for event, args in HANDLER_EVENTS.items():
+        calls = [f"{p.handlers[event]}({', '.join(args)});" for p in PROBE_SETS
+                 if p.name in enabled and event in p.handlers]
+        if calls:
+            flags.append(f"-DON_{event.upper()}({', '.join(args)})=do {{ {' '.join(calls)} }} while (0)")
+    return flags
+
+
 # Loss counters in slot order (LOST_<NAME> in C; LOST_SLOTS their number).
 LOST_COUNTERS: tuple[str, ...] = tuple(c for p in PROBE_SETS for c in p.loss_counters)
 LOST_SLOT = {name: slot for slot, name in enumerate(LOST_COUNTERS)}
@@ -95,7 +114,7 @@ def defines(enabled: tuple[str, ...], map_sizes: dict | None = None) -> list[str
     if unknown:
         raise ValueError(f"unknown map size {sorted(unknown)[0]}")
     sizes.update(map_sizes or {})
-    flags = [f"-DEBPFTOP_{name.upper()}" for name in enabled]
+    flags = [f"-DEBPFTOP_{name.upper()}" for name in enabled] + handler_defines(enabled)
     flags += [f"-D{k}={v}" for k, v in sizes.items()]
     flags += [f"-DLOST_{name.upper()}={slot}" for name, slot in LOST_SLOT.items()]
     flags.append(f"-DLOST_SLOTS={len(LOST_SLOT)}")

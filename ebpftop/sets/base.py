@@ -356,6 +356,8 @@ class ProbeSet:
     # C struct -> the ctypes class that decodes it: the loader checks the
     # layout as it compiles (sources/program.layout_checks)
     layouts: dict = field(default_factory=dict)
+    # event of a shared hook file -> its C handler (sets.HANDLER_EVENTS: what each event passes)
+    handlers: dict = field(default_factory=dict)
     # constants its C and its Python share (-D NAME=value while it is enabled), defined once, in its module
     constants: dict = field(default_factory=dict)
     # format_of(tracepoint) -> the format file's text: -D NAME=value its C takes from this kernel's

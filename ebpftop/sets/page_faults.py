@@ -83,6 +83,7 @@ SET = ProbeSet(
     fields=THREAD_FOLD_FIELDS,
     map_sizes={"PAGE_FAULTS_MAP_SIZE": 16384},
     shared_hooks=THREAD_FOLD_HOOKS,
+    handlers={"thread_changed": "page_faults_fold"},
     # every fault (period 1), user mode only (page_faults.c), where the tracepoint is missing
     attach=(PerfEvent("page_fault_event", PERF_TYPE_SOFTWARE, PERF_COUNT_SW_PAGE_FAULTS,
                       "perf:page-faults (user mode)", period=1, user_only=True,

@@ -134,6 +134,7 @@ SET = ProbeSet(
     fields=THREAD_FOLD_FIELDS,
     map_sizes={"SYSCALLS_MAP_SIZE": 16384},
     shared_hooks=THREAD_FOLD_HOOKS + ("raw_syscalls/sys_enter",),
+    handlers={"thread_changed": "syscalls_fold"},  # its counter goes under the name and cgroup it had
     counters=(
         CounterFamily("ebpftop_syscalls", "Syscalls by process name (raw_syscalls:sys_enter).", ("comm",),
                       lambda s, _: by_label(((r.comm,), r.count) for r in s.syscalls)),

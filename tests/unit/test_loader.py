@@ -75,6 +75,16 @@ def test_the_program_holds_the_enabled_sets_and_the_shared_hooks_they_need():
     assert '#line 1 "lifecycle.c"' in text
 
 
+def test_shared_hooks_call_each_enabled_sets_declared_handler():
+    flags = sets.defines(("syscalls", "page_faults", "tcp"))
+    assert "-DON_THREAD_CHANGED(tid)=do { syscalls_fold(tid); page_faults_fold(tid); } while (0)" in flags
+    assert not [f for f in sets.defines(("tcp",)) if f.startswith("-DON_")]  # lifecycle.c then folds nothing
+    for p in sets.PROBE_SETS:
+        assert set(p.handlers) <= set(sets.HANDLER_EVENTS), p.name
+        for fn in p.handlers.values():
+            assert re.search(rf"static inline void {fn}\(", (BPF / p.c_file).read_text()), (p.name, fn)
+
+
 def test_map_sizes_are_overridable_by_name_and_a_typo_is_an_error():
     assert "-DSYSCALLS_MAP_SIZE=32" in sets.defines(("syscalls",), {"SYSCALLS_MAP_SIZE": 32})
     with pytest.raises(ValueError, match="unknown map size SYSCALL_MAP_SIZE"):
