@@ -174,6 +174,32 @@ class Histograms(Part):
 
 
 @dataclass(frozen=True)
+class HostRows(Part):
+    """Rows of the host, of no process (each CPU's busy time, say): never
+    filtered by process or grouped by container.  row: a NamedTuple of
+    numbers and strings (its JSON form is its fields)."""
+
+    name: str
+    row: type
+
+    def empty(self):
+        return ()
+
+    def to_json(self, value, containers):
+        return [r._asdict() for r in value]
+
+    def from_json(self, data):
+        if not isinstance(data, list):
+            raise TypeError(f"{self.name} must be a list")
+        types = self.row.__annotations__
+        return tuple(self.row(**{k: (float if types[k] == "float" else int if types[k] == "int" else str)(d[k])
+                                 for k in self.row._fields if k in d}) for d in data)
+
+    def size(self, value) -> int:
+        return len(value)
+
+
+@dataclass(frozen=True)
 class Count(Part):
     """A number of the interval that belongs to no row."""
 
@@ -281,10 +307,11 @@ class Kernel(Protocol):
 
     caps: Any  # capabilities.Capabilities
 
-    def drain(self, name: str, key_fields: tuple[str, ...] | None, value_fields: tuple[str, ...]) -> list:
-        """Every entry of hash map NAME taken out of it, as tuples of the
-        fields asked for (a scalar's is "value"); the values alone when
-        key_fields is None."""
+    def drain(self, name: str, key_fields: tuple[str, ...] | None, value_fields: tuple[str, ...],
+              delete: bool = True) -> list:
+        """Every entry of hash map NAME taken out of it (or, delete=False,
+        read and left), as tuples of the fields asked for (a scalar's is
+        "value"); the values alone when key_fields is None."""
 
     def table(self, name: str):
         """BCC's object for map NAME (for the few maps read entry by entry)."""

@@ -151,7 +151,8 @@ class Kernel:
     def table(self, name: str):
         return self.bpf[name.encode()]
 
-    def drain(self, name: str, key_fields: tuple[str, ...] | None, value_fields: tuple[str, ...]) -> list:
+    def drain(self, name: str, key_fields: tuple[str, ...] | None, value_fields: tuple[str, ...],
+              delete: bool = True) -> list:
         table = self.table(name)
         drainer = self._drainers.get(name, False)
         if drainer is False and not self.caps.map_batch:
@@ -164,12 +165,13 @@ class Kernel:
             self._drainers[name] = drainer
         if drainer is not None:
             try:
-                return drainer.drain(key_fields, value_fields)
+                return drainer.drain(key_fields, value_fields, delete)
             except OSError:  # Linux < 5.6: no batch command
                 self._drainers[name] = None
+        items = _drain_with_bcc(table) if delete else list(table.items())
         if key_fields is None:
-            return [_fields(v, value_fields) for _k, v in _drain_with_bcc(table)]
-        return [(_fields(k, key_fields), _fields(v, value_fields)) for k, v in _drain_with_bcc(table)]
+            return [_fields(v, value_fields) for _k, v in items]
+        return [(_fields(k, key_fields), _fields(v, value_fields)) for k, v in items]
 
     def reader(self, name: str) -> mapbatch.ElementReader:
         table = self.table(name)

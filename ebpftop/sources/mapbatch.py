@@ -25,6 +25,7 @@ from operator import itemgetter
 from ebpftop.sources import bpf_syscall
 
 BPF_MAP_LOOKUP_ELEM = 1
+BPF_MAP_LOOKUP_BATCH = 24
 BPF_MAP_LOOKUP_AND_DELETE_BATCH = 25
 ATTR_SIZE = 64  # the batch command's part of union bpf_attr (56 bytes), rounded up
 
@@ -106,10 +107,12 @@ class BatchDrainer:
         self._in_batch = ctypes.create_string_buffer(8)
         self._out_batch = ctypes.create_string_buffer(8)
 
-    def drain(self, key_fields: tuple[str, ...] | None, value_fields: tuple[str, ...]) -> list[tuple]:
+    def drain(self, key_fields: tuple[str, ...] | None, value_fields: tuple[str, ...],
+              delete: bool = True) -> list[tuple]:
         """(key, value) pairs, each a tuple of the fields asked for, in that
         order (a scalar's one field is "value"); with key_fields None, the
-        values alone (the keys are not decoded)."""
+        values alone (the keys are not decoded).  delete=False reads the
+        entries and leaves them (a map of records that live on)."""
         pick_key = None if key_fields is None else self.keys.picker(key_fields)
         pick_value = self.values.picker(value_fields)
         keys: list = []
@@ -123,7 +126,7 @@ class BatchDrainer:
                              ctypes.addressof(self._value_buf), self.max_entries, self.map_fd, 0, 0)
             done = False
             try:
-                bpf_syscall._bpf(BPF_MAP_LOOKUP_AND_DELETE_BATCH, attr)
+                bpf_syscall._bpf(BPF_MAP_LOOKUP_AND_DELETE_BATCH if delete else BPF_MAP_LOOKUP_BATCH, attr)
             except OSError as e:
                 if e.errno != errno.ENOENT:  # ENOENT: the last entries are in this answer
                     if first:
