@@ -103,7 +103,7 @@ class View(Vertical):
                 line.append_text(Text(" · ", style="green") + safe(view.note, style="yellow"))
             state.update(line)
         elif budget.is_shed(view.status):
-            state.update(Text("◐ " + view.status, style="bold yellow"))
+            state.update(Text("◐ " + visible(view.status), style="bold yellow"))
         else:
             state.update(Text("✖ not running: ", style="bold red") + safe(view.status))
         if view.snapshot is not None:
