@@ -41,13 +41,9 @@ STATE_ROOT_ENV = "EBPFTOP_STATE_ROOT"
 def _to_syslog(alert: Alert) -> None:
     import syslog
 
-    from ebpftop.text import visible
+    from ebpftop.watch import syslog_message
 
-    syslog.syslog(
-        syslog.LOG_AUTHPRIV | syslog.LOG_WARNING,
-        f"ebpftop: watched file opened: path={visible(alert.path)} result={alert.result} pid={alert.pid} "
-        f"ppid={alert.ppid} uid={alert.uid} comm={visible(alert.comm)}",
-    )
+    syslog.syslog(syslog.LOG_AUTHPRIV | syslog.LOG_WARNING, syslog_message(alert))
 
 
 def _detach_tracepoints_at_once(bpf) -> None:
