@@ -298,7 +298,18 @@ def _main(argv: list[str] | None) -> int:
 
     from ebpftop.recording import Recorder, RecordingError
 
-    # Start-up: a bad recording, directory or file is one line, exit status 2.
+    # Start-up: a bad recording, directory or file is one line, exit status 2,
+    # before any file is made (the log first: refused, it must not leave a
+    # recording begun).
+    log_fd = None
+    if not (args.json or args.prometheus):
+        from ebpftop.terminal import LogError, open_log
+
+        try:
+            log_fd = open_log()
+        except LogError as e:
+            to_stderr(f"error: {e}")
+            return 2
     try:
         if args.replay:
             from ebpftop.sources.replay import ReplaySource, load
@@ -363,14 +374,8 @@ def _main(argv: list[str] | None) -> int:
             from ebpftop import headless
 
             return headless.run(source, flt, args.count, paced=not args.replay)
-        from ebpftop.terminal import LogError, open_log, terminal_for_textual
+        from ebpftop.terminal import terminal_for_textual
 
-        try:
-            log_fd = open_log()
-        except LogError as e:
-            to_stderr(f"error: {e}")
-            rc = 2
-            return rc
         with terminal_for_textual(log_fd):
             if source.kind == "live":
                 # Live: compile the probes on the other core while Textual loads

@@ -169,8 +169,8 @@ class Recorder:
     def _rotate(self) -> None:
         """Only regular files move along: what else is at a rotated name (a
         directory, a device) is left alone, and the recording that was to go
-        there is dropped (replaced by the next one).  A new FILE is begun, or
-        tried again at the next interval."""
+        there is dropped (replaced by the next one).  The next write begins
+        a new FILE: ebpftop ending meanwhile leaves no empty one."""
         closing, self._file = self._file, None
         closing.close()
         blocked = []
@@ -190,10 +190,6 @@ class Recorder:
         if blocked:
             self._notices.append(f"rotating {self.path}: cannot move a recording to {', '.join(blocked)}: what is "
                                  "there is left alone, and the recording meant for it is dropped")
-        try:
-            self._file = self._open()
-        except (OSError, UnsafePathError):
-            pass  # tried again (and said) at the next write
 
     def close(self) -> None:
         with self._lock:
@@ -377,6 +373,8 @@ def iter_recording(path: str | Path):
     except OSError as e:
         raise RecordingError(f"cannot read recording {path}: {e.strerror}") from None
     count = blank = 0
+    if path == "-":
+        path = "from stdin"  # as the messages name it
     try:
         for n, raw, ended in _lines(_pieces(fd, path), path):
             try:

@@ -358,6 +358,27 @@ def test_recordings_made_within_one_second_each_get_their_own_file(tmp_path):
     assert all(stat.S_IMODE((d / f).stat().st_mode) == 0o600 for f in files)
 
 
+def test_an_entry_at_the_next_recordings_name_is_gone_around_never_followed(tmp_path):
+    """Finding 4: links planted at the next names stopped ebpftop at the
+    first alert.  In a directory only root writes nothing can be planted;
+    should something be there all the same, the next name is taken."""
+    from ebpftop.sources.flight import FlightRecorderSource
+
+    (snap,) = _alerting(["cat"])
+    d = tmp_path / "fl"
+    d.mkdir(mode=0o700)
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    cause = f"alert: cat opened {snap.alerts[0].path}"
+    (d / FlightRecorderSource._name(snap, cause, 1, 1)).symlink_to(victim)
+    (d / FlightRecorderSource._name(snap, cause, 2, 1)).mkdir()
+    _, out = _flights(tmp_path, [snap])
+    assert victim.read_text() == "keep"
+    (written,) = [p for p in d.iterdir() if p.is_file() and not p.is_symlink()]
+    assert written.name == FlightRecorderSource._name(snap, cause, 3, 1) and len(read_recording(written)) == 1
+    assert str(written) in out[0].notices[0]
+
+
 def test_a_burst_of_alerts_writes_each_interval_once_within_the_budget(tmp_path):
     """Finding 3: every alert wrote the whole kept window again, without
     bound.  An alert every other interval for 60 intervals, 1 s after each:
