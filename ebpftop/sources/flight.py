@@ -93,6 +93,7 @@ class FlightRecorderSource(Wrapper):
         self._part = 0  # of the active recording's files
         self._file: LineFile | None = None  # the open one, the last of _own
         self._own: deque[_Recording] = deque()  # this run's recordings, oldest first
+        self._own_bytes = 0  # their sizes, summed
         self._written_until = -math.inf  # the newest snapshot written (or given up on)
         self._failing = False  # a write failed and has not worked since: said once
         self._too_big_said = False
@@ -163,6 +164,7 @@ class FlightRecorderSource(Wrapper):
                 if self._file is not None and self._file.broken:
                     self._close_file()
                 return
+            self._own_bytes += self._file.size - self._own[-1].size
             self._own[-1].size = self._file.size
             self._written_until = snap.time
             if self._failing:
@@ -176,13 +178,14 @@ class FlightRecorderSource(Wrapper):
             notices.append(f"flight recording {self.directory.path / self._own[-1].name} reached a quarter of "
                            f"--flight-max-size {show_size(self.max_bytes)}: it goes on in a new file")
             self._close_file()
-        while sum(r.size for r in self._own) + n > self.max_bytes and len(self._own) > (self._file is not None):
+        while self._own_bytes + n > self.max_bytes and len(self._own) > (self._file is not None):
             old = self._own.popleft()
+            self._own_bytes -= old.size
             if self.directory.inode(old.name) == old.inode:  # ours still: nothing else is ever removed
                 self.directory.unlink(old.name)
             notices.append(f"flight recorder: removed {self.directory.path / old.name}, this run's oldest "
                            f"recording, to stay within --flight-max-size {show_size(self.max_bytes)}")
-        return sum(r.size for r in self._own) + n <= self.max_bytes
+        return self._own_bytes + n <= self.max_bytes
 
     def _open(self, first: Snapshot, latest: Snapshot, notices: list[str]) -> None:
         self._part += 1

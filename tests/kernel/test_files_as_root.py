@@ -186,36 +186,38 @@ def test_alerts_every_second_never_fill_the_disk_nor_stop_the_monitor(tmpfs):
     """Findings 3, 4, 7: nobody opening /etc/shadow about once a second
     filled a 4 MiB file system in 12 s (each recording copied the whole kept
     window), and ebpftop exited 1, the alert's interval never printed.  Two
-    ebpftops: one on a 1 MiB file system with the default budget (a tenth
-    of it), one with a budget larger than its 128 KiB file system (which
+    ebpftops: one on a 256 KiB file system with the default budget (a tenth
+    of it), one with a budget larger than its 16 KiB file system (which
     fills).  Both print every interval and exit 0; the first stays within
     its budget, writing each interval once; the second says that it cannot
     write, and goes on."""
-    small, tiny = tmpfs("small", "1m"), tmpfs("tiny", "128k")
+    small, tiny = tmpfs("small", "256k"), tmpfs("tiny", "16k")  # tmpfs gives a file 4 KiB at least: 9 recordings fill it
     budget = int(os.statvfs(small).f_bavail * os.statvfs(small).f_frsize * 0.10)
-    args = ("--json", "--interval", "0.5", "--count", "30", "--panes", "file_opens,syscalls", "--no-default-watch",
+    args = ("--json", "--interval", "0.5", "--count", "24", "--panes", "file_opens,syscalls", "--no-default-watch",
             "--watch", "/etc/shadow", "--flight-after", "0.1s")
     before = prog_ids()
     default = ebpftop(*args, "--flight-recorder", str(small / "fl"))
     too_big = ebpftop(*args, "--flight-recorder", str(tiny / "fl"), "--flight-max-size", "64M")
     for p in (default, too_big):
         assert json.loads(p.stdout.readline())["status"]["file_opens"] == "ok"
-    alerter = alerts_as_nobody(1.2, ["opener"] * 11)
+    alerter = alerts_as_nobody(1.2, ["opener"] * 9)
     results = [p.communicate(timeout=90) for p in (default, too_big)]
     alerter.wait(timeout=30)
     for p, (out, err) in zip((default, too_big), results):
         assert p.returncode == 0, err
         lines = [json.loads(line) for line in out.splitlines()]
-        assert len(lines) == 29  # and the first: every interval printed
-        assert sum(a["comm"] == "opener" for line in lines for a in line["alerts"]) == 11
+        assert len(lines) == 23  # and the first: every interval printed
+        assert sum(a["comm"] == "opener" for line in lines for a in line["alerts"]) == 9
     files = sorted((small / "fl").iterdir())
     assert files and sum(p.stat().st_size for p in files) <= budget, (budget, [p.stat().st_size for p in files])
     times = [s.time for p in files for s in read_recording(p)]
     assert len(times) == len(set(times))  # each interval in one recording
     assert all(p.name.startswith("ebpftop-") and "-alert" in p.name and p.name.endswith(".jsonl") for p in files)
-    print(f"budget {budget}, recordings {[p.stat().st_size for p in files]}, {len(times)} intervals recorded")
+    assert "flight recorder: removed " in results[0][1]  # the budget was reached: the oldest went
     full = results[1][1]
     assert "No space left on device; it tries again at each interval, monitoring goes on" in full, full
+    print(f"\nbudget {budget} B: recordings of {[p.stat().st_size for p in files]} B, {len(times)} intervals; "
+          f"the full one said {full.count('No space left on device')} times that it could not write")
     assert not wait_detached(prog_ids() - before)
 
 
