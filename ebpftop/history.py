@@ -18,14 +18,14 @@ MAX_FAULT_TOTALS = 65536  # (comm, pid) since start: the least recently seen go 
 # rows over all of them (a busy host's snapshots are large: the oldest go
 # first when the rows would pass it).
 HISTORY_S = 3600.0
-MAX_KEPT_ROWS = 400_000  # about 150 MiB at the ~390 bytes a row of tests/bench/history_memory.py
+MAX_KEPT_ROWS = 400_000  # about 110 MiB at the ~290 bytes a row of tests/bench/history_memory.py
 
 
 def snapshot_rows(snap: Snapshot) -> int:
     """How many rows a snapshot holds (what its memory grows with).  A
     syscall row's pids count as rows too: a fork storm makes one row of
-    10,000 pids an interval, 1 MiB (600 such intervals took 617 MiB while
-    counted as 12,600 rows)."""
+    10,000 pids an interval, 1 MiB (600 such intervals took 616 MiB while
+    counted as 12,600 rows: tests/bench/history_memory.py --fork-storm)."""
     n = sum(len(getattr(snap, name)) for name in ROW_LISTS) + sum(len(r.by_pid) for r in snap.syscalls)
     return n + len(snap.read_latency.by_process) + len(snap.write_latency.by_process)
 

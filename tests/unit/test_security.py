@@ -588,7 +588,8 @@ def test_infinite_or_absurd_numbers_are_one_argparse_error(argv, message, capsys
 
 def test_the_row_budget_counts_a_syscall_rows_pids():
     """A fork storm: one row of 10,000 pids an interval.  Counted as one row
-    it let 600 intervals take 617 MiB against a budget of about 150."""
+    it let 600 intervals take 616 MiB against a budget of about 110
+    (tests/bench/history_memory.py --fork-storm)."""
     from ebpftop import aggregate
     from ebpftop.history import MAX_KEPT_ROWS, History
 
