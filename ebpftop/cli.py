@@ -182,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "a systemd unit, or 'host' for what runs in none")
     p.add_argument("--json", action="store_true", help="headless: print one JSON object per interval")
     p.add_argument("-n", "--count", type=_count, metavar="N", help="with --json: exit after N intervals")
-    p.add_argument("--record", metavar="FILE", help="also write every interval to FILE (JSON lines)")
+    p.add_argument("--record", metavar="FILE",
+                   help="also write every interval to FILE (JSON lines), in a directory only root (or you) can write")
     p.add_argument("--record-max-size", type=_size, metavar="SIZE",
                    help="with --record: start a new file when it reaches SIZE (100M, 1G), keeping the last "
                         "--record-keep (FILE.1, FILE.2, ...; FILE.1.gz for FILE.gz, which is gzip-compressed)")
@@ -197,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "at most 400,000 rows either way)")
     p.add_argument("--flight-recorder", metavar="DIR",
                    help="when an alert fires or a --trigger is crossed, write the kept --history and the next "
-                        "--flight-after to a new recording in DIR (replay it with --replay)")
+                        "--flight-after to a new recording in DIR, a directory only root (or you) can write "
+                        "(replay it with --replay)")
     p.add_argument("--trigger", type=_trigger, action="append", default=[], metavar="EXPR",
                    help="with --flight-recorder: also record when this is true of an interval, e.g. "
                         "'read_p99>10ms', 'file_open_errors>100', 'syscalls_per_s>1e6'; repeatable")
