@@ -10,7 +10,6 @@ import bisect
 import datetime as _dt
 import os
 import signal
-import sys
 import time
 from dataclasses import dataclass, replace
 
@@ -29,7 +28,6 @@ from ebpftop.panes.base import ProbeStatsRequested, View, ViewInput
 from ebpftop.panes.help import HelpScreen, help_rows
 from ebpftop.panes.table import SortableTable, safe
 from ebpftop.panes.tabs import TABS
-from ebpftop.recording import RecordingError
 from ebpftop.render import count
 from ebpftop.text import visible
 
@@ -57,11 +55,6 @@ class AlertsReady(Message):
 
 @dataclass
 class SourceFailed(Message):
-    error: str
-
-
-@dataclass
-class RecordingFailed(Message):
     error: str
 
 
@@ -138,7 +131,6 @@ class EbpftopApp(App):
         self.scopes: list[tuple[filters.Filter, str, bool]] = []
         self.pending_signal: int | None = None  # SIGTERM/SIGHUP received: exit (see run_app)
         self.handle_signals = False  # run_app: signals through the event loop (see there)
-        self.fatal_error: str | None = None  # why the app ended itself (a recording that cannot be written)
 
     # -- layout -----------------------------------------------------------
 
@@ -237,6 +229,13 @@ class EbpftopApp(App):
         self._driver.resume_application_mode()
         self.refresh(repaint=True, layout=True)
 
+    def notify(self, message: str, *, title: str = "", severity="information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """Every notification, escaped and never markup: the one place the
+        TUI's toasts are drawn from, and they name processes and paths (an
+        alert, a flight recording's cause)."""
+        super().notify(visible(message), title=visible(title), severity=severity, timeout=timeout, markup=False)
+
     # -- the source ---------------------------------------------------------
 
     @work(thread=True, exclusive=True, group="source")
@@ -267,18 +266,11 @@ class EbpftopApp(App):
     @work(thread=True, exclusive=True, group="source")
     def poll_source(self) -> None:
         try:
-            snap = self.source.poll()
-        except RecordingError as e:  # --record cannot write (the disk is full, say)
-            self.post_message(RecordingFailed(str(e)))
-            return
+            snap = self.source.poll()  # a recording that cannot be written says so in its notices
         except Exception as e:  # noqa: BLE001
             self.post_message(SourceFailed(f"poll failed: {type(e).__name__}: {e}"))
             return
         self.post_message(SnapshotReady(snap))
-
-    def on_recording_failed(self, message: RecordingFailed) -> None:
-        self.fatal_error = message.error  # printed once the terminal is restored
-        self.exit(return_code=1)
 
     @work(thread=True, exclusive=True, group="alerts")
     def poll_alerts(self) -> None:
@@ -303,10 +295,8 @@ class EbpftopApp(App):
         if self.size.width >= NOTIFY_MIN_WIDTH:
             a = alerts[-1]
             more = f" (and {len(alerts) - 1} more: see 8 Alerts)" if len(alerts) > 1 else ""
-            self.notify(
-                f"{visible(a.comm)} (pid {a.pid}, uid {a.uid}) opened {visible(a.path)}: {visible(a.result)}{more}",
-                title="watched file opened", severity="error", timeout=10, markup=False,
-            )
+            self.notify(f"{a.comm} (pid {a.pid}, uid {a.uid}) opened {a.path}: {a.result}{more}",
+                        title="watched file opened", severity="error", timeout=10)
         self._stale.add("alerts")
         if self._find(TabbedContent).active == "alerts":
             self.draw_view("alerts")
@@ -327,7 +317,7 @@ class EbpftopApp(App):
         self.last_poll_at = self.clock()
         self.latest = snap
         for notice in snap.notices:  # a flight recording written, say
-            self.notify(notice, title="ebpftop", timeout=15, markup=False)
+            self.notify(notice, title="ebpftop", timeout=15)
         self.history.add(snap)
         self.status.update(snap.status)
         self.probe_stats = snap.probe_stats
@@ -606,8 +596,6 @@ def run_app(source, flt: filters.Filter, backlog=(), history_s: float = HISTORY_
         # the caller detaches the probes.
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGQUIT):
             signal.signal(sig, note)
-    if app.fatal_error:
-        print(f"ebpftop: error: {app.fatal_error}", file=sys.stderr)
     if app.pending_signal is not None:
         return 128 + app.pending_signal
     return app.return_code or 0

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 
 from ebpftop import __version__, filters, sets
+from ebpftop.text import to_stderr
 
 EPILOG = """\
 examples:
@@ -21,14 +23,31 @@ examples:
 """
 
 
-def _positive_float(text: str) -> float:
+# The largest values the command line takes: beyond them a value is a typo or
+# an attempt to make something never happen (an infinite --history, a
+# --trigger threshold of 1e309 that no figure can reach).
+MAX_INTERVAL_S = 86400.0  # as the largest interval a recording may hold
+MAX_SPEED = 10000.0
+MAX_DURATION_S = 366 * 86400.0
+MAX_SIZE = (1 << 63) - 1  # what a file's size can be
+
+
+def _bounded_float(text: str, what: str, most: float) -> float:
     try:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not v > 0 or v != v or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    if not 0 < v <= most:  # NaN and infinity fail this too
+        raise argparse.ArgumentTypeError(f"must be a positive number {what}, at most {most:g}, not {text}")
     return v
+
+
+def _interval(text: str) -> float:
+    return _bounded_float(text, "of seconds", MAX_INTERVAL_S)
+
+
+def _speed(text: str) -> float:
+    return _bounded_float(text, "(2 plays twice as fast)", MAX_SPEED)
 
 
 def _percent_of_a_cpu(text: str) -> float:
@@ -45,14 +64,25 @@ def _percent_of_a_cpu(text: str) -> float:
     return v
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {v}")
-    return v
+def _whole(most: int):
+    """A whole number from 1 to most."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text[:40]!r}") from None
+        if not 0 < v <= most:
+            raise argparse.ArgumentTypeError(f"must be from 1 to {most:,}, not {text[:40]}")
+        return v
+
+    return parse
+
+
+_count = _whole(1 << 62)
+_pid = _whole(1 << 22)  # PID_MAX_LIMIT
+_files_to_keep = _whole(1000)
+_label_values = _whole(1_000_000)
 
 
 def _port(text: str) -> int:
@@ -86,19 +116,25 @@ def _duration(text: str) -> float:
 
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(s|m|min|h)?\s*", text)
     if not m or float(m.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (90s, 5m, 1h)")
-    return float(m.group(1)) * {"s": 1, "m": 60, "min": 60, "h": 3600}[m.group(2) or "s"]
+        raise argparse.ArgumentTypeError(f"not a duration: {text[:40]!r} (90s, 5m, 1h)")
+    seconds = float(m.group(1)) * {"s": 1, "m": 60, "min": 60, "h": 3600}[m.group(2) or "s"]
+    if not seconds <= MAX_DURATION_S:
+        raise argparse.ArgumentTypeError(f"longer than a year: {text[:40]}")
+    return seconds
 
 
 def _size(text: str) -> int:
     """'100M', '1G', '512K', or bytes -> bytes."""
     import re
 
-    m = re.fullmatch(r"\s*([0-9]+)\s*([KMG]i?B?)?\s*", text, re.IGNORECASE)
+    m = re.fullmatch(r"\s*([0-9]{1,30})\s*([KMG]i?B?)?\s*", text, re.IGNORECASE)
     if not m or int(m.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (100M, 1G)")
+        raise argparse.ArgumentTypeError(f"not a size: {text[:40]!r} (100M, 1G)")
     unit = (m.group(2) or "")[:1].upper()
-    return int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[unit]
+    n = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[unit]
+    if n > MAX_SIZE:
+        raise argparse.ArgumentTypeError(f"larger than a file can be: {text}")
+    return n
 
 
 def _trigger(text: str):
@@ -135,44 +171,49 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("-i", "--interval", type=_positive_float, default=5.0, metavar="S",
+    p.add_argument("-i", "--interval", type=_interval, default=5.0, metavar="S",
                    help="seconds between polls of the kernel maps (default 5)")
     p.add_argument("-c", "--comm", type=_comm, metavar="NAME",
                    help="only processes whose name contains NAME (case-insensitive)")
-    p.add_argument("-p", "--pid", type=_positive_int, metavar="PID", help="only this process id")
+    p.add_argument("-p", "--pid", type=_pid, metavar="PID", help="only this process id")
     p.add_argument("-P", "--port", type=_port, metavar="PORT", help="only TCP connections and UDP flows with this local or remote port")
     p.add_argument("-C", "--container", type=_container, metavar="NAME",
                    help="only this container: its name, pod/name, pod, the start of its id (4+ characters), "
                         "a systemd unit, or 'host' for what runs in none")
     p.add_argument("--json", action="store_true", help="headless: print one JSON object per interval")
-    p.add_argument("-n", "--count", type=_positive_int, metavar="N", help="with --json: exit after N intervals")
-    p.add_argument("--record", metavar="FILE", help="also write every interval to FILE (JSON lines)")
+    p.add_argument("-n", "--count", type=_count, metavar="N", help="with --json: exit after N intervals")
+    p.add_argument("--record", metavar="FILE",
+                   help="also write every interval to FILE (JSON lines), in a directory only root (or you) can write")
     p.add_argument("--record-max-size", type=_size, metavar="SIZE",
                    help="with --record: start a new file when it reaches SIZE (100M, 1G), keeping the last "
                         "--record-keep (FILE.1, FILE.2, ...; FILE.1.gz for FILE.gz, which is gzip-compressed)")
-    p.add_argument("--record-keep", type=_positive_int, default=5, metavar="N",
+    p.add_argument("--record-keep", type=_files_to_keep, default=5, metavar="N",
                    help="with --record-max-size: how many full files to keep besides the current one (default 5)")
     p.add_argument("--replay", metavar="FILE",
-                   help="play a recording instead of tracing (no root needed; a .gz one too)")
-    p.add_argument("--speed", type=_positive_float, default=1.0, metavar="X",
+                   help="play a recording instead of tracing (no root needed; a .gz one too; - reads stdin, with --json)")
+    p.add_argument("--speed", type=_speed, default=1.0, metavar="X",
                    help="replay speed: 2 plays twice as fast (default 1)")
     p.add_argument("--history", type=_duration, default=3600.0, metavar="DURATION",
                    help="how far back the TUI can rewind ([ ] { }) and the flight recorder keeps (default 1h; "
                         "at most 400,000 rows either way)")
     p.add_argument("--flight-recorder", metavar="DIR",
                    help="when an alert fires or a --trigger is crossed, write the kept --history and the next "
-                        "--flight-after to a new recording in DIR (replay it with --replay)")
+                        "--flight-after to a new recording in DIR, a directory only root (or you) can write "
+                        "(replay it with --replay)")
     p.add_argument("--trigger", type=_trigger, action="append", default=[], metavar="EXPR",
                    help="with --flight-recorder: also record when this is true of an interval, e.g. "
                         "'read_p99>10ms', 'file_open_errors>100', 'syscalls_per_s>1e6'; repeatable")
     p.add_argument("--flight-after", type=_duration, default=60.0, metavar="DURATION",
                    help="with --flight-recorder: how long to go on recording after the cause (default 1m)")
+    p.add_argument("--flight-max-size", type=_size, metavar="SIZE",
+                   help="with --flight-recorder: at most SIZE (100M, 1G) for this run's recordings, the oldest removed "
+                        "first (default: the smaller of 256M and a tenth of the free space at the start)")
     p.add_argument("--at", metavar="TIME",
                    help="with --replay: start at this time of day (10:32, 10:32:05) or this long before the end "
                         "(-5m, -90s, -1h); in the TUI the intervals before it are kept to rewind into ([)")
     p.add_argument("--prometheus", type=_listen, metavar="[ADDR:]PORT",
                    help="headless: serve Prometheus metrics on /metrics (ADDR defaults to 127.0.0.1)")
-    p.add_argument("--max-label-values", type=_positive_int, default=100, metavar="N",
+    p.add_argument("--max-label-values", type=_label_values, default=100, metavar="N",
                    help="with --prometheus: at most N process names (or ports) per metric; the rest count as 'other'")
     p.add_argument("--probe-cost", action="store_true",
                    help="measure ebpftop's own BPF programs from the start (kernel run-time statistics; "
@@ -251,32 +292,45 @@ def _main(argv: list[str] | None) -> int:
         parser.error("--record and --replay cannot be combined")
     if args.prometheus and (args.json or args.replay or args.record):
         parser.error("--prometheus cannot be combined with --json, --record or --replay")
+    if args.flight_max_size and not args.flight_recorder:
+        parser.error("--flight-max-size needs --flight-recorder")
+    if args.replay == "-" and not args.json:
+        parser.error("--replay - (stdin) needs --json: the TUI reads its keys from the terminal")
     flt = filters.Filter(comm=args.comm or "", pid=args.pid, port=args.port, container=args.container)
     backlog: list = []  # --at: the recording's intervals before that moment (the TUI rewinds into them)
 
     from ebpftop.recording import Recorder, RecordingError
 
+    # Start-up: a bad recording, directory or file is one line, exit status 2,
+    # before any file is made (the log first: refused, it must not leave a
+    # recording begun).
+    log_fd = None
+    if not (args.json or args.prometheus):
+        from ebpftop.terminal import LogError, open_log
+
+        try:
+            log_fd = open_log()
+        except LogError as e:
+            to_stderr(f"error: {e}")
+            return 2
     try:
         if args.replay:
-            from ebpftop.sources.replay import ReplaySource
+            from ebpftop.sources.replay import ReplaySource, load
 
-            source = ReplaySource.from_file(args.replay, speed=args.speed)
-            if args.at is not None:
-                from ebpftop.sources.replay import split_at
-
-                try:
-                    backlog, played = split_at(source.snapshots, args.at)
-                except ValueError as e:
-                    print(f"ebpftop: error: {e}", file=sys.stderr)
-                    return 2
-                source = ReplaySource(played, label=source.label, speed=args.speed)
+            try:
+                backlog, played = load(args.replay, args.at)
+            except ValueError as e:  # --at outside the recording
+                to_stderr(f"error: {e}")
+                return 2
+            label = "stdin" if args.replay == "-" else Path(args.replay).name
+            source = ReplaySource(played, label=label, speed=args.speed)
         else:
             from ebpftop.preflight import PreflightError, check_live
 
             try:
                 check_live()
             except PreflightError as e:
-                print(f"ebpftop: error: {e}", file=sys.stderr)
+                to_stderr(f"error: {e}")
                 return 2
             from ebpftop import watch
             from ebpftop.sources.live import LiveSource
@@ -284,34 +338,28 @@ def _main(argv: list[str] | None) -> int:
             try:
                 watched = watch.build(args.watch, defaults=not args.no_default_watch)
             except watch.WatchError as e:
-                print(f"ebpftop: error: {e}", file=sys.stderr)
+                to_stderr(f"error: {e}")
                 return 2
+            flight_dir = None
+            if args.flight_recorder:
+                from ebpftop.sources.flight import prepare_dir
+
+                flight_dir = prepare_dir(args.flight_recorder)
+            recorder = Recorder(args.record, max_bytes=args.record_max_size, keep=args.record_keep) if args.record else None
             source = LiveSource(interval_s=args.interval, probe_sets=args.probe_sets, probe_cost=args.probe_cost,
                                 watch=watched, syslog=args.syslog, max_cpu=args.max_cpu)
+            if flight_dir is not None:
+                from ebpftop.sources.flight import FlightRecorderSource
+
+                source = FlightRecorderSource(source, flight_dir, args.trigger, window_s=args.history,
+                                              after_s=args.flight_after, max_bytes=args.flight_max_size)
+            if recorder is not None:
+                from ebpftop.sources.recorded import RecordedSource
+
+                source = RecordedSource(source, recorder)
     except RecordingError as e:
-        print(f"ebpftop: error: {e}", file=sys.stderr)
+        to_stderr(f"error: {e}")
         return 2
-
-    if args.flight_recorder:
-        from ebpftop.sources.flight import FlightRecorderSource, prepare_dir
-
-        try:
-            directory = prepare_dir(args.flight_recorder)
-        except RecordingError as e:
-            print(f"ebpftop: error: {e}", file=sys.stderr)
-            return 2
-        source = FlightRecorderSource(source, directory, args.trigger, window_s=args.history,
-                                      after_s=args.flight_after)
-
-    if args.record:
-        from ebpftop.sources.recorded import RecordedSource
-
-        try:
-            source = RecordedSource(source, Recorder(args.record, max_bytes=args.record_max_size,
-                                                     keep=args.record_keep))
-        except RecordingError as e:
-            print(f"ebpftop: error: {e}", file=sys.stderr)
-            return 2
 
     # A shell starts background jobs with SIGINT ignored, and Python then keeps
     # it ignored: restore Ctrl-C / kill -INT so they always stop ebpftop.
@@ -329,14 +377,8 @@ def _main(argv: list[str] | None) -> int:
             from ebpftop import headless
 
             return headless.run(source, flt, args.count, paced=not args.replay)
-        from ebpftop.terminal import LogError, open_log, terminal_for_textual
+        from ebpftop.terminal import terminal_for_textual
 
-        try:
-            log_fd = open_log()
-        except LogError as e:
-            print(f"ebpftop: error: {e}", file=sys.stderr)
-            rc = 2
-            return rc
         with terminal_for_textual(log_fd):
             if source.kind == "live":
                 # Live: compile the probes on the other core while Textual loads
@@ -352,10 +394,6 @@ def _main(argv: list[str] | None) -> int:
             return rc
     except KeyboardInterrupt:
         rc = 130
-        return rc
-    except RecordingError as e:  # the disk filled up, say: what is recorded stays replayable
-        print(f"ebpftop: error: {e}", file=sys.stderr)
-        rc = 1
         return rc
     except SystemExit as e:
         rc = e.code if isinstance(e.code, int) else 1

@@ -40,6 +40,9 @@ def decode_path(raw: bytes) -> str:
 # How many cgroups' answers are kept (a host makes a few per container; a
 # busy Kubernetes node some thousands).  The oldest go first.
 MAX_KNOWN = 16384
+# A runtime's file about one container is a few KiB (Podman's list of every
+# container, some hundreds): larger is not one to read.
+MAX_STATE_FILE_BYTES = 4 << 20
 
 _HEX64 = r"[0-9a-f]{64}"
 # The leaf names runtimes give a container's cgroup, under systemd's cgroup
@@ -96,19 +99,49 @@ def _container(kind: str, cid: str, in_kubepods: bool, pod_uid: str) -> Containe
     return Container("kubernetes" if in_kubepods else kind, cid, cid[:12], pod=pod_uid[:8] if in_kubepods else "")
 
 
+def _dict(value) -> dict:
+    """value if it is a JSON object, else an empty one: a runtime file of the
+    wrong shape names nothing, and raises nothing."""
+    return value if isinstance(value, dict) else {}
+
+
+def read_state_file(path: str) -> dict | list | None:
+    """A runtime's JSON file, or None.  These files are written by whoever
+    controls the runtime's directories (or a container's own metadata), and
+    read here as root in the middle of collecting: only a regular file is
+    read (a FIFO would block the read forever), never through a symbolic
+    link, at most MAX_STATE_FILE_BYTES, and a parse that nests too deep (500,000
+    '[') is None like any other bad file."""
+    import stat
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_STATE_FILE_BYTES:
+            return None
+        data = os.read(fd, MAX_STATE_FILE_BYTES + 1)
+        if len(data) > MAX_STATE_FILE_BYTES:
+            return None
+        return json.loads(data)
+    except (OSError, ValueError, RecursionError):
+        return None
+    finally:
+        os.close(fd)
+
+
 class RuntimeState:
     """Names from the files container runtimes keep on the host, under a root
-    ("/" normally; the tests' fixture trees)."""
+    ("/" normally; the tests' fixture trees).  Any file missing, unreadable
+    or of the wrong shape leaves the container named by its id."""
 
     def __init__(self, root: str = "/"):
         self.root = root
 
     def _json(self, *parts: str) -> dict | list | None:
-        try:
-            with open(os.path.join(self.root, *parts), "rb") as f:
-                return json.loads(f.read(1 << 20))
-        except (OSError, ValueError):
-            return None
+        return read_state_file(os.path.join(self.root, *parts))
 
     def name(self, c: Container, runtime: str) -> Container:
         """c with the runtime's names, where the runtime keeps them; else c."""
@@ -126,7 +159,7 @@ class RuntimeState:
         cfg = self._json("var/lib/docker/containers", c.id, "config.v2.json")
         if not isinstance(cfg, dict):
             return c
-        labels = (cfg.get("Config") or {}).get("Labels") or {}
+        labels = _dict(_dict(cfg.get("Config")).get("Labels"))
         name = str(cfg.get("Name") or "").lstrip("/") or c.name
         if "io.kubernetes.pod.name" in labels:  # dockershim: Kubernetes on Docker
             return c._replace(name=str(labels.get("io.kubernetes.container.name", name)),
@@ -144,7 +177,7 @@ class RuntimeState:
         for ns in namespaces:
             cfg = self._json(base, ns, c.id, "config.json")
             if isinstance(cfg, dict):
-                return _from_annotations(c, cfg.get("annotations") or {},
+                return _from_annotations(c, _dict(cfg.get("annotations")),
                                          "io.kubernetes.cri.container-name", "io.kubernetes.cri.sandbox-name",
                                          "io.kubernetes.cri.sandbox-namespace")
         return c
@@ -154,14 +187,16 @@ class RuntimeState:
         # (with the CRI's annotations) and one list of every container's names
         for store in ("run/containers/storage", "var/lib/containers/storage"):
             cfg = self._json(store, "overlay-containers", c.id, "userdata", "config.json")
-            if isinstance(cfg, dict) and "io.kubernetes.pod.name" in (cfg.get("annotations") or {}):
-                return _from_annotations(c, cfg["annotations"], "io.kubernetes.container.name",
+            annotations = _dict(cfg.get("annotations")) if isinstance(cfg, dict) else {}
+            if "io.kubernetes.pod.name" in annotations:
+                return _from_annotations(c, annotations, "io.kubernetes.container.name",
                                          "io.kubernetes.pod.name", "io.kubernetes.pod.namespace")
         listing = self._json("var/lib/containers/storage/overlay-containers", "containers.json")
         if isinstance(listing, list):
             for entry in listing:
-                if isinstance(entry, dict) and entry.get("id") == c.id and entry.get("names"):
-                    return c._replace(name=str(entry["names"][0]))
+                names = entry.get("names") if isinstance(entry, dict) and entry.get("id") == c.id else None
+                if isinstance(names, list) and names:
+                    return c._replace(name=str(names[0]))
         return c
 
 

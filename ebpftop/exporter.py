@@ -4,14 +4,13 @@ the official prometheus_client library."""
 from __future__ import annotations
 
 import ipaddress
-import sys
 import threading
 import time
 
 from ebpftop.headless import sleep_until
 from ebpftop.metrics import LatencyHistogram, MetricsState
 from ebpftop.sets import PROBE_SETS
-from ebpftop.text import visible  # label values: a \r in a name broke the scrape parser
+from ebpftop.text import to_stderr, visible  # label values: a \r in a name broke the scrape parser
 
 DEFAULT_ADDR = "127.0.0.1"
 
@@ -130,23 +129,24 @@ def run(source, listen: tuple[str, int], max_labels: int) -> int:
     try:
         server, _thread = start_http_server(port, addr=addr, registry=registry)
     except OSError as e:
-        print(f"ebpftop: error: cannot listen on {addr}:{port}: {e.strerror}", file=sys.stderr)
+        to_stderr(f"error: cannot listen on {addr}:{port}: {e.strerror}")
         return 2
     drop_idle_connections(server)
     try:
         status = source.start()
         for name, reason in status.items():
             if reason != "ok":
-                print(f"ebpftop: {name}: {reason}", file=sys.stderr)
+                to_stderr(f"{name}: {reason}")
         with lock:
             state.status = dict(status)
-        print(f"ebpftop: serving metrics on http://{addr if ':' not in addr else f'[{addr}]'}:{port}/metrics",
-              file=sys.stderr)
+        to_stderr(f"serving metrics on http://{addr if ':' not in addr else f'[{addr}]'}:{port}/metrics")
         deadline = time.monotonic() + source.interval_s
         while True:
             sleep_until(source, deadline)  # reading the ring buffers every half second
             deadline += source.interval_s
             snap = source.poll()
+            for notice in snap.notices:  # a flight recording written, say
+                to_stderr(notice)
             with lock:
                 state.add(snap)
     finally:

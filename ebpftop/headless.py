@@ -7,6 +7,7 @@ import time
 
 from ebpftop import filters, snapshots
 from ebpftop.recording import dumps
+from ebpftop.text import to_stderr
 
 # Ring buffers (connections, processes, alerts) are read this often between
 # polls, as the TUI reads them: once per interval, a burst of events between
@@ -27,9 +28,9 @@ def run(source, flt: filters.Filter, count: int | None, paced: bool = True) -> i
     status = source.start()
     failed = {p: s for p, s in status.items() if s != "ok"}
     for name, reason in failed.items():
-        print(f"ebpftop: {name}: {reason}", file=sys.stderr)
+        to_stderr(f"{name}: {reason}")
     if status and len(failed) == len(status):
-        print("ebpftop: error: no probe could be started", file=sys.stderr)
+        to_stderr("error: no probe could be started")
         return 2
     emitted = 0
     deadline = time.monotonic() + source.interval_s
@@ -41,7 +42,7 @@ def run(source, flt: filters.Filter, count: int | None, paced: bool = True) -> i
         if snap is None:  # a recording has ended
             break
         for notice in snap.notices:  # a flight recording written, say (the JSON line carries it too)
-            print(f"ebpftop: {notice}", file=sys.stderr)
+            to_stderr(notice)
         try:
             sys.stdout.write(dumps(snapshots.filtered(snap, flt)) + "\n")
             sys.stdout.flush()

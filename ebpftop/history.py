@@ -19,14 +19,18 @@ MAX_SINCE_START = 65536  # keys counted since start per part: the least recently
 # rows over all of them (a busy host's snapshots are large: the oldest go
 # first when the rows would pass it).
 HISTORY_S = 3600.0
-MAX_KEPT_ROWS = 400_000  # about 150 MiB at the ~390 bytes a row of tests/bench/history_memory.py
+MAX_KEPT_ROWS = 400_000  # about 110 MiB at the ~290 bytes a row of tests/bench/history_memory.py
 
 KEPT = {name: part for name, part in PARTS.items() if getattr(part, "kept", 0)}
 SINCE_START = {name: part for name, part in PARTS.items() if getattr(part, "since_start", None)}
 
 
 def snapshot_rows(snap: Snapshot) -> int:
-    """How many rows a snapshot holds (what its memory grows with)."""
+    """How many rows a snapshot holds (what its memory grows with), as each
+    part counts them: a syscall row's pids count as rows too (Rows.row_size),
+    as a fork storm makes one row of 10,000 pids an interval, 1 MiB (600
+    such intervals took 616 MiB while counted as 12,600 rows:
+    tests/bench/history_memory.py --fork-storm)."""
     return snapshots.size(snap)
 
 

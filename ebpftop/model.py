@@ -219,6 +219,9 @@ class ProbeCost(NamedTuple):
     def owner(self) -> str:
         if self.ours:
             return "ebpftop"
+        if len(self.holders) > 2:  # a program shared by a pool of processes: one name, and how many more
+            pid, comm = self.holders[0]
+            return f"{comm}[{pid}] +{len(self.holders) - 1} more"
         return ", ".join(f"{comm}[{pid}]" for pid, comm in self.holders) or "-"
 
     @property

@@ -18,14 +18,17 @@ class LogError(Exception):
 
 
 def open_log() -> int:
-    """The file descriptor fd 2 points at while the TUI runs (EBPFTOP_LOG)."""
+    """The file descriptor fd 2 points at while the TUI runs (EBPFTOP_LOG):
+    /dev/null, or a file made under the rule for files written as root
+    (safefile.open_log)."""
+    from ebpftop.safefile import UnsafePathError
+    from ebpftop.safefile import open_log as open_safely
+
     path = os.environ.get("EBPFTOP_LOG", "/dev/null")
     try:
-        # never through a symlink: root must not append to a file another user points it at
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except OSError as e:
-        why = "it is a symbolic link" if e.errno == 40 else e.strerror  # ELOOP
-        raise LogError(f"cannot write the log EBPFTOP_LOG={path}: {why}") from None
+        return open_safely(path)
+    except UnsafePathError as e:
+        raise LogError(str(e)) from None
 
 
 @contextlib.contextmanager

@@ -3,10 +3,16 @@
 Whoever starts a process chooses its name and the paths it opens.  Terminal
 escape sequences, bidi overrides and other control characters in them are
 replaced by visible escapes, so they can neither move the cursor, restyle the
-screen, write the clipboard (OSC 52), nor reorder what is shown."""
+screen, write the clipboard (OSC 52), nor reorder what is shown.
+
+Every output escapes at one place: the TUI (its notifications in
+app.notify, its cells and lines in panes/), stderr (to_stderr here), syslog
+(watch.syslog_message), Prometheus label values (exporter); JSON escapes
+every control character itself."""
 
 from __future__ import annotations
 
+import sys
 import unicodedata
 
 # Bidi embedding/override/isolate controls and marks (Trojan Source).
@@ -43,3 +49,9 @@ def visible(s: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def to_stderr(message: str) -> None:
+    """One line on stderr, "ebpftop: " first: every message ebpftop prints
+    there may name a process, a path, or quote a recording."""
+    print(f"ebpftop: {visible(message)}", file=sys.stderr, flush=True)

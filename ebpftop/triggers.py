@@ -23,6 +23,8 @@ FIGURES: dict[str, Figure] = {
     "lost": Figure("events lost in the interval", lambda s: float(sum(s.lost.values()))),
 }
 
+# Every figure is counted in a u64 (the latencies in ns: 584 years)
+MAX_THRESHOLD = float((1 << 64) - 1)
 _UNITS = {"ns": 1, "us": 1e3, "µs": 1e3, "ms": 1e6, "s": 1e9}
 _EXPR = re.compile(r"^\s*([a-z_0-9]+)\s*(>=|<=|>|<)\s*([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)\s*(ns|us|µs|ms|s)?\s*$")
 _OPS = {">": float.__gt__, ">=": float.__ge__, "<": float.__lt__, "<=": float.__le__}
@@ -51,4 +53,7 @@ def parse(text: str) -> Trigger:
     if unit and not is_duration:
         raise ValueError(f"--trigger {text!r}: {name} is a count, it takes no unit")
     value = float(number) * (_UNITS[unit or "ns"] if is_duration else 1)
+    if not value <= MAX_THRESHOLD:  # 1e309 is infinite: a threshold no figure reaches, the trigger silently dead
+        raise ValueError(f"--trigger {text!r}: {number}{unit or ''} is out of range (at most {MAX_THRESHOLD:.4g}"
+                         f"{' ns' if is_duration else ''})")
     return Trigger(text=text.strip(), name=name, op=op, threshold=value)

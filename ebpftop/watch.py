@@ -30,6 +30,15 @@ class WatchError(Exception):
     pass
 
 
+def syslog_message(alert) -> str:
+    """An alert as --syslog writes it: one line, its names escaped (a name
+    holding a newline would forge a second syslog line)."""
+    from ebpftop.text import visible
+
+    return (f"ebpftop: watched file opened: path={visible(alert.path)} result={visible(alert.result)} "
+            f"pid={alert.pid} ppid={alert.ppid} uid={alert.uid} comm={visible(alert.comm)}")
+
+
 def fnv1a64(data: bytes) -> int:
     """The hash bpf/file_opens.c computes over a path."""
     h = FNV_OFFSET
@@ -75,10 +84,9 @@ def _read_safely(path: Path) -> str | None:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise WatchError(f"cannot read watch list {path}: not a regular file")
-        owners = {0, os.getuid()}
-        if os.environ.get("SUDO_UID", "").isdigit():
-            owners.add(int(os.environ["SUDO_UID"]))
-        if st.st_uid not in owners or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        from ebpftop.safefile import trusted_uids
+
+        if st.st_uid not in trusted_uids() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
             raise WatchError(f"cannot read watch list {path}: it must belong to root or you "
                              "and be writable by no one else")
         data = os.read(fd, MAX_CONFIG_BYTES + 1)

@@ -120,7 +120,7 @@ class View(Vertical):
                 line.append_text(Text(" · ", style="green") + safe(note, style="yellow"))
             state.update(line)
         elif budget.is_shed(status):
-            state.update(Text("◐ " + status, style="bold yellow"))
+            state.update(Text("◐ " + visible(status), style="bold yellow"))
         else:
             state.update(Text("✖ not running: ", style="bold red") + safe(status))
         if view.snapshot is not None:

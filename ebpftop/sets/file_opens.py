@@ -28,7 +28,6 @@ from ebpftop.sets.base import (
     per_s,
     wall_time,
 )
-from ebpftop.text import visible
 
 PATH_CACHE_SIZE = 65536  # paths by hash, read from the kernel once
 MAX_ALERTS = 1000  # kept for the TUI between two of its reads, and shown in the Alerts tab
@@ -162,11 +161,7 @@ def ppid_of(pid: int) -> int:
 def to_syslog(alert: Alert) -> None:
     import syslog
 
-    syslog.syslog(
-        syslog.LOG_AUTHPRIV | syslog.LOG_WARNING,
-        f"ebpftop: watched file opened: path={visible(alert.path)} result={alert.result} pid={alert.pid} "
-        f"ppid={alert.ppid} uid={alert.uid} comm={visible(alert.comm)}",
-    )
+    syslog.syslog(syslog.LOG_AUTHPRIV | syslog.LOG_WARNING, watchlist.syslog_message(alert))
 
 
 class FileOpensCollector(Collector):

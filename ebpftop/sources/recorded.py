@@ -15,12 +15,16 @@ class RecordedSource(Wrapper):
         self.recorder = recorder
 
     def poll(self) -> Snapshot | None:
-        """The inner source's snapshot, written first; a write that fails
-        raises RecordingError (the disk is full, say)."""
+        """The inner source's snapshot, written first.  A write that fails
+        (the disk is full, say) never stops the monitor: the snapshot is
+        returned all the same, and its notices say so once (the TUI's
+        notification, --json's stderr and its notices)."""
         snap = self.inner.poll()
-        if snap is not None:
-            self.recorder.write(snap)
-        return snap
+        if snap is None:
+            return None
+        self.recorder.write(snap)
+        notices = self.recorder.take_notices()
+        return snap.replace(notices=snap.notices + notices) if notices else snap
 
     def close(self) -> None:
         try:

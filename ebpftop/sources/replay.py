@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections import deque
 from pathlib import Path
 
+from ebpftop.history import MAX_KEPT_ROWS, snapshot_rows
 from ebpftop.model import Snapshot
-from ebpftop.recording import read_recording
+from ebpftop.recording import iter_recording
 from ebpftop.sets.file_opens import Alert
 
 _RELATIVE = re.compile(r"^-(\d+(?:\.\d+)?)(s|m|min|h)$")
@@ -28,22 +30,94 @@ def split_at(snapshots: list[Snapshot], at: str) -> tuple[list[Snapshot], list[S
     if m:
         seconds = float(m.group(1)) * {"s": 1, "m": 60, "min": 60, "h": 3600}[m.group(2)]
         when = max(last - seconds, first)  # further back than the recording: from its start
-    elif (m := _CLOCK.match(at.strip())):
-        h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
-        if h > 23 or mi > 59 or s > 59:
-            raise ValueError(f"--at {at!r}: not a time of day")
-        day = _dt.datetime.fromtimestamp(first)
-        moment = day.replace(hour=h, minute=mi, second=s, microsecond=0)
-        if moment.timestamp() < first - snapshots[0].interval_s:
-            moment += _dt.timedelta(days=1)  # a recording past midnight: the next day's
-        when = moment.timestamp()
     else:
-        raise ValueError(f"--at {at!r}: give a time of day (10:32, 10:32:05) or a time before the end (-5m, -90s, -1h)")
+        when = _clock_moment(at, snapshots[0])
     i = next((k for k, snap in enumerate(snapshots) if snap.time >= when), None)
     if i is None or when < first - snapshots[0].interval_s:
         span = f"{_clock(first - snapshots[0].interval_s)} to {_clock(last)}"
         raise ValueError(f"--at {at!r}: the recording covers {span}")
     return snapshots[:i], snapshots[i:]
+
+
+def _clock_moment(at: str, first: Snapshot) -> float:
+    """--at as a clock time: that moment of the recording's first day (the
+    next day's if before the recording's start)."""
+    m = _CLOCK.match(at.strip())
+    if not m:
+        raise ValueError(f"--at {at!r}: give a time of day (10:32, 10:32:05) or a time before the end (-5m, -90s, -1h)")
+    h, mi, s = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    if h > 23 or mi > 59 or s > 59:
+        raise ValueError(f"--at {at!r}: not a time of day")
+    moment = _dt.datetime.fromtimestamp(first.time).replace(hour=h, minute=mi, second=s, microsecond=0)
+    if moment.timestamp() < first.time - first.interval_s:
+        moment += _dt.timedelta(days=1)
+    return moment.timestamp()
+
+
+def load(path: str | Path, at: str | None = None, max_rows: int = MAX_KEPT_ROWS) -> tuple[list[Snapshot], list[Snapshot]]:
+    """A recording read for replaying: the snapshots before --at (kept to
+    rewind into) and those played, at most max_rows rows in all, the rows
+    the TUI keeps (a recording is read whole into memory, a few hundred
+    bytes a row: a day's recording of a busy host would not fit).  Without
+    --at the recording is played from its start, up to that many rows; with
+    a clock time, from there on (the rows before it dropped first); with a
+    time before the end, up to the end.  What is left out is said in the
+    first played snapshot's notices.  ValueError: a bad --at, or one outside
+    the recording; RecordingError: a bad recording."""
+    label = "stdin" if str(path) == "-" else str(path)
+    relative = at is not None and _RELATIVE.match(at.strip())
+    kept: deque[tuple[Snapshot, int]] = deque()
+    rows = backlog = 0  # rows kept; how many of the kept snapshots come before --at
+    started = at is None  # whether --at is reached
+    first = last = None
+    when = None
+    dropped = 0
+    stopped_at = None
+    for snap in iter_recording(path):
+        if first is None:
+            first = snap
+            if at is not None and not relative:
+                when = _clock_moment(at, snap)
+        last = snap
+        if not started and when is not None and snap.time >= when:
+            started = True
+        n = snapshot_rows(snap)
+        kept.append((snap, n))
+        rows += n
+        if not started:
+            backlog += 1
+        while rows > max_rows and len(kept) > 1:
+            if started and not backlog:  # the played part alone fills the budget: the rest is not read
+                kept.pop()
+                rows -= n
+                stopped_at = snap
+                break
+            _, m = kept.popleft()
+            rows -= m
+            dropped += 1
+            backlog -= 1 if backlog else 0
+        if stopped_at is not None:
+            break
+    snapshots = [s for s, _ in kept]
+    if at is None:
+        before, played = [], snapshots
+    elif relative:
+        before, played = split_at(snapshots, at)
+    else:
+        if not started or when < first.time - first.interval_s:
+            span = f"{_clock(first.time - first.interval_s)} to {_clock(last.time)}"
+            raise ValueError(f"--at {at!r}: the recording covers {span}")
+        before, played = snapshots[:backlog], snapshots[backlog:]
+    notes = []
+    if dropped:
+        notes.append(f"replaying {label}: the {dropped} intervals before {_clock(snapshots[0].time)} are left out: more "
+                     f"than the {max_rows:,} rows kept in memory")
+    if stopped_at is not None:
+        notes.append(f"replaying {label} up to {_clock(played[-1].time)}: the rest is left out, more than the "
+                     f"{max_rows:,} rows kept in memory (--at TIME replays from a later time)")
+    if notes:
+        played[0] = played[0].replace(notices=played[0].notices + tuple(notes))
+    return before, played
 
 
 def _clock(t: float) -> str:
@@ -68,7 +142,7 @@ class ReplaySource:
     @classmethod
     def from_file(cls, path: str | Path, speed: float = 1.0) -> ReplaySource:
         """A recording, read and checked now (errors before any UI)."""
-        return cls(read_recording(path), label=Path(path).name, speed=speed)
+        return cls(load(path)[1], label=Path(path).name, speed=speed)
 
     @property
     def snapshots(self) -> list[Snapshot]:

@@ -4,7 +4,11 @@ prints the bytes per kept row (tracemalloc), then the process's RSS after an
 hour of such intervals (720 at 5 s) went through the TUI's History, which
 the row budget (ebpftop/history.py: MAX_KEPT_ROWS) holds.
 
-    .venv/bin/python -m tests.bench.history_memory [--intervals N] [--hour-intervals N]"""
+    .venv/bin/python -m tests.bench.history_memory [--intervals N] [--hour-intervals N]
+
+With --fork-storm N: N intervals of a fork storm instead (one syscall row of
+10,000 pids an interval, as `while :; do /bin/true; done` makes), and the RSS
+they leave kept."""
 
 from __future__ import annotations
 
@@ -34,11 +38,34 @@ def busy_interval(s: int, processes: int = 2000):
     )
 
 
+def fork_storm_interval(s: int, pids: int = 10_000):
+    """A second of a fork storm: 10,000 short-lived processes under one
+    name (one syscall row, its pids), and 20 steady ones."""
+    pid0 = 100_000 + s * pids
+    rows = [("true", pid0 + i, 40, 3) for i in range(pids)] + [(f"daemon{i}", 50 + i, 1000, 1) for i in range(20)]
+    return snapshots.new(1e9 + s, 1.0, syscalls=syscalls.syscall_rows(rows))
+
+
+def fork_storm(intervals: int) -> None:
+    gc.collect()
+    rss0 = rss_mib()
+    h = History()
+    for s in range(intervals):
+        h.add(fork_storm_interval(s))
+    gc.collect()
+    print(f"{intervals} fork-storm intervals through the History: {len(h.snapshots)} kept ({h.kept_rows:,} rows "
+          f"counted), RSS {rss0:.0f} MiB before, {rss_mib():.0f} MiB after")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--intervals", type=int, default=20)
     ap.add_argument("--hour-intervals", type=int, default=720)
+    ap.add_argument("--fork-storm", type=int, metavar="N")
     args = ap.parse_args()
+    if args.fork_storm:
+        fork_storm(args.fork_storm)
+        return 0
     tracemalloc.start()
     h = History()
     gc.collect()

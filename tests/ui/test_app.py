@@ -981,3 +981,42 @@ async def test_shed_load_shows_in_the_status_line_the_latency_pane_and_a_detache
         await pilot.press(KEY["file_opens"])
         state = str(app.query_one("#view-file_opens").query_one("#probe-state", Static).render())
         assert state.startswith("◐ detached: over the --max-cpu budget of 5% of a CPU")
+
+
+async def test_every_notification_is_escaped_whatever_it_names():
+    """Issue 23, finding 1: the flight recorder's notice (a snapshot's
+    notices) named the alerting process raw: an OSC 0 set root's terminal
+    title, an OSC 52 its clipboard.  Every toast goes through one escape."""
+    from ebpftop.sets.file_opens import Alert
+    from tests.unit.test_security import HOSTILE, RAW
+
+    notices = tuple(f"flight recorder: alert: {name} opened /etc/shadow: the last 0.1 min go to /x" for name in HOSTILE)
+    alerts = tuple(Alert(999.0 + i, 42, 1, 65534, name, f"/etc/{name}", -13) for i, name in enumerate(HOSTILE))
+    app = EbpftopApp(ListSource([replace(sample_snapshot(), notices=notices, alerts=alerts)]), auto_poll=False,
+                     clock=lambda: 0.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await feed(app, pilot)
+        shown = [(n.title, n.message) for n in app._notifications]
+        assert len(shown) == len(HOSTILE) + 1  # each notice, and one toast for the burst of alerts
+        assert not [ch for title, message in shown for ch in RAW + ("\n",) if ch in title + message], shown
+        assert "\\x1b]52;c;cHdu\\x1b\\\\" in shown[1][1] and "x\\x0a../x opened" in shown[4][1]
+        assert app.is_running
+
+
+async def test_the_owner_of_a_program_held_by_201_processes_stays_narrow():
+    """Issue 23, finding 9: every holder in the OWNER cell made it so wide
+    that at 180 columns only ID and OWNER showed."""
+    from ebpftop.model import ProbeCost
+
+    pool = tuple((1000 + i, "worker") for i in range(201))
+    snap = replace(sample_snapshot(), probe_stats="ok", probes=(
+        ProbeCost("handle_exec", 500, 90_000, prog_id=11, prog_type="tracepoint", ours=False, holders=pool),
+        ProbeCost("raw_tracepoint__sys_enter", 1000, 60_000, prog_id=7, prog_type="raw_tracepoint")))
+    app = EbpftopApp(ListSource([snap]), auto_poll=False, clock=lambda: 0.0)
+    async with app.run_test(size=(180, 36)) as pilot:
+        await feed(app, pilot)
+        await pilot.press("7")
+        table = table_of(app, "probes")
+        assert column_values(table, 1) == ["worker[1000] +200 more", "ebpftop"]
+        widths = [c.get_render_width(table) for c in table.columns.values()]
+        assert sum(widths) <= 180, widths  # every column on screen, PROGRAM last

@@ -25,7 +25,7 @@ def test_the_probe_sets_option_and_its_older_name():
         (["--port", "http"], "not a port number"),
         (["--comm", ""], "must not be empty"),
         (["--comm", "a-name-too-long-for-comm"], "longer than a process name"),
-        (["--pid", "0"], "must be at least 1"),
+        (["--pid", "0"], "must be from 1 to 4,194,304"),
         (["--count", "2"], "--count needs --json"),
         (["--probe-sets", "tcp,disk"], "unknown probe set 'disk'"),
         (["--panes", "tcp,disk"], "unknown probe set 'disk'"),
@@ -169,17 +169,9 @@ def test_recording_into_proc_is_one_line():
         r.write(sample_snapshot())
 
 
-def test_a_write_error_is_one_line(tmp_path):
-    """/dev/full: every write fails with ENOSPC, as on a full disk."""
+def test_a_reader_that_goes_away_is_quiet(tmp_path):
     import subprocess
 
-    from ebpftop.recording import RecordingError
-
-    with pytest.raises(RecordingError, match="No space left on device"):
-        r = Recorder.__new__(Recorder)
-        r.path = "/dev/full"
-        r._file = open("/dev/full", "w")  # noqa: SIM115 - a character device: Recorder() would refuse it
-        r.write(sample_snapshot())
     rec = tmp_path / "rec.jsonl"
     _record(rec, [sample_snapshot()] * 3)
     proc = subprocess.run(f"{sys.executable} -m ebpftop --replay {rec} --json --speed 100 | head -c 10",
@@ -304,14 +296,14 @@ def test_a_trigger_writes_the_kept_window_and_the_next_intervals(tmp_path):
     from ebpftop import triggers
     from ebpftop.recording import read_recording
     from ebpftop.sets.file_opens import FileOpenRow
-    from ebpftop.sources.flight import FlightRecorderSource
+    from ebpftop.sources.flight import FlightRecorderSource, prepare_dir
     from ebpftop.sources.replay import ReplaySource
     from tests.unit.snapshots import replace
 
     # errors 0, 1, ... 9 in ten 5 s intervals: 'file_open_errors>=6' fires at the seventh
     snaps = [replace(sample_snapshot(t=1_764_000_000.0 + 5 * i), file_opens=(FileOpenRow("x", 1, "/e", 9, i),))
              for i in range(10)]
-    source = FlightRecorderSource(ReplaySource(snaps), tmp_path, [triggers.parse("file_open_errors >= 6")],
+    source = FlightRecorderSource(ReplaySource(snaps), prepare_dir(str(tmp_path)), [triggers.parse("file_open_errors >= 6")],
                                   window_s=12.0, after_s=10.0)
     out = [source.poll() for _ in range(10)]
     source.close()
@@ -354,7 +346,8 @@ def test_recordings_rotate_at_a_size_and_keep_the_last_files(tmp_path, name):
     r.close()
     files = sorted(p.name for p in tmp_path.iterdir())
     if name.endswith(".gz"):  # each snapshot compresses to more than a byte: a file each
-        assert files == ["rec.jsonl.1.gz", "rec.jsonl.2.gz", "rec.jsonl.gz"]
+        # the last one rotated too; the next interval would begin rec.jsonl.gz (none left empty meanwhile)
+        assert files == ["rec.jsonl.1.gz", "rec.jsonl.2.gz"]
         assert [len(read_recording(tmp_path / f)) for f in ("rec.jsonl.2.gz", "rec.jsonl.1.gz")] == [1, 1]
         assert read_recording(tmp_path / "rec.jsonl.1.gz")[0].time == 1_764_000_045.0
     else:  # three a file: 0-2, 3-5, 6-8 rotated (the first deleted), 9 current

@@ -147,3 +147,66 @@ def test_json_rows_carry_cgroup_and_container_and_read_back():
     back = snapshots.from_dict(d)
     assert back.containers == {WEB: snap.containers[WEB], DB: snap.containers[DB], POD: snap.containers[POD]}
     assert back.syscalls == snap.syscalls and HOST_CGROUP not in back.containers
+
+
+def _docker_file(root, content: bytes | None = None):
+    d = os.path.join(root, "var/lib/docker/containers", D)
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, "config.v2.json")
+    if content is not None:
+        with open(path, "wb") as f:
+            f.write(content)
+    return path
+
+
+@pytest.mark.parametrize("content, name", [
+    (b"[" * 500_000, D[:12]),  # a RecursionError traceback, twice (the ring buffer's callback, then the poll)
+    (b'{"Config": [1, 2, 3]}', D[:12]),  # an AttributeError traceback
+    (b'{"Name": "/web", "Config": {"Labels": [1]}}', "web"),  # what is of the right shape is used
+    (b'{"Name": "/' + b"x" * (5 << 20) + b'"}', D[:12]),  # past the size cap
+    (b"\xff\xfe not json", D[:12]),
+], ids=["deep", "config-a-list", "labels-a-list", "too-large", "not-json"])
+def test_a_corrupt_docker_file_leaves_the_container_named_by_its_id(tmp_path, content, name):
+    """Issue 23, finding 5: any runtime file that is wrong makes the
+    container unknown by name (its short id), never a traceback."""
+    _docker_file(str(tmp_path), content)
+    r = containers.Resolver(None, str(tmp_path))
+    r.learn(10, f"/docker/{D}")
+    assert r.resolve([10])[10] == Container("docker", D, name)
+
+
+@pytest.mark.parametrize("entry", [
+    {"annotations": ["io.kubernetes.pod.name"]},
+    {"annotations": {"io.kubernetes.pod.name": ["x"]}},
+], ids=["annotations-a-list", "a-name-a-list"])
+def test_annotations_of_the_wrong_shape_name_nothing(tmp_path, entry):
+    _write(str(tmp_path), f"run/containers/storage/overlay-containers/{K}/userdata/config.json", entry)
+    _write(str(tmp_path), "var/lib/containers/storage/overlay-containers/containers.json",
+           [{"id": K, "names": "not-a-list"}, ["not", "a", "dict"]])
+    r = containers.Resolver(None, str(tmp_path))
+    r.learn(10, f"/machine.slice/libpod-{K}.scope")
+    assert r.resolve([10])[10].name == K[:12]
+
+
+def test_a_fifo_or_a_link_in_place_of_a_runtime_file_never_blocks(tmp_path):
+    """A FIFO with no writer blocked open() in the cgroup callback: the
+    output froze.  Now it is not a regular file, and read in no time."""
+    import threading
+    import time
+
+    path = _docker_file(str(tmp_path))
+    os.mkfifo(path)
+    r = containers.Resolver(None, str(tmp_path))
+    t = time.monotonic()
+    learning = threading.Thread(target=r.learn, args=(10, f"/docker/{D}"), daemon=True)
+    learning.start()
+    learning.join(timeout=5)
+    assert not learning.is_alive(), "blocked opening a FIFO"
+    assert r.resolve([10])[10].name == D[:12] and time.monotonic() - t < 1
+    os.unlink(path)
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"Name": "/from-a-link"}')
+    os.symlink(secret, path)
+    r = containers.Resolver(None, str(tmp_path))
+    r.learn(11, f"/docker/{D}")
+    assert r.resolve([11])[11].name == D[:12]

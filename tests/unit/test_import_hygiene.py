@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ebpftop"
 
 # Floors, lowest first: a module imports only from its own floor or below.
 FLOORS = (
-    ("cdefs", "text", "model", "watch", "terminal"),  # definitions
+    ("cdefs", "text", "model", "watch", "terminal", "safefile"),  # definitions, and the file rule
     ("render", "aggregate", "filters", "budget", "capabilities", "containers"),  # pure helpers
     ("sets.",),  # each probe set (and sets/base.py)
     ("sets",),  # the registry of probe sets
