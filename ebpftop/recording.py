@@ -13,6 +13,7 @@ import errno
 import json
 import math
 import os
+import select
 import stat
 import threading
 import zlib
@@ -277,11 +278,18 @@ def _open_input(path: str) -> int:
         os.set_blocking(fd, True)
         return fd
     if stat.S_ISFIFO(mode):
+        # Wait on the descriptor in hand, not by opening the FIFO again: a
+        # writer may open it (our open end lets it), write everything and
+        # close before a second open, which would then wait for ever (a test
+        # saw it once in a loaded run).  poll() wakes once a writer has come
+        # (Linux reports no hang-up for a FIFO no writer has opened yet);
+        # from then on a blocking read returns its data, then end of file.
         to_stderr(f"recording {path} is a FIFO: waiting for a writer")
-        try:
-            return os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)  # the same FIFO, the open waiting
-        finally:
-            os.close(fd)
+        waiter = select.poll()
+        waiter.register(fd, select.POLLIN)
+        waiter.poll()
+        os.set_blocking(fd, True)
+        return fd
     os.close(fd)
     raise RecordingError(f"recording {path}: not a regular file (a FIFO, or - for stdin, are read too)")
 

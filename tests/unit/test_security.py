@@ -599,3 +599,33 @@ def test_the_row_budget_counts_a_syscall_rows_pids():
         h.add(replace(sample_snapshot(t=T0 + s), syscalls=storm))
     pids = sum(len(r.by_pid) for snap, _ in h.snapshots for r in snap.syscalls)
     assert pids <= MAX_KEPT_ROWS and len(h.snapshots) < 100
+
+
+def test_a_fifo_whose_writer_is_done_before_the_reader_waits_is_read_whole(tmp_path, monkeypatch):
+    """The reader's first (non-blocking) open lets a writer in at once: a
+    writer that writes everything and closes before the reader waits must
+    not leave it waiting for ever (a second open of the FIFO did)."""
+    import threading
+
+    from ebpftop import recording
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    data = b"line one\nline two\n"
+
+    def writer_done_meanwhile(_text):
+        with open(fifo, "wb") as w:  # our reader end is open: this does not wait
+            w.write(data)
+
+    monkeypatch.setattr(recording, "to_stderr", writer_done_meanwhile)
+    got = []
+
+    def read():
+        fd = recording._open_input(str(fifo))
+        got.append(recording._read_exactly(fd, 1 << 16))
+        os.close(fd)
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    t.join(timeout=10)
+    assert not t.is_alive() and got == [data]
