@@ -214,7 +214,7 @@ def startup() -> dict:
         # programs to hold still for half a second, and that wait was counted.)
         while time.monotonic() - t0 < 60 and running is None:
             screen = sh("tmux", "capture-pane", "-p", "-t", session).stdout
-            if first_frame is None and "1 Network" in screen:
+            if first_frame is None and " Syscalls " in screen:  # the tab bar: a frame is drawn
                 first_frame = time.monotonic() - t0
             if "● running" in screen:
                 running = time.monotonic() - t0

@@ -16,9 +16,12 @@ from pathlib import Path
 import pytest
 
 from ebpftop import sets
+from ebpftop.panes.tabs import TABS
 from tests.conftest import require_kernel_support
 
 REPO = Path(__file__).resolve().parents[2]
+
+FIRST_TAB = f"{TABS[0].key} {TABS[0].title}"  # on the tab bar: the first frame is drawn
 
 
 def wait_detached(ids: set[int]) -> set[int]:
@@ -227,7 +230,7 @@ def test_closing_the_terminal_ends_ebpftop_and_detaches_everything(when, busy_cp
     for attempt in range(20 if when == "at the first frame" else 1):
         term = Terminal(f"ebpftop-test-{os.getpid()}-{attempt}")
         try:
-            term.wait_for("1 Network")
+            term.wait_for(FIRST_TAB)
             if when == "while running":
                 term.wait_for("● running")
                 time.sleep(1.5)
@@ -273,7 +276,7 @@ def test_signals_leave_the_terminal_as_it_was(how, tmp_path):
         # the shell's terminal modes are back: canonical input and echo
         assert {"icanon", "echo"} <= _terminal_modes(modes), modes.read_text()
         screen = term.screen()
-        assert "1 Network" not in screen, "still on the alternate screen"
+        assert FIRST_TAB not in screen, "still on the alternate screen"
     finally:
         term.close()
     assert not wait_detached(prog_ids() - before)
