@@ -173,6 +173,9 @@ class Histograms(Part):
         return map(_CGROUP, value.by_process)
 
 
+_KINDS = {"int": int, int: int, "float": float, float: float}  # a field's annotation -> what its JSON value is made
+
+
 @dataclass(frozen=True)
 class HostRows(Part):
     """Rows of the host, of no process (each CPU's busy time, say): never
@@ -191,9 +194,8 @@ class HostRows(Part):
     def from_json(self, data):
         if not isinstance(data, list):
             raise TypeError(f"{self.name} must be a list")
-        types = self.row.__annotations__
-        return tuple(self.row(**{k: (float if types[k] == "float" else int if types[k] == "int" else str)(d[k])
-                                 for k in self.row._fields if k in d}) for d in data)
+        kinds = {name: _KINDS.get(t, str) for name, t in self.row.__annotations__.items()}
+        return tuple(self.row(**{k: kinds[k](d[k]) for k in self.row._fields if k in d}) for d in data)
 
     def size(self, value) -> int:
         return len(value)

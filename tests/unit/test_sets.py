@@ -10,7 +10,7 @@ import pytest
 
 from ebpftop import aggregate, sets, snapshots
 from ebpftop.filters import Filter
-from ebpftop.sets.base import Count, Histograms, Rows
+from ebpftop.sets.base import Count, Histograms, HostRows, Rows
 from tests.unit.snapshots import container_snapshot, every_part_snapshot
 
 PARTS = list(sets.PARTS.items())
@@ -42,7 +42,7 @@ def test_the_filter_keeps_a_rows_process_and_drops_the_others(name, part):
     snap = every_part_snapshot()
     first = rows_of(part, getattr(snap, name))[0]
     nobody = snapshots.filtered(snap, Filter(comm="no-such-process"))
-    if isinstance(part, Rows) and part.filter is None:  # never filtered (alerts)
+    if (isinstance(part, Rows) and part.filter is None) or isinstance(part, HostRows):  # never filtered (alerts, CPUs)
         assert getattr(nobody, name) == getattr(snap, name)
         return
     assert rows_of(part, getattr(nobody, name)) == []
@@ -57,7 +57,7 @@ def test_grouped_by_container_rows_are_named_by_their_container(name, part):
     snap = container_snapshot().replace(**{name: getattr(every_part_snapshot(), name)})
     grouped = rows_of(part, getattr(snapshots.by_container(snap), name))
     assert len(grouped) <= len(rows_of(part, getattr(snap, name)))
-    if isinstance(part, Rows) and part.group is None:  # a log of events: left as it is
+    if (isinstance(part, Rows) and part.group is None) or isinstance(part, HostRows):  # events, the host: as they are
         assert grouped == rows_of(part, getattr(snap, name))
         return
     labels = {aggregate.container_label(r.cgroup, snap.containers) for r in rows_of(part, getattr(snap, name))}
