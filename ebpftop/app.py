@@ -36,6 +36,7 @@ JUMP_HELP = "a minute back / forward in time"
 # Narrower than this, an alert toast would hide table columns: none is shown.
 NOTIFY_MIN_WIDTH = 100
 TAB_IDS = tuple(t.id for t in TABS)
+ALERTS_KEY = next(t.key for t in TABS if t.id == "alerts")  # the toasts and the status line point there
 
 
 @dataclass
@@ -294,7 +295,7 @@ class EbpftopApp(App):
         # the Alerts tab say it there.
         if self.size.width >= NOTIFY_MIN_WIDTH:
             a = alerts[-1]
-            more = f" (and {len(alerts) - 1} more: see 8 Alerts)" if len(alerts) > 1 else ""
+            more = f" (and {len(alerts) - 1} more: see {ALERTS_KEY} Alerts)" if len(alerts) > 1 else ""
             self.notify(f"{a.comm} (pid {a.pid}, uid {a.uid}) opened {a.path}: {a.result}{more}",
                         title="watched file opened", severity="error", timeout=10)
         self._stale.add("alerts")
@@ -399,7 +400,7 @@ class EbpftopApp(App):
                 parts.append("scope " + self.scopes[-1][1] + " (Backspace: back)")
             line.append_text(safe(", ".join(parts), style="bold cyan"))
         if self.history.alerts_total:
-            line.append(f" · alerts: {count(self.history.alerts_total)} (8)", style="bold red")
+            line.append(f" · alerts: {count(self.history.alerts_total)} ({ALERTS_KEY})", style="bold red")
         budget = self.shown.budget if self.shown is not None else None
         if budget is not None and budget.degraded:
             line.append(f" · DEGRADED over --max-cpu {budget.max_cpu_pct:g}% ({budget.load_pct:.1f}%): "

@@ -314,8 +314,8 @@ async def test_alerts_show_at_once_whatever_pane_is_open():
         # ...one notification per burst says it: the latest, and how many more
         assert len(messages) == 1
         assert "\\x1b[2Jid_rsa" in messages[0]  # escaped, and markup=False: no action ran
-        assert "(and 1 more: see 8 Alerts)" in messages[0]
-        assert "alerts: 2 (8)" in str(app.query_one("#status-line", Static).render())
+        assert f"(and 1 more: see {KEY['alerts']} Alerts)" in messages[0]
+        assert f"alerts: 2 ({KEY['alerts']})" in str(app.query_one("#status-line", Static).render())
         await pilot.press(KEY["alerts"])
         table = table_of(app, "alerts")
         assert column_values(table, 6) == ["/root/.ssh/\\x1b[2Jid_rsa", "/etc/shadow"]
@@ -561,7 +561,7 @@ async def test_no_toast_covers_the_tables_on_a_small_terminal():
     async with app.run_test(size=(80, 24)) as pilot:
         await feed(app, pilot)
         assert list(app._notifications) == []
-        assert "alerts: 3 (8)" in str(app.query_one("#status-line", Static).render())
+        assert f"alerts: 3 ({KEY['alerts']})" in str(app.query_one("#status-line", Static).render())
 
 
 async def test_every_field_of_a_crafted_recording_is_drawn_escaped():
