@@ -31,6 +31,7 @@ from ebpftop.panes.tabs import TABS
 from ebpftop.render import count
 from ebpftop.text import visible
 
+NOT_RECORDED = "not in this recording (made before this probe set existed, or without it)"
 STEP_HELP = "one interval back / forward in time (the last hour is kept); every tab shows that moment"
 JUMP_HELP = "a minute back / forward in time"
 # Narrower than this, an alert toast would hide table columns: none is shown.
@@ -321,6 +322,10 @@ class EbpftopApp(App):
             self.notify(notice, title="ebpftop", timeout=15)
         self.history.add(snap)
         self.status.update(snap.status)
+        if self.source.kind == "replay":  # the sets the recording has no status of were not recorded
+            for name in sets.NAMES:
+                if name not in snap.status:
+                    self.status[name] = NOT_RECORDED
         self.probe_stats = snap.probe_stats
         if not self.paused and not self.rewound:
             self.shown = snap

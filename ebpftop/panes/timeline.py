@@ -22,9 +22,12 @@ GAP = "·"
 
 
 def measured(snap: Snapshot, probe_set: str) -> bool:
-    """Whether the probe set counted in the snapshot's interval (--max-cpu
-    may have detached it: an empty table then is not 'nothing happened')."""
-    return not is_shed(snap.status.get(probe_set, ""))
+    """Whether the probe set counted in the snapshot's interval: it ran
+    (a recording made before it existed, or without it, has no status for
+    it) and --max-cpu had not detached it (an empty table then is not
+    'nothing happened')."""
+    status = snap.status.get(probe_set)
+    return status is not None and not is_shed(status)
 
 
 def window(n: int, shown: int, width: int) -> range:
@@ -89,7 +92,8 @@ def strip(name: str, snapshots: Sequence[Snapshot], shown_time: float, width: in
     out = label + spark(vals, marked)
     now = value(snapshots[shown])
     if math.isnan(now):
-        shown_text = "not measured (detached under --max-cpu)"
+        why = "not in this recording" if HEADLINES[name][0] not in snapshots[shown].status else "detached under --max-cpu"
+        shown_text = f"not measured ({why})"
     else:
         detail = f", {h.detail(snapshots[shown])}" if h.detail else ""
         shown_text = h.text(now) + detail
