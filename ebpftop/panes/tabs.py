@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from ebpftop.panes.alerts import AlertsView
 from ebpftop.panes.base import View
+from ebpftop.panes.cpu import CpuView
 from ebpftop.panes.file_opens import FileOpenView
 from ebpftop.panes.latency import LatencyView
 from ebpftop.panes.network import NetworkView
@@ -27,13 +28,15 @@ class Tab:
     view: type[View]
 
 
+# The first is where ebpftop opens: what a top is opened for first.
 TABS: tuple[Tab, ...] = (
-    Tab("network", "1", "Network", NetworkView),
-    Tab("syscalls", "2", "Syscalls", SyscallView),
-    Tab("latency", "3", "Latency", LatencyView),
-    Tab("file_opens", "4", "File opens", FileOpenView),
-    Tab("page_faults", "5", "Page faults", PageFaultView),
-    Tab("processes", "6", "Processes", ProcessesView),
-    Tab("probes", "7", "Probes", ProbesView),
-    Tab("alerts", "8", "Alerts", AlertsView),
+    Tab("cpu", "1", "CPU", CpuView),
+    Tab("network", "2", "Network", NetworkView),
+    Tab("syscalls", "3", "Syscalls", SyscallView),
+    Tab("latency", "4", "Latency", LatencyView),
+    Tab("file_opens", "5", "File opens", FileOpenView),
+    Tab("page_faults", "6", "Page faults", PageFaultView),
+    Tab("processes", "7", "Processes", ProcessesView),
+    Tab("probes", "8", "Probes", ProbesView),
+    Tab("alerts", "9", "Alerts", AlertsView),
 )

@@ -12,7 +12,7 @@ metrics and triggers all go through the declarations.
 
 from __future__ import annotations
 
-from ebpftop.sets import file_opens, page_faults, processes, read_latency, syscalls, tcp, tcp_traffic, udp
+from ebpftop.sets import cpu, file_opens, page_faults, processes, read_latency, syscalls, tcp, tcp_traffic, udp
 from ebpftop.sets.base import Part, ProbeSet
 
 PROBE_SETS: tuple[ProbeSet, ...] = (
@@ -24,6 +24,7 @@ PROBE_SETS: tuple[ProbeSet, ...] = (
     tcp_traffic.SET,
     udp.SET,
     processes.SET,
+    cpu.SET,
 )
 
 BY_NAME = {p.name: p for p in PROBE_SETS}

@@ -173,7 +173,8 @@ class Histograms(Part):
         return map(_CGROUP, value.by_process)
 
 
-_KINDS = {"int": int, int: int, "float": float, float: float}  # a field's annotation -> what its JSON value is made
+# a field's annotation (a type, its name, or a forward reference to it) -> what its JSON value is made
+_KINDS = {"int": int, int: int, "float": float, float: float}
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ class HostRows(Part):
     def from_json(self, data):
         if not isinstance(data, list):
             raise TypeError(f"{self.name} must be a list")
-        kinds = {name: _KINDS.get(t, str) for name, t in self.row.__annotations__.items()}
+        kinds = {name: _KINDS.get(getattr(t, "__forward_arg__", t), str) for name, t in self.row.__annotations__.items()}
         return tuple(self.row(**{k: kinds[k](d[k]) for k in self.row._fields if k in d}) for d in data)
 
     def size(self, value) -> int:

@@ -152,10 +152,20 @@ def every_part_snapshot(t: float = T0) -> Snapshot:
     """sample_snapshot() with a row in every part a probe set declares: the
     generic tests of tests/unit/test_sets.py need one of each (a new set's
     parts get their example rows here)."""
+    from ebpftop import aggregate
+    from ebpftop.sets.cpu import CpuBusy, CpuThread
     from ebpftop.sets.file_opens import Alert
     from ebpftop.sets.processes import ProcessEvent
 
     return sample_snapshot(t).replace(
+        cpu_threads=(CpuThread(100, 100, "postgres", 3_100_000_000, 200_000_000, 900_000_000, 800_000_000, 4_000, 300),
+                     CpuThread(101, 100, "postgres", 1_000_000_000, 10_000_000, 0, 3_990_000_000, 900, 3),
+                     CpuThread(4242, 4242, "curl", 20_000_000, 1_000_000, 0, 4_979_000_000, 40, 0)),
+        runq_latency=aggregate.latency([("postgres", 100, 12, 250, 250 * 3_000, 0), ("postgres", 100, 22, 50, 50 * 3_000_000, 0),
+                                        ("curl", 4242, 10, 40, 40 * 700, 0)]),
+        cpus=(CpuBusy(0, 4_200_000_000, 800_000_000), CpuBusy(1, 900_000_000, 4_100_000_000, 2_000_000)),
+        cpu_estimated=3,
+        status={**sample_snapshot(t).status, "cpu": "ok", "processes": "ok"},
         processes=(ProcessEvent(t - 1, "exec", 882, 880, "sh", filename="/bin/sh", args=("sh", "-c", "date")),
                    ProcessEvent(t - 2, "exit", 4300, 4242, "curl", exit_code=0, lifetime_s=0.2)),
         alerts=(Alert(t - 3, 66, 1, 1000, "cat", "/etc/shadow", -13),),

@@ -1,0 +1,195 @@
+"""The CPU tab, where ebpftop opens: who uses the CPU and where each
+process's time goes (on CPU, waiting for a CPU, blocked, asleep), its
+threads when scoped to one process (Enter), and the run-queue latency
+histogram (t)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Static
+
+from ebpftop.panes.base import View, ViewInput
+from ebpftop.panes.latency import HistogramView, LatencyTable, Series
+from ebpftop.panes.table import Column, SortableTable, num, safe
+from ebpftop.render import count, duration
+from ebpftop.sets.cpu import by_process
+
+# the four states, as the split bar draws them: a glyph each, so they read
+# apart without colour too (on the cursor's row, on a monochrome terminal)
+STATE_CELLS = (("on_cpu_ns", "█", "green"), ("runnable_ns", "▓", "yellow"), ("blocked_ns", "▒", "red"),
+               ("sleeping_ns", "·", "dim"))
+BAR_WIDTH = 16
+RUNQ = Series("run queue", "waits", "runq_latency", "runq_p99")
+
+
+def split_bar(row, width: int = BAR_WIDTH) -> Text:
+    """The row's time on CPU, waiting, blocked and asleep as one bar, each
+    state's cells in proportion (largest remainders, so they add to width)."""
+    wall = row.wall_ns
+    out = Text()
+    if not wall:
+        return out
+    shares = [getattr(row, f) * width / wall for f, _, _ in STATE_CELLS]
+    cells = [int(x) for x in shares]
+    for i in sorted(range(4), key=lambda i: shares[i] - cells[i], reverse=True)[:width - sum(cells)]:
+        cells[i] += 1
+    for n, (_, char, style) in zip(cells, STATE_CELLS):
+        out.append(char * n, style=style)
+    return out
+
+
+def pct(part: int, whole: int) -> Text:
+    return num(0, "-" if not whole else f"{part * 100 / whole:.0f}")
+
+
+def _share(field: str):
+    return lambda r: getattr(r[0], field) / r[0].wall_ns if r[0].wall_ns else 0
+
+
+class CpuProcessTable(SortableTable):
+    """(CpuProcess, interval_s, its run-queue p99 or None) rows."""
+
+    COLUMNS = (
+        Column("pid", "PID", lambda r: r[0].pid, lambda r: num(0, str(r[0].pid) if r[0].pid else "-"), numeric=True),
+        Column("comm", "COMM", lambda r: r[0].comm, lambda r: safe(r[0].comm)),
+        Column("cpu", "CPU%", lambda r: r[0].on_cpu_ns,
+               lambda r: num(0, f"{r[0].on_cpu_ns / (r[1] * 1e7):.1f}"), numeric=True),
+        Column("on_cpu", "ON CPU", lambda r: r[0].on_cpu_ns, lambda r: num(0, duration(r[0].on_cpu_ns)), numeric=True),
+        Column("wait", "WAIT%", _share("runnable_ns"), lambda r: pct(r[0].runnable_ns, r[0].wall_ns), numeric=True),
+        Column("blocked", "BLOCK%", _share("blocked_ns"), lambda r: pct(r[0].blocked_ns, r[0].wall_ns), numeric=True),
+        Column("sleep", "SLEEP%", _share("sleeping_ns"), lambda r: pct(r[0].sleeping_ns, r[0].wall_ns), numeric=True),
+        Column("split", "█RUN ▓WAIT ▒BLOCK ·SLEEP", lambda r: r[0].on_cpu_ns / r[0].wall_ns if r[0].wall_ns else 0,
+               lambda r: split_bar(r[0])),
+        Column("threads", "THR", lambda r: r[0].threads, lambda r: num(r[0].threads), numeric=True),
+        Column("vcsw", "VCSW", lambda r: r[0].voluntary, lambda r: num(r[0].voluntary), numeric=True),
+        Column("icsw", "ICSW", lambda r: r[0].involuntary, lambda r: num(r[0].involuntary), numeric=True),
+        Column("runq", "RUNQ P99", lambda r: r[2] or 0, lambda r: num(0, duration(r[2])), numeric=True),
+    )
+    DEFAULT_SORT = 2
+    TREND_KEY = staticmethod(lambda r: (r[0].pid, r[0].cgroup))
+
+    def row_key(self, r) -> str:
+        return f"{r[0].pid}\0{r[0].cgroup}\0{r[0].comm}"
+
+    def row_process(self, r):
+        return (r[0].pid, r[0].comm) if r[0].pid else None
+
+
+class CpuThreadTable(SortableTable):
+    """One process's threads: (CpuThread, interval_s) rows."""
+
+    COLUMNS = (
+        Column("tid", "TID", lambda r: r[0].tid, lambda r: num(0, str(r[0].tid)), numeric=True),
+        Column("comm", "THREAD", lambda r: r[0].comm, lambda r: safe(r[0].comm)),
+        Column("cpu", "CPU%", lambda r: r[0].on_cpu_ns,
+               lambda r: num(0, f"{r[0].on_cpu_ns / (r[1] * 1e7):.1f}"), numeric=True),
+        Column("on_cpu", "ON CPU", lambda r: r[0].on_cpu_ns, lambda r: num(0, duration(r[0].on_cpu_ns)), numeric=True),
+        Column("wait", "WAIT%", _share("runnable_ns"), lambda r: pct(r[0].runnable_ns, r[0].wall_ns), numeric=True),
+        Column("blocked", "BLOCK%", _share("blocked_ns"), lambda r: pct(r[0].blocked_ns, r[0].wall_ns), numeric=True),
+        Column("sleep", "SLEEP%", _share("sleeping_ns"), lambda r: pct(r[0].sleeping_ns, r[0].wall_ns), numeric=True),
+        Column("split", "█RUN ▓WAIT ▒BLOCK ·SLEEP", lambda r: r[0].on_cpu_ns / r[0].wall_ns if r[0].wall_ns else 0,
+               lambda r: split_bar(r[0])),
+        Column("vcsw", "VCSW", lambda r: r[0].voluntary, lambda r: num(r[0].voluntary), numeric=True),
+        Column("icsw", "ICSW", lambda r: r[0].involuntary, lambda r: num(r[0].involuntary), numeric=True),
+    )
+    DEFAULT_SORT = 2
+
+    def row_key(self, r) -> str:
+        return f"{r[0].tid}\0{r[0].comm}"
+
+    def row_process(self, r):
+        return (r[0].pid, r[0].comm) if r[0].pid else None
+
+
+class CpuView(View):
+    PROBE_SET = "cpu"
+    TIMELINE = "cpu_busy"
+    TITLE = "on-CPU time and where it goes (sched:sched_switch, sched_wakeup)"
+    MODES = ("processes", "run queue")
+    BINDINGS = [Binding("t", "next_mode", "CPU views", show=False,
+                        tooltip="where each process's time goes → the run-queue latency histogram (runqlat)")]
+    DEFAULT_CSS = """
+    CpuView .latency-body { height: 1fr; }
+    CpuView .histogram-box { width: auto; max-width: 65%; height: 1fr; }
+    CpuView .histogram { width: auto; padding: 0 1; }
+    """
+    mode = "processes"
+
+    @property
+    def timeline_name(self) -> str | None:
+        return "runq_p99" if self.mode == "run queue" else "cpu_busy"
+
+    def body(self) -> ComposeResult:
+        yield CpuProcessTable(id="processes-table")
+        thread_table = CpuThreadTable(id="threads-table")
+        thread_table.display = False
+        yield thread_table
+        with Horizontal(classes="latency-body", id="runq-body") as runq:
+            runq.display = False
+            with VerticalScroll(classes="histogram-box"):
+                yield Static(id="histogram", classes="histogram")
+            yield LatencyTable(id="runq-table")
+
+    def _shown(self, scoped: bool) -> str:
+        if self.mode == "run queue":
+            return "runq"
+        return "threads" if scoped else "processes"
+
+    @property
+    def table(self) -> SortableTable:
+        scoped = self._input is not None and self._input.flt.pid is not None
+        return self.query_one({"processes": CpuProcessTable, "threads": CpuThreadTable,
+                               "runq": LatencyTable}[self._shown(scoped)])
+
+    def action_next_mode(self) -> None:
+        self.mode = self.MODES[(self.MODES.index(self.mode) + 1) % len(self.MODES)]
+        self.redraw()
+        self.table.focus()
+
+    def update_from(self, view: ViewInput) -> None:
+        self._input = view
+        shown = self._shown(view.flt.pid is not None)
+        self.query_one(CpuProcessTable).display = shown == "processes"
+        self.query_one(CpuThreadTable).display = shown == "threads"
+        self.query_one("#runq-body").display = shown == "runq"
+        super().update_from(view)
+
+    def draw(self, view: ViewInput) -> None:
+        snap = view.snapshot
+        busy = " · ".join(f"cpu{c.cpu} {c.busy_ns / (snap.interval_s * 1e7):.0f}%" for c in snap.cpus)
+        host = (f" · {sum(c.busy_ns for c in snap.cpus) / (snap.interval_s * 1e7 * len(snap.cpus)):.0f}% of "
+                f"{len(snap.cpus)} CPUs") if snap.cpus else ""
+        estimated = f" · ≈ {count(snap.cpu_estimated)} slices estimated" if snap.cpu_estimated else ""
+        if self.mode == "run queue":
+            self.draw_runq(view, busy + host)
+            return
+        processes = by_process(snap.cpu_threads)
+        if view.flt.pid is not None:
+            threads = [t for t in snap.cpu_threads if t.pid == view.flt.pid]
+            self.table.show([(t, snap.interval_s) for t in threads])
+            self.set_summary(f"[{len(threads)} threads of pid {view.flt.pid}, on CPU "
+                             f"{duration(sum(t.on_cpu_ns for t in threads))} in {snap.interval_s:g} s · "
+                             f"{busy}{host}{estimated} · Backspace: every process]")
+            return
+        p99 = {(p.pid, p.cgroup): p.histogram.percentile(99) for p in snap.runq_latency.by_process}
+        self.table.trends = self.trends(view, lambda s: {(p.pid, p.cgroup): p.on_cpu_ns / 1e6
+                                                         for p in by_process(s.cpu_threads)})
+        self.table.show([(p, snap.interval_s, p99.get((p.pid, p.cgroup))) for p in processes])
+        what = "containers" if view.grouped else "processes"
+        self.set_summary(f"[CPU: {busy or 'the first poll is the baseline'}{host} · {len(processes)} {what}"
+                         f"{estimated} · Enter: its threads · t: run queue]")
+
+    def draw_runq(self, view: ViewInput, busy: str) -> None:
+        lat = view.snapshot.runq_latency
+        who = f"processes matching {view.flt.comm!r}" if view.flt.comm else "all processes"
+        bar_width = 30 if self.size.width >= 100 else 16
+        self.query_one("#histogram", Static).update(HistogramView.histogram_text(RUNQ, lat, who, bar_width))
+        self.table.show(lat.by_name())
+        self.set_summary(f"[run-queue latency: wakeup to running, ns, log2 buckets · {busy} · t: processes]")
+
+    def on_resize(self, _event) -> None:
+        if self.mode == "run queue" and self._input is not None and self._input.snapshot is not None:
+            self.draw(self._input)
