@@ -28,8 +28,10 @@
  * so what was credited is subtracted back from the charge and nothing is
  * counted twice or lost (ebpftop/sets/cpu.py: carry; tests/unit/test_cpu.py, tests/kernel/test_cpu.py).
  * A record leaves the map only when its thread dies: the final switch-out
- * (prev_state X or Z) moves it to cpu_dead, keyed by (tid, birth), which
- * user space drains.
+ * (prev_state X or Z) sends it to user space through the cpu_dead ring
+ * buffer (read every half second: a server that starts a thread per
+ * connection ends thousands in an interval, which filled a map of 4,096
+ * dead records between two polls) and deletes it.
  *
  * == Who a wait belongs to ==
  * At a wakeup `current` is the waker (or whatever an interrupt hit), and at
@@ -93,10 +95,10 @@ struct cpu_thread {
     u32 hist[CPU_HIST_SLOTS]; /* run-queue waits: slot k holds [2^(k-1), 2^k) ns */
 };
 
-struct cpu_dead_key {
+struct cpu_dead_event {
     u32 tid;
     u32 pad;
-    u64 birth;
+    struct cpu_thread thread;
 };
 
 struct cpu_percpu_state {
@@ -109,7 +111,7 @@ struct cpu_percpu_state {
 
 /* preallocated: without, each new thread's insert took about 4 us */
 BPF_HASH(cpu_threads, u32, struct cpu_thread, CPU_THREADS_MAP_SIZE);
-BPF_HASH(cpu_dead, struct cpu_dead_key, struct cpu_thread, CPU_DEAD_MAP_SIZE);
+BPF_RINGBUF_OUTPUT(cpu_dead, CPU_DEAD_RING_PAGES);
 BPF_ARRAY(cpu_zero, struct cpu_thread, 1); /* an all-zero record to insert from (not on the stack) */
 BPF_PERCPU_ARRAY(cpu_percpu, struct cpu_percpu_state, 1);
 BPF_PERCPU_ARRAY(cpu_stats, u64, CPU_STAT_SLOTS);
@@ -130,8 +132,12 @@ static inline struct cpu_thread *cpu_thread_new(u32 tid, u32 state, u64 since, u
     if (!z)
         return 0;
     if (cpu_threads.insert(&tid, z) != 0) {
-        count_lost(LOST_CPU);
-        return 0;
+        /* another CPU made it at the same moment (a new thread's wakeup
+         * and its first switch-in race): that one is the record */
+        struct cpu_thread *made = cpu_threads.lookup(&tid);
+        if (!made)
+            count_lost(LOST_CPU);
+        return made;
     }
     struct cpu_thread *r = cpu_threads.lookup(&tid);
     if (r) {
@@ -225,10 +231,16 @@ static inline void cpu_switch_out(u32 tid, long prev_state, u64 slice_start, u64
     }
     cpu_transition(r, next_state, now);
     if (prev_state & PREV_STATE_DEAD) {
-        /* its last switch: the record goes to cpu_dead, which user space drains */
-        struct cpu_dead_key key = {.tid = tid, .birth = r->birth};
-        if (cpu_dead.update(&key, r) != 0)
+        /* its last switch: the record goes to user space, whole */
+        struct cpu_dead_event *e = cpu_dead.ringbuf_reserve(sizeof(*e));
+        if (e) {
+            e->tid = tid;
+            e->pad = 0;
+            __builtin_memcpy(&e->thread, r, sizeof(e->thread));
+            cpu_dead.ringbuf_submit(e, 0);
+        } else {
             count_lost(LOST_CPU);
+        }
         cpu_threads.delete(&tid);
     }
 }

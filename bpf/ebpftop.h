@@ -30,7 +30,7 @@
 
 /* COMM_LEN, PATH_LEN and the other constants C and Python share come from
  * ebpftop/cdefs.py as -D flags; the loss counters' slots (LOST_<SET>,
- * LOST_SLOTS) and the map sizes from ebpftop/probesets.py. */
+ * LOST_SLOTS) and the map sizes from ebpftop/sets/__init__.py. */
 
 /* Constants from the UAPI, spelled out: no kernel header is included. */
 #define AF_INET 2

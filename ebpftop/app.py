@@ -124,6 +124,7 @@ class EbpftopApp(App):
         self.ended = False
         self.started = False
         self.last_poll_at: float | None = None
+        self._poll_due: float | None = None  # time.monotonic() the last scheduled poll was due at
         self._stale: set[str] = set(TAB_IDS)  # tabs whose drawing is out of date
         self._filtered: Snapshot | None = None  # self.shown through self.flt, computed on demand
         self._main_screen = None
@@ -262,8 +263,15 @@ class EbpftopApp(App):
         self.redraw()
 
     def schedule_poll(self) -> None:
-        if not self.ended:
-            self.set_timer(self.source.interval_s, self.poll_source)
+        """The next poll one interval after the last one was due, not after
+        it ended: intervals do not stretch by the time a poll takes (a poll
+        that ran late under load is followed at once, never by a backlog)."""
+        if self.ended:
+            return
+        now = time.monotonic()
+        due = max(now, (self._poll_due if self._poll_due is not None else now) + self.source.interval_s)
+        self._poll_due = due
+        self.set_timer(max(0.001, due - now), self.poll_source)  # Textual's timer divides by its delay
 
     @work(thread=True, exclusive=True, group="source")
     def poll_source(self) -> None:

@@ -79,6 +79,18 @@ def _whole(most: int):
     return parse
 
 
+def _profile_hz(text: str) -> int:
+    from ebpftop.sets.profile import MAX_HZ
+
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text[:40]!r}") from None
+    if not 0 <= v <= MAX_HZ:
+        raise argparse.ArgumentTypeError(f"must be from 0 (no profile) to {MAX_HZ} samples a second, not {text[:40]}")
+    return v
+
+
 _count = _whole(1 << 62)
 _pid = _whole(1 << 22)  # PID_MAX_LIMIT
 _files_to_keep = _whole(1000)
@@ -166,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="ebpftop",
         description="A top-like monitor of what the Linux kernel sees, from eBPF tracepoints: "
+        "on-CPU time and where it goes, run-queue latency and a CPU profile with stacks, "
         "TCP connections and traffic, UDP flows, syscalls, read() and write() latency, file opens, "
         "page faults, processes, watched-file alerts and the probes' own cost.",
         epilog=EPILOG,
@@ -228,11 +241,24 @@ def build_parser() -> argparse.ArgumentParser:
                         "every user's ~/.ssh/*, and the lines of $XDG_CONFIG_HOME/ebpftop/watch")
     p.add_argument("--no-default-watch", action="store_true", help="watch only what --watch and the config file name")
     p.add_argument("--syslog", action="store_true", help="also write each alert to syslog (authpriv.warning)")
+    p.add_argument("--profile-hz", type=_profile_hz, default=sets.profile.DEFAULT_HZ, metavar="HZ",
+                   help=f"the CPU profile's samples a second per CPU, with stacks (default {sets.profile.DEFAULT_HZ}; 0: no profile)")
+    p.add_argument("--folded", metavar="FILE",
+                   help="write the CPU profile's stacks, summed since the start for what the filter matches, to FILE "
+                        "in folded form (flamegraph.pl, speedscope), rewritten at each interval; also of a --replay")
     p.add_argument("--probe-sets", "--panes", dest="probe_sets", type=_probe_sets, default=sets.NAMES, metavar="LIST",
                    help=f"comma-separated probe sets to load (default all: {','.join(sets.NAMES)}); "
                         "--panes is its older name")
     p.add_argument("--version", action="version", version=f"ebpftop {__version__}")
     return p
+
+
+def _folded_file(path: str | None):
+    if not path:
+        return None
+    from ebpftop.sources.folded import FoldedFile
+
+    return FoldedFile(path)
 
 
 def _raise_exit(signum, _frame):
@@ -296,6 +322,12 @@ def _main(argv: list[str] | None) -> int:
         parser.error("--flight-max-size needs --flight-recorder")
     if args.replay == "-" and not args.json:
         parser.error("--replay - (stdin) needs --json: the TUI reads its keys from the terminal")
+    if args.profile_hz == 0:
+        args.probe_sets = tuple(p for p in args.probe_sets if p != "profile")
+        if not args.probe_sets:
+            parser.error("--profile-hz 0 leaves no probe set to load")
+    if args.folded and "profile" not in args.probe_sets and not args.replay:
+        parser.error("--folded needs the profile (--profile-hz 0 or --probe-sets without profile turn it off)")
     flt = filters.Filter(comm=args.comm or "", pid=args.pid, port=args.port, container=args.container)
     backlog: list = []  # --at: the recording's intervals before that moment (the TUI rewinds into them)
 
@@ -314,6 +346,7 @@ def _main(argv: list[str] | None) -> int:
             to_stderr(f"error: {e}")
             return 2
     try:
+        folded = None  # --folded FILE: made once the checks that may refuse the start have passed, before --record FILE
         if args.replay:
             from ebpftop.sources.replay import ReplaySource, load
 
@@ -323,6 +356,7 @@ def _main(argv: list[str] | None) -> int:
                 to_stderr(f"error: {e}")
                 return 2
             label = "stdin" if args.replay == "-" else Path(args.replay).name
+            folded = _folded_file(args.folded)
             source = ReplaySource(played, label=label, speed=args.speed)
         else:
             from ebpftop.preflight import PreflightError, check_live
@@ -345,9 +379,11 @@ def _main(argv: list[str] | None) -> int:
                 from ebpftop.sources.flight import prepare_dir
 
                 flight_dir = prepare_dir(args.flight_recorder)
+            folded = _folded_file(args.folded)
             recorder = Recorder(args.record, max_bytes=args.record_max_size, keep=args.record_keep) if args.record else None
             source = LiveSource(interval_s=args.interval, probe_sets=args.probe_sets, probe_cost=args.probe_cost,
-                                watch=watched, syslog=args.syslog, max_cpu=args.max_cpu)
+                                watch=watched, syslog=args.syslog, max_cpu=args.max_cpu,
+                                options={"profile_hz": args.profile_hz})
             if flight_dir is not None:
                 from ebpftop.sources.flight import FlightRecorderSource
 
@@ -357,6 +393,10 @@ def _main(argv: list[str] | None) -> int:
                 from ebpftop.sources.recorded import RecordedSource
 
                 source = RecordedSource(source, recorder)
+        if folded is not None:
+            from ebpftop.sources.folded import FoldedSource
+
+            source = FoldedSource(source, folded, flt)
     except RecordingError as e:
         to_stderr(f"error: {e}")
         return 2

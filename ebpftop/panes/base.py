@@ -115,7 +115,7 @@ class View(Vertical):
         elif status == STATUS_OK and view.snapshot is None:
             state.update(Text("● running: the first figures come after one interval", style="green"))
         elif status == STATUS_OK:
-            line = Text(f"● running · {self.TITLE} · every {view.snapshot.interval_s:g} s", style="green")
+            line = Text(f"● running · {self.TITLE} · every {round(view.snapshot.interval_s, 1):g} s", style="green")
             if note:
                 line.append_text(Text(" · ", style="green") + safe(note, style="yellow"))
             state.update(line)

@@ -12,7 +12,18 @@ metrics and triggers all go through the declarations.
 
 from __future__ import annotations
 
-from ebpftop.sets import cpu, file_opens, page_faults, processes, read_latency, syscalls, tcp, tcp_traffic, udp
+from ebpftop.sets import (
+    cpu,
+    file_opens,
+    page_faults,
+    processes,
+    profile,
+    read_latency,
+    syscalls,
+    tcp,
+    tcp_traffic,
+    udp,
+)
 from ebpftop.sets.base import Part, ProbeSet
 
 PROBE_SETS: tuple[ProbeSet, ...] = (
@@ -25,6 +36,7 @@ PROBE_SETS: tuple[ProbeSet, ...] = (
     udp.SET,
     processes.SET,
     cpu.SET,
+    profile.SET,
 )
 
 BY_NAME = {p.name: p for p in PROBE_SETS}
@@ -104,6 +116,11 @@ OPTIONAL_TRACEPOINTS = {
 # The fields the C reads of optional hooks that no probe set declares: the
 # hook is used only if the kernel's has them all.
 OPTIONAL_FIELDS = {"cgroup/cgroup_mkdir": ("root", "id", "path")}
+
+
+def sizes_for(options) -> dict:
+    """Map sizes the sets derive from the options (ProbeSet.sizes_for)."""
+    return {k: v for p in PROBE_SETS if p.sizes_for is not None for k, v in p.sizes_for(options).items()}
 
 
 def defines(enabled: tuple[str, ...], map_sizes: dict | None = None) -> list[str]:

@@ -247,6 +247,7 @@ class PerfEvent:
     period: int = 0
     frequency: int = 0
     user_only: bool = False  # events in user mode only
+    frequency_option: str = ""  # the option (Collector.options) that sets the frequency instead, if given
     when: Callable[[Any], bool] = lambda caps: True  # on this machine's capabilities
 
     def names(self, caps) -> tuple[str, ...]:
@@ -322,9 +323,6 @@ class Kernel(Protocol):
     def reader(self, name: str):
         """Single lookups by key bytes in map NAME: .get(key) -> value bytes or None."""
 
-    def stack(self, name: str, stack_id: int) -> list[int]:
-        """The addresses of a stack in stack trace map NAME, innermost first."""
-
     def symbolizer(self):
         """Names of code addresses: .user(tgid, addr) and .kernel(addr) -> str
         (cached and bounded; a process gone keeps its addresses, marked)."""
@@ -378,6 +376,7 @@ class ProbeSet:
     tracepoints: tuple[str, ...] = ()  # without any of these it cannot run
     fields: dict = field(default_factory=dict)  # tracepoint -> the fields the C reads (args->FIELD)
     map_sizes: dict = field(default_factory=dict)  # -D name -> entries (what does not fit is lost)
+    sizes_for: Callable[[Mapping], dict] | None = None  # options -> map sizes that depend on them
     lost_counters: tuple[str, ...] = ()  # its loss counters (LOST_<NAME> in C); default: its name
     shared_hooks: tuple[str, ...] = ()  # hooks it shares with other sets: one program each (sets.SHARED_HOOK_FILES)
     attach: tuple = ()  # its programs BCC does not attach (CgroupSkb, PerfEvent)

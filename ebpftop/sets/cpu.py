@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
+from ebpftop import cdefs
 from ebpftop.aggregate import busiest_first, decode_c_string
 from ebpftop.model import Bucket, Histogram, Latency, ProcessLatency
 from ebpftop.render import duration
@@ -38,6 +39,7 @@ from ebpftop.sets.base import (
     as_int,
     by_label,
     container_labels,
+    event_of,
 )
 
 # The thread states, in cpu_thread.ns[] order, and the C's other constants
@@ -47,6 +49,8 @@ STATES = ("on_cpu", "runnable", "blocked", "sleeping")
 HIST_SLOTS = CONSTANTS["CPU_HIST_SLOTS"]
 GC_AFTER_NS = 10_000_000_000  # a record unchanged this long, of a thread gone: its last switch was missed
 TGID_CACHE = 10_000
+THREADS_PER_PROCESS = 32  # thread rows kept per process and interval; the rest summed in one
+OTHER_THREADS = "[other threads]"
 
 
 def prev_state_masks(format_of: Callable[[str], str]) -> dict:
@@ -84,6 +88,7 @@ class CpuThread(NamedTuple):
     # of on_cpu_ns, what was charged by estimate: slices after a switch no
     # program saw (some VMs run threads no BPF program sees: bpf/cpu.c)
     estimated_ns: int = 0
+    threads: int = 1  # threads the row stands for: more in a process's OTHER_THREADS row (tid 0)
 
     @property
     def wall_ns(self) -> int:
@@ -98,7 +103,33 @@ class CpuThread(NamedTuple):
                    runnable_ns=int(d["runnable_ns"]), blocked_ns=int(d["blocked_ns"]),
                    sleeping_ns=int(d["sleeping_ns"]), voluntary=int(d["voluntary"]),
                    involuntary=int(d["involuntary"]), cgroup=int(d.get("cgroup", 0)),
-                   estimated_ns=int(d.get("estimated_ns", 0)))
+                   estimated_ns=int(d.get("estimated_ns", 0)), threads=int(d.get("threads", 1)))
+
+
+TIMES = ("on_cpu_ns", "runnable_ns", "blocked_ns", "sleeping_ns", "voluntary", "involuntary")
+
+
+def bounded_threads(threads, per_process: int = THREADS_PER_PROCESS) -> list[CpuThread]:
+    """Each process's per_process busiest threads, the rest summed in one
+    row (tid 0, OTHER_THREADS, standing for N threads): a server that starts a thread per
+    connection starts thousands in an interval, and the process row stays
+    exact."""
+    groups: dict[tuple[int, int], list] = {}
+    for t in threads:
+        groups.setdefault((t.pid, t.cgroup), []).append(t)
+    out: list[CpuThread] = []
+    for (pid, cgroup), ts in groups.items():
+        if len(ts) <= per_process:
+            out += ts
+            continue
+        # the main thread first (it names the process), then the busiest
+        ts.sort(key=lambda t: (t.tid != pid, -(t.on_cpu_ns + t.runnable_ns + t.blocked_ns), t.tid))
+        out += ts[:per_process]
+        rest = ts[per_process:]
+        n = sum(t.threads for t in rest)
+        out.append(CpuThread(0, pid, OTHER_THREADS, *(sum(getattr(t, f) for t in rest) for f in TIMES),
+                             cgroup=cgroup, estimated_ns=sum(t.estimated_ns for t in rest), threads=n))
+    return out
 
 
 class CpuBusy(NamedTuple):
@@ -137,9 +168,10 @@ def by_process(threads) -> tuple[CpuProcess, ...]:
         groups.setdefault((t.pid, t.cgroup), []).append(t)
     rows = []
     for (pid, cgroup), ts in groups.items():
-        main = next((t for t in ts if t.tid == pid), max(ts, key=lambda t: (t.on_cpu_ns, -t.tid)))
-        rows.append(CpuProcess(pid, main.comm, len(ts), *(sum(getattr(t, f) for t in ts) for f in (
-            "on_cpu_ns", "runnable_ns", "blocked_ns", "sleeping_ns", "voluntary", "involuntary")), cgroup=cgroup,
+        named = [t for t in ts if t.tid] or ts  # an OTHER_THREADS row names no process
+        main = next((t for t in named if t.tid == pid), max(named, key=lambda t: (t.on_cpu_ns, -t.tid)))
+        rows.append(CpuProcess(pid, main.comm, sum(t.threads for t in ts), *(sum(getattr(t, f) for t in ts)
+                                                                            for f in TIMES), cgroup=cgroup,
             estimated_ns=sum(t.estimated_ns for t in ts)))
     rows.sort(key=lambda r: (-r.on_cpu_ns, -r.runnable_ns, r.comm, r.pid))
     return tuple(rows)
@@ -150,9 +182,9 @@ def grouped(threads, label) -> tuple[CpuThread, ...]:
     groups: dict[str, list] = {}
     for t in threads:
         groups.setdefault(label(t), []).append(t)
-    rows = [CpuThread(0, 0, name, *(sum(getattr(t, f) for t in ts) for f in (
-        "on_cpu_ns", "runnable_ns", "blocked_ns", "sleeping_ns", "voluntary", "involuntary")), cgroup=ts[0].cgroup,
-        estimated_ns=sum(t.estimated_ns for t in ts)) for name, ts in groups.items()]
+    rows = [CpuThread(0, 0, name, *(sum(getattr(t, f) for t in ts) for f in TIMES), cgroup=ts[0].cgroup,
+                      estimated_ns=sum(t.estimated_ns for t in ts), threads=sum(t.threads for t in ts))
+            for name, ts in groups.items()]
     rows.sort(key=lambda r: (-r.on_cpu_ns, r.comm))
     return tuple(rows)
 
@@ -193,6 +225,32 @@ def tgid_from_proc(tid: int) -> int:
     return 0
 
 
+class CpuThreadStruct(ctypes.Structure):
+    """struct cpu_thread of bpf/cpu.c (the loader checks the layout as it compiles)."""
+
+    _fields_ = [
+        ("ns", ctypes.c_uint64 * 4),
+        ("since", ctypes.c_uint64),
+        ("birth", ctypes.c_uint64),
+        ("cgroup", ctypes.c_uint64),
+        ("state", ctypes.c_uint32),
+        ("tgid", ctypes.c_uint32),
+        ("voluntary", ctypes.c_uint32),
+        ("involuntary", ctypes.c_uint32),
+        ("refresh", ctypes.c_uint32),
+        ("first_tid", ctypes.c_uint32),
+        ("estimated_ns", ctypes.c_uint64),
+        ("comm", ctypes.c_char * cdefs.COMM_LEN),
+        ("hist", ctypes.c_uint32 * HIST_SLOTS),
+    ]
+
+
+class CpuDeadEventStruct(ctypes.Structure):
+    """struct cpu_dead_event of bpf/cpu.c: a thread's record at its last switch."""
+
+    _fields_ = [("tid", ctypes.c_uint32), ("pad", ctypes.c_uint32), ("thread", CpuThreadStruct)]
+
+
 # struct cpu_thread (bpf/cpu.c): the fields read, as the batch reader names them
 THREAD_FIELDS = ("ns", "since", "birth", "cgroup", "state", "tgid", "voluntary", "involuntary", "first_tid", "comm",
                  "hist", "estimated_ns")
@@ -201,6 +259,8 @@ HIST = struct.Struct(f"={HIST_SLOTS}I")
 
 
 class CpuCollector(Collector):
+    rings = {"cpu_dead": "on_dead"}
+
     def __init__(self, kernel, options):
         super().__init__(kernel, options)
         self.carried: dict = {}  # cpu_carry.advance's, between polls
@@ -209,6 +269,14 @@ class CpuCollector(Collector):
         self.polls = 0
         self.last_now: int | None = None  # the previous poll's clock: the CPUs' figures cover since then
         self.estimated_seen = 0  # cpu_stats' no_switch_in so far
+        self.dead: list = []  # readings of the threads that died since the last poll (the cpu_dead ring)
+
+    def on_dead(self, data, _size) -> None:
+        e = event_of(CpuDeadEventStruct, data)
+        t = e.thread
+        self.dead.append(cpu_carry.ThreadReading(e.tid, t.birth, tuple(t.ns), t.state, t.since, t.voluntary,
+                                                 t.involuntary, tuple(t.hist), t.tgid, t.comm, t.cgroup, True,
+                                                 t.first_tid, t.estimated_ns))
 
     def _readings(self, entries, dead: bool) -> list:
         unpack_ns, unpack_hist = NS.unpack, HIST.unpack
@@ -227,7 +295,8 @@ class CpuCollector(Collector):
     def collect(self, ctx) -> dict:
         # live records first, then the dead drained (cpu_carry.advance's order)
         readings = self._readings(self.kernel.drain("cpu_threads", ("value",), THREAD_FIELDS, delete=False), False)
-        readings += self._readings(self.kernel.drain("cpu_dead", ("tid",), THREAD_FIELDS), True)
+        dead, self.dead = self.dead, []
+        readings += dead  # after the live (cpu_carry.advance's order)
         percpu = self.kernel.table("cpu_percpu")[ctypes.c_int(0)]
         cpus = [cpu_carry.CpuReading(cpu, v.idle_ns, v.last_switch, bool(v.idle), v.untraced_ns)
                 for cpu, v in enumerate(percpu) if cpu < (os.cpu_count() or 1)]
@@ -252,7 +321,7 @@ class CpuCollector(Collector):
         stats = self.kernel.table("cpu_stats")
         estimated = sum(as_int(n) for n in stats[ctypes.c_int(CONSTANTS["CPU_STAT_NO_SWITCH_IN"])])
         estimated_now, self.estimated_seen = estimated - self.estimated_seen, estimated
-        return {"cpu_threads": busiest_first(threads, 3, lambda t: (t.comm, t.tid)),
+        return {"cpu_threads": busiest_first(bounded_threads(threads), 3, lambda t: (t.comm, t.tid)),
                 "runq_latency": runq_latency(processes, decode),
                 "cpus": busy, "cpu_estimated": estimated_now}
 
@@ -270,13 +339,19 @@ class CpuCollector(Collector):
                 self.carried.pop(r.key, None)
 
 
+def busy_pct(cpus) -> float:
+    """The CPUs' busy time as a share of the time they were measured over
+    (busy + idle: the collector's own clock, not the interval asked for)."""
+    total = sum(c.busy_ns + c.idle_ns for c in cpus)
+    return sum(c.busy_ns for c in cpus) / total * 100 if total else 0.0
+
+
 def _busy_pct(s) -> float:
-    n = len(s.cpus)
-    return sum(c.busy_ns for c in s.cpus) / (s.interval_s * 1e9 * n) * 100 if n and s.interval_s else 0.0
+    return busy_pct(s.cpus)
 
 
 def _busy_detail(s) -> str:
-    return " ".join(f"cpu{c.cpu} {c.busy_ns / (s.interval_s * 1e9) * 100:.0f}%" for c in s.cpus)
+    return " ".join(f"cpu{c.cpu} {busy_pct((c,)):.0f}%" for c in s.cpus)
 
 
 def _runq_p99(s) -> float:
@@ -295,7 +370,9 @@ SET = ProbeSet(
     tracepoints=("sched/sched_switch", "sched/sched_wakeup", "sched/sched_wakeup_new"),
     fields={"sched/sched_switch": ("prev_pid", "prev_state", "next_pid"), "sched/sched_wakeup": ("pid",),
             "sched/sched_wakeup_new": ("pid",)},
-    map_sizes={"CPU_THREADS_MAP_SIZE": 16384, "CPU_DEAD_MAP_SIZE": 4096},
+    # the dead ring: 1 MiB, about 3,700 threads' last records between two reads (every half second)
+    map_sizes={"CPU_THREADS_MAP_SIZE": 16384, "CPU_DEAD_RING_PAGES": 256},
+    layouts={"cpu_thread": CpuThreadStruct, "cpu_dead_event": CpuDeadEventStruct},
     shared_hooks=("task/task_rename", "sched/sched_process_exec", "sched/sched_process_exit",
                   "cgroup/cgroup_attach_task"),
     handlers={"thread_changed": "cpu_thread_changed", "thread_exec": "cpu_thread_exec"},
@@ -303,16 +380,16 @@ SET = ProbeSet(
     kernel_constants=prev_state_masks,
     counters=(
         CounterFamily("ebpftop_cpu_seconds", "On-CPU time by process name (sched:sched_switch).", ("comm",),
-                      lambda s, _: by_label(((t.comm,), t.on_cpu_ns / 1e9) for t in s.cpu_threads)),
+                      lambda s, _: by_label(((p.comm,), p.on_cpu_ns / 1e9) for p in by_process(s.cpu_threads))),
         CounterFamily("ebpftop_cpu_wait_seconds", "Time runnable, waiting for a CPU, by process name.", ("comm",),
-                      lambda s, _: by_label(((t.comm,), t.runnable_ns / 1e9) for t in s.cpu_threads)),
+                      lambda s, _: by_label(((p.comm,), p.runnable_ns / 1e9) for p in by_process(s.cpu_threads))),
         CounterFamily("ebpftop_cpu_blocked_seconds", "Time blocked uninterruptibly (D: mostly disk I/O), by "
                       "process name.", ("comm",),
-                      lambda s, _: by_label(((t.comm,), t.blocked_ns / 1e9) for t in s.cpu_threads)),
+                      lambda s, _: by_label(((p.comm,), p.blocked_ns / 1e9) for p in by_process(s.cpu_threads))),
         CounterFamily("ebpftop_context_switches", "Context switches by process name and kind (voluntary, "
                       "involuntary).", ("comm", "kind"),
-                      lambda s, _: by_label(p for t in s.cpu_threads for p in (
-                          ((t.comm, "voluntary"), t.voluntary), ((t.comm, "involuntary"), t.involuntary)))),
+                      lambda s, _: by_label(x for p in by_process(s.cpu_threads) for x in (
+                          ((p.comm, "voluntary"), p.voluntary), ((p.comm, "involuntary"), p.involuntary)))),
         CounterFamily("ebpftop_container_cpu_seconds", "On-CPU time by container.", ("container", "kind"),
                       lambda s, _: by_label((container_labels(s, t.cgroup), t.on_cpu_ns / 1e9)
                                             for t in s.cpu_threads)),

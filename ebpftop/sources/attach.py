@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import os
+from collections.abc import Mapping
 
 from ebpftop.sets.base import CgroupSkb, PerfEvent
 from ebpftop.sources import bpf_syscall, program
@@ -125,8 +126,8 @@ class CgroupSkbLinks(Attachment):
 class PerfEvents(Attachment):
     """A program on a perf event of every online CPU."""
 
-    def __init__(self, kernel, declared: PerfEvent):
-        self.kernel, self.declared = kernel, declared
+    def __init__(self, kernel, declared: PerfEvent, frequency: int):
+        self.kernel, self.declared, self.frequency = kernel, declared, frequency
         self.programs = (declared.program,)
         self.fds: list[int] = []
 
@@ -144,7 +145,7 @@ class PerfEvents(Attachment):
         try:
             fd = self.kernel.load_func(d.program, "perf_event")
             self.fds = bpf_syscall.perf_event_with_program(fd, d.event_type, d.config, period=d.period,
-                                                           frequency=d.frequency, user_only=d.user_only)
+                                                           frequency=self.frequency, user_only=d.user_only)
         except Exception as e:  # noqa: BLE001 - BCC raises plain Exception
             raise RuntimeError(f"cannot open the perf event of {d.hook_name}: {error_text(e)}") from None
 
@@ -158,13 +159,17 @@ def error_text(e: Exception) -> str:
     return e.strerror if isinstance(e, OSError) and e.strerror else program.first_line(str(e))
 
 
-def declared(kernel, probe_set) -> list[Attachment]:
-    """The attachments a probe set declares, on this machine."""
+def declared(kernel, probe_set, options: Mapping) -> list[Attachment]:
+    """The attachments a probe set declares, on this machine (options: the
+    collectors', which may set a perf event's frequency)."""
     out: list[Attachment] = []
     for a in probe_set.attach:
         if not a.names(kernel.caps):
             continue
-        out.append(CgroupSkbLinks(kernel, a) if isinstance(a, CgroupSkb) else PerfEvents(kernel, a))
+        if isinstance(a, CgroupSkb):
+            out.append(CgroupSkbLinks(kernel, a))
+        else:
+            out.append(PerfEvents(kernel, a, options.get(a.frequency_option) or a.frequency))
     return out
 
 

@@ -14,6 +14,7 @@ import ctypes
 import os
 import tempfile
 import threading
+import time
 
 from ebpftop.sources import mapbatch, program
 from ebpftop.sources.bpf_syscall import BPF_PROG_TYPE_CGROUP_SKB, BPF_PROG_TYPE_PERF_EVENT
@@ -63,11 +64,13 @@ class Symbolizer:
     """Code addresses to function names, with BCC's symbol caches (the ELF
     and /proc/PID/maps reading is BCC's), bounded: at most MAX_PROCS
     processes' caches, the least recently used evicted, and MAX_FRAMES
-    resolved addresses.  A process that exited before its stacks were read
-    keeps its addresses, marked [exited]."""
+    resolved addresses.  A process is known by its pid and its start time
+    (a pid used again is another program).  A process that exited before
+    its stacks were read keeps its addresses, marked [exited]."""
 
     MAX_PROCS = 64
     MAX_FRAMES = 200_000
+    RECHECK_S = 1.0  # how long a pid's start time is taken as known
 
     def __init__(self):
         from collections import OrderedDict
@@ -78,15 +81,32 @@ class Symbolizer:
         self.procs: OrderedDict = OrderedDict()
         self.frames: OrderedDict = OrderedDict()
         self._kernel = SymbolCache(-1)
+        self._started: dict[int, tuple[float, int | None]] = {}  # pid -> (checked at, its start time; None: gone)
 
-    def _proc(self, tgid: int):
-        c = self.procs.get(tgid)
+    def _start_time(self, tgid: int) -> int | None:
+        now = time.monotonic()
+        seen = self._started.get(tgid)
+        if seen is not None and now - seen[0] < self.RECHECK_S:
+            return seen[1]
+        try:
+            with open(f"/proc/{tgid}/stat", "rb") as f:
+                stat = f.read()
+            fields = stat[stat.rindex(b")") + 2:].split()
+            # a zombie's memory map is gone: its addresses cannot be named any more than an exited one's
+            started = None if fields[0] in (b"Z", b"X") else int(fields[19])  # field 22: its start time
+        except (OSError, ValueError, IndexError):
+            started = None
+        if len(self._started) > 4 * self.MAX_PROCS:
+            self._started.clear()
+        self._started[tgid] = (now, started)
+        return started
+
+    def _proc(self, key):
+        c = self.procs.get(key)
         if c is not None:
-            self.procs.move_to_end(tgid)
+            self.procs.move_to_end(key)
             return c
-        if not os.path.exists(f"/proc/{tgid}/maps"):
-            return None
-        c = self.procs[tgid] = self._cache_of(tgid)
+        c = self.procs[key] = self._cache_of(key[0])
         if len(self.procs) > self.MAX_PROCS:
             self.procs.popitem(last=False)  # BCC frees it with the object
         return c
@@ -98,26 +118,27 @@ class Symbolizer:
         return name
 
     def user(self, tgid: int, addr: int) -> str:
-        name = self.frames.get((tgid, addr))
+        started = self._start_time(tgid)
+        if started is None:
+            return f"[exited] {addr:#x}"
+        key = (tgid, started, addr)
+        name = self.frames.get(key)
         if name is not None:
             return name
-        c = self._proc(tgid)
-        if c is None:
-            return self._remember((tgid, addr), f"[exited] {addr:#x}")
-        sym, offset, module = c.resolve(addr, True)
+        sym, _offset, module = self._proc((tgid, started)).resolve(addr, True)
         if sym:
             name = sym.decode(errors="replace")
-        elif module:
-            name = f"[unknown] ({os.path.basename(module.decode(errors='replace'))}+{offset:#x})"
-        else:
-            name = f"[unknown] {addr:#x}"
-        return self._remember((tgid, addr), name)
+        elif module:  # a stripped binary: its functions cannot be told apart, its module can
+            name = f"[unknown in {os.path.basename(module.decode(errors='replace'))}]"
+        else:  # no module maps it: JIT code, or (without frame pointers) not a return address at all
+            name = "[unknown]"
+        return self._remember(key, name)
 
     def kernel(self, addr: int) -> str:
-        name = self.frames.get((-1, addr))
+        name = self.frames.get((-1, 0, addr))
         if name is None:
             sym, _offset, _module = self._kernel.resolve(addr, False)
-            name = self._remember((-1, addr), sym.decode(errors="replace") if sym else f"[unknown] {addr:#x}")
+            name = self._remember((-1, 0, addr), sym.decode(errors="replace") if sym else "[unknown]")
         return name
 
 
@@ -179,12 +200,6 @@ class Kernel:
 
     def leaf_size(self, name: str) -> int:
         return ctypes.sizeof(self.table(name).Leaf)
-
-    def stack(self, name: str, stack_id: int) -> list[int]:
-        try:
-            return list(self.table(name).walk(stack_id))
-        except KeyError:
-            return []
 
     def symbolizer(self) -> Symbolizer:
         return Symbolizer()

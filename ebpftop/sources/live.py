@@ -43,10 +43,11 @@ class LiveSource:
         """options: what the sets' collectors read (sets/*.py say which)."""
         self.interval_s = interval_s
         self.probe_sets = tuple(p for p in sets.NAMES if p in probe_sets)
-        self.map_sizes = dict(map_sizes or {})
-        sets.defines((), self.map_sizes)  # an unknown map size fails here, not at start()
         self.options = {"watch": list(watch) if watch is not None else list(watchlist.DEFAULT_WATCH),
                         "syslog": syslog, **(options or {})}
+        # sizes the options call for (the profile's ring, by its rate), then those asked for
+        self.map_sizes = {**sets.sizes_for(self.options), **(map_sizes or {})}
+        sets.defines((), self.map_sizes)  # an unknown map size fails here, not at start()
         self.status: dict[str, str] = {p: STATUS_STARTING for p in self.probe_sets}
         self.caps: capabilities.Capabilities | None = None  # decided in start()
         self.capabilities: dict = {}  # self.caps as every snapshot carries it, with per-set notes
@@ -65,6 +66,7 @@ class LiveSource:
         self._start_lock = threading.Lock()
         self._started_status: dict[str, str] | None = None
         self._closed = False
+        self._counted_since: float | None = None  # time.monotonic() of the last poll (or of the start)
         self.cgroups = containers.Resolver(bpf_syscall.cgroup2_root(program.read_text("/proc/self/mounts")),
                                            os.environ.get(STATE_ROOT_ENV, "/"))
 
@@ -135,7 +137,7 @@ class LiveSource:
         for a in attach.attached_by_bcc(kernel):
             self.attachments.update(dict.fromkeys(a.programs, a))
         for name in loaded:
-            for a in attach.declared(kernel, sets.BY_NAME[name]):
+            for a in attach.declared(kernel, sets.BY_NAME[name], self.options):
                 try:
                     a.attach()
                 except Exception as e:  # noqa: BLE001 - the set says why; the others run
@@ -143,6 +145,7 @@ class LiveSource:
                     continue
                 self.attachments.update(dict.fromkeys(a.programs, a))
         self._lost = joins.Deltas(self._read_lost())
+        self._counted_since = time.monotonic()
         self._owners = program.program_owners(loaded, program.bpf_dir(), self.caps)
         self._misses = joins.Deltas(self.stats.misses())
         if self.max_cpu is not None:
@@ -176,6 +179,12 @@ class LiveSource:
 
     def _poll(self) -> Snapshot:
         now = time.time()
+        # the interval the counts cover, as measured: a poll can come late
+        # (a loaded machine, a TUI busy drawing), and rates and shares of a
+        # CPU are of the time that passed, not of the --interval asked for
+        mono = time.monotonic()
+        interval_s = self.interval_s if self._counted_since is None else max(0.001, round(mono - self._counted_since, 3))
+        self._counted_since = mono
         parts: dict = {}
         own: dict = {}
         if self.kernel is not None:
@@ -204,7 +213,7 @@ class LiveSource:
             own["containers"] = self.cgroups.resolve(snapshots.cgroups(parts))
         if self._notices:
             own["notices"], self._notices = tuple(self._notices), []
-        return snapshots.new(now, self.interval_s, status=dict(self.status), probe_stats=self.probe_stats,
+        return snapshots.new(now, interval_s, status=dict(self.status), probe_stats=self.probe_stats,
                              capabilities=self.capabilities, **own, **parts)
 
     def _read_lost(self) -> dict[str, int]:
@@ -234,18 +243,21 @@ class LiveSource:
 
     def attached_hooks(self) -> dict:
         """Where the loaded programs are attached: classic and raw tracepoint
-        names, cgroup_skb directions, and how many perf events (the bench's
-        floor puts empty programs on exactly these)."""
+        names, cgroup_skb directions, and the perf events opened (type,
+        config, period, frequency, user_only: the bench's floor puts empty
+        programs on exactly these)."""
         with self._lock:
             if self.kernel is None:
-                return {"tracepoints": [], "raw_tracepoints": [], "cgroup_skb": [], "perf_events": 0}
+                return {"tracepoints": [], "raw_tracepoints": [], "cgroup_skb": [], "perf_events": []}
             links = [a for a in set(self.attachments.values()) if isinstance(a, attach.CgroupSkbLinks) and a.attached]
             perf = [a for a in set(self.attachments.values()) if isinstance(a, attach.PerfEvents)]
             return {
                 "tracepoints": self.kernel.attached_tracepoints(),
                 "raw_tracepoints": self.kernel.attached_raw_tracepoints(),
                 "cgroup_skb": [d for a in links for _, d in a.declared.programs],
-                "perf_events": sum(len(a.fds) for a in perf),
+                "perf_events": [{"type": a.declared.event_type, "config": a.declared.config,
+                                 "period": a.declared.period, "frequency": a.frequency,
+                                 "user_only": a.declared.user_only} for a in perf if a.fds],
             }
 
     def close(self) -> None:

@@ -37,7 +37,7 @@ def empty_program_text(hooks: dict) -> str:
     for direction in hooks["cgroup_skb"]:
         parts.append(f"int floor_{direction}(struct __sk_buff *skb) {{ return 1; }}")
     if hooks["perf_events"]:
-        parts.append("int floor_page_faults(struct bpf_perf_event_data *ctx) { return 0; }")
+        parts.append("int floor_perf_event(struct bpf_perf_event_data *ctx) { return 0; }")
     return "#include <uapi/linux/bpf.h>\n#include <uapi/linux/bpf_perf_event.h>\n" + "\n".join(parts) + "\n"
 
 
@@ -56,10 +56,12 @@ def main() -> int:
             held.append(bpf_syscall.cgroup_link(fn.fd, cgroup_fd, attach_type))
         os.close(cgroup_fd)
     if hooks["perf_events"]:
-        fn = bpf.load_func(b"floor_page_faults", BPF.PERF_EVENT)
-        held += bpf_syscall.perf_event_with_program(fn.fd, 1, 2)  # PERF_TYPE_SOFTWARE, PAGE_FAULTS
+        fn = bpf.load_func(b"floor_perf_event", BPF.PERF_EVENT)
+        for e in hooks["perf_events"]:  # the same events, at the same period or rate, as ebpftop's
+            held += bpf_syscall.perf_event_with_program(fn.fd, e["type"], e["config"], period=e["period"],
+                                                        frequency=e["frequency"], user_only=e["user_only"])
     print(f"floor: {len(hooks['tracepoints'])} tracepoints, {len(hooks['raw_tracepoints'])} raw, "
-          f"{len(hooks['cgroup_skb'])} cgroup_skb, {hooks['perf_events']} perf events", file=sys.stderr, flush=True)
+          f"{len(hooks['cgroup_skb'])} cgroup_skb, {len(hooks['perf_events'])} perf events", file=sys.stderr, flush=True)
     print("ready", flush=True)  # the bench waits for this line: ebpftop's own start came and went before it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:

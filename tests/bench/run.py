@@ -11,6 +11,9 @@
    pane's figures); the time of one poll with 1k/10k/100k map entries,
    start-up time, peak RSS, and the TUI's repaint time for a filter
    keystroke with 10k rows.
+3. The scheduler (tests/bench/sched.py): what the CPU set adds to a context
+   switch and a wakeup beside its floor, BCC's runqlat and bpftrace's
+   runqlat.bt, and the CPU profile's share of a CPU beside profile-bpfcc's.
 
 Results: printed, and written to tests/bench/results/latest.md (and .json).
 The machine is shared and noisy: only ratios from one run mean anything.
@@ -30,6 +33,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from tests.bench import sched
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -424,6 +429,9 @@ def markdown(res: dict) -> str:
                       f"refilters, re-sorts and updates the table in {ui['keystroke_redraw_median_ms']:.0f} ms "
                       f"(median; max {ui['keystroke_redraw_max_ms']:.0f} ms); through Textual's Pilot, press to "
                       f"settled screen, {ui['keystroke_pilot_median_ms']:.0f} ms."]
+    if res.get("sched"):
+        lines += ["", "The scheduler (tests/bench/sched.py): a switch loop and a wakeup loop beside the CPU set, "
+                      "its floor and the peers.", "", sched.markdown(res["sched"]).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -433,7 +441,7 @@ def main() -> int:
     ap.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measurement")
     ap.add_argument("--busy", type=float, default=30.0, help="seconds of CPU measurement under the read() loop")
     ap.add_argument("--quick", action="store_true", help="one round, short measurements (a smoke run)")
-    ap.add_argument("--only", choices=("overhead", "own", "tcp", "poll", "startup", "ui"), action="append")
+    ap.add_argument("--only", choices=("overhead", "own", "tcp", "poll", "startup", "ui", "sched"), action="append")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench: needs root", file=sys.stderr)
@@ -442,7 +450,7 @@ def main() -> int:
     if args.quick:
         args.rounds, args.idle, args.busy = 1, 10.0, 5.0
         workloads = {k: v // 4 for k, v in workloads.items()}
-    only = set(args.only or ("overhead", "own", "tcp", "poll", "startup", "ui"))
+    only = set(args.only or ("overhead", "own", "tcp", "poll", "startup", "ui", "sched"))
     tmp = Path(tempfile.mkdtemp())
     binary = tmp / "workload"
     sh("gcc", "-O2", "-o", str(binary), str(HERE / "workload.c"))
@@ -459,6 +467,7 @@ def main() -> int:
         ("poll", "udp_poll", udp_poll_cost),
         ("startup", "startup", startup),
         ("ui", "ui", ui_keystroke),
+        ("sched", "sched", lambda: sched.measure(args.rounds)),
     )
     for phase, key, measure in phases:
         if phase not in only:

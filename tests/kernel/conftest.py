@@ -74,7 +74,9 @@ def our_programs() -> list[str]:
     """Names of loaded BPF programs that look like ebpftop's."""
     out = subprocess.run(["bpftool", "prog", "list", "-j"], check=True, capture_output=True, text=True)
     names = [p.get("name", "") for p in json.loads(out.stdout)]
-    return [n for n in names if n.startswith("tracepoint__") or n in ("sys_enter", "udp_egress", "udp_ingress")]
+    # bpftool shows at most 15 characters of a name (BPF_OBJ_NAME_LEN)
+    ours = ("tracepoint__", "sys_enter", "udp_egress", "udp_ingress", "profile_sample", "page_fault_even")
+    return [n for n in names if n.startswith(ours)]
 
 
 @pytest.fixture

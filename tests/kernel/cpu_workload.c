@@ -11,6 +11,9 @@
  *   states SECS FILE    for SECS seconds: 100 ms spinning, 100 ms of 4 KiB
  *                       O_DIRECT reads at random offsets of FILE, 100 ms
  *                       asleep, over and over; prints the reads done
+ *   spin SECS           spin in spin_inner(), called by spin_outer(), for
+ *                       SECS seconds (the profile's test: built with frame
+ *                       pointers, so its user stacks unwind)
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -49,6 +52,24 @@ static void spin_until(const char *schedstat, unsigned long long ns)
     while (on_cpu_ns(schedstat) < ns)
         for (int i = 0; i < 100000; i++)
             x += i;
+}
+
+/* noinline, and outer keeps its frame: the profile must see inner called by outer */
+__attribute__((noinline)) unsigned long spin_inner(double end)
+{
+    volatile unsigned long x = 0;
+    do
+        for (int i = 0; i < 1000000; i++)
+            x += i;
+    while (now() < end); /* a vDSO call: a few samples land in it, above spin_inner */
+    return x;
+}
+
+__attribute__((noinline)) unsigned long spin_outer(double seconds)
+{
+    unsigned long r = spin_inner(now() + seconds);
+    __asm__ volatile("" ::: "memory"); /* no tail call: spin_outer's frame stays */
+    return r + 1;
 }
 
 static long threads_ms;
@@ -96,6 +117,8 @@ int main(int argc, char **argv)
         for (long i = 0; i < k; i++)
             printf("%s\"%d\": %llu", i ? ", " : "", tids[i], results[i]);
         printf("}}\n");
+    } else if (!strcmp(mode, "spin") && argc == 3) {
+        printf("{\"result\": %lu}\n", spin_outer(atof(argv[2])) & 1);
     } else if (!strcmp(mode, "states") && argc == 4) {
         int fd = open(argv[3], O_RDONLY | O_DIRECT);
         struct stat st;

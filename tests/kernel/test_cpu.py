@@ -26,7 +26,7 @@ POLL_S = 0.2  # polls fall inside slices: the open spans are credited, then sett
 @pytest.fixture(scope="session")
 def cpu_binary(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cpu") / "cpu_workload"
-    subprocess.run(["gcc", "-O1", "-Wall", "-pthread", "-o", str(out), str(HERE / "cpu_workload.c")], check=True)
+    subprocess.run(["gcc", "-O1", "-Wall", "-pthread", "-fno-omit-frame-pointer", "-o", str(out), str(HERE / "cpu_workload.c")], check=True)
     return out
 
 

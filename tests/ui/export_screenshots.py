@@ -44,6 +44,15 @@ SAMPLE_SHOTS = {
 # From tests/unit/snapshots.py's degraded_snapshot(): an interval that --max-cpu shed load in.
 DEGRADED_SHOTS = {"max_cpu": [KEY["latency"]]}
 
+# From tests/ui/data/cpu.jsonl: three intervals of a compile, zstd compressing (built with frame
+# pointers) and python3 -m http.server under load, recorded with --probe-sets cpu,profile.
+CPU_SHOTS = {
+    "cpu": [],
+    "cpu_run_queue": ["t"],
+    "cpu_hot_functions": ["t", "t"],
+    "cpu_flame_graph": ["t", "t", "t"],
+}
+
 # From tests/ui/data/containers.jsonl: real Docker containers (make_container_recording.py).
 CONTAINER_SHOTS = {
     "containers": [KEY["syscalls"]],
@@ -73,13 +82,16 @@ def degraded_app():
 async def shoot(name: str, keys: list[str], out: Path) -> None:
     if name in CONTAINER_SHOTS:
         app = replay_app(HERE / "data" / "containers.jsonl")
+    elif name in CPU_SHOTS:
+        app = replay_app(HERE / "data" / "cpu.jsonl")
     elif name in DEGRADED_SHOTS:
         app = degraded_app()
     else:
         app = sample_app() if name in SAMPLE_SHOTS else replay_app()
-    size = (170, 32) if name in WIDE else (150, 24) if name in SAMPLE_SHOTS | DEGRADED_SHOTS.keys() else (120, 32)
+    size = (170, 32) if name in WIDE else (150, 24) if name in SAMPLE_SHOTS | DEGRADED_SHOTS.keys() else \
+        (150, 34) if name in CPU_SHOTS else (120, 32)
     async with app.run_test(size=size) as pilot:
-        await feed(app, pilot, polls=3 if name in ALL_POLLS else 2)
+        await feed(app, pilot, polls=3 if name in ALL_POLLS | CPU_SHOTS.keys() else 2)
         await pilot.press(*keys)
         await pilot.pause()
         app.save_screenshot(str(out / f"{name}.svg"))
@@ -88,7 +100,7 @@ async def shoot(name: str, keys: list[str], out: Path) -> None:
 def main(out_dir: str) -> int:
     out = Path(out_dir)
     out.mkdir(exist_ok=True)
-    for name, keys in {**SHOTS, **SAMPLE_SHOTS, **CONTAINER_SHOTS, **DEGRADED_SHOTS}.items():
+    for name, keys in {**CPU_SHOTS, **SHOTS, **SAMPLE_SHOTS, **CONTAINER_SHOTS, **DEGRADED_SHOTS}.items():
         asyncio.run(shoot(name, keys, out))
         print(f"wrote {out / name}.svg")
     return 0

@@ -156,7 +156,9 @@ def every_part_snapshot(t: float = T0) -> Snapshot:
     from ebpftop.sets.cpu import CpuBusy, CpuThread
     from ebpftop.sets.file_opens import Alert
     from ebpftop.sets.processes import ProcessEvent
+    from ebpftop.sets.profile import ProfileStack
 
+    user = ("__libc_start_call_main", "main", "PostgresMain", "exec_simple_query")
     return sample_snapshot(t).replace(
         cpu_threads=(CpuThread(100, 100, "postgres", 3_100_000_000, 200_000_000, 900_000_000, 800_000_000, 4_000, 300),
                      CpuThread(101, 100, "postgres", 1_000_000_000, 10_000_000, 0, 3_990_000_000, 900, 3),
@@ -165,7 +167,17 @@ def every_part_snapshot(t: float = T0) -> Snapshot:
                                         ("curl", 4242, 10, 40, 40 * 700, 0)]),
         cpus=(CpuBusy(0, 4_200_000_000, 800_000_000), CpuBusy(1, 900_000_000, 4_100_000_000, 2_000_000)),
         cpu_estimated=3,
-        status={**sample_snapshot(t).status, "cpu": "ok", "processes": "ok"},
+        profile_stacks=(
+            ProfileStack(100, "postgres", (*user, "ExecScan", "heap_getnextslot"), (), 120),
+            ProfileStack(100, "postgres", (*user, "ExecScan", "ExecQual"), (), 60),
+            ProfileStack(100, "postgres", (*user, "pq_getbyte", "__libc_recv"),
+                         ("entry_SYSCALL_64_after_hwframe", "do_syscall_64", "__sys_recvfrom", "tcp_recvmsg"), 25),
+            ProfileStack(101, "postgres", ("[user stack unavailable]",), (), 4),
+            ProfileStack(4242, "curl", ("_start", "main", "[unknown in libcurl.so.4]"), (), 9),
+            ProfileStack(77, "kworker/1:2", (), ("[stack lost: its stack map bucket was taken]",), 2),
+        ),
+        profile_idle=270,
+        status={**sample_snapshot(t).status, "cpu": "ok", "profile": "ok", "processes": "ok"},
         processes=(ProcessEvent(t - 1, "exec", 882, 880, "sh", filename="/bin/sh", args=("sh", "-c", "date")),
                    ProcessEvent(t - 2, "exit", 4300, 4242, "curl", exit_code=0, lifetime_s=0.2)),
         alerts=(Alert(t - 3, 66, 1, 1000, "cat", "/etc/shadow", -13),),

@@ -340,8 +340,8 @@ def test_threads_sum_to_process_and_unknown_tgid_resolved():
 # -- the collector, on a fake kernel's maps -----------------------------------
 
 class FakeKernel:
-    """cpu_threads, cpu_dead and the per-CPU maps as the loader hands them
-    over: tuples of the fields asked for (sources/kernel.py)."""
+    """cpu_threads and the per-CPU maps as the loader hands them over:
+    tuples of the fields asked for (sources/kernel.py)."""
 
     def __init__(self):
         self.threads: dict[int, dict] = {}
@@ -355,10 +355,8 @@ class FakeKernel:
                                  hist=struct.pack(f"={SLOTS}I", *(hist or [0] * SLOTS)), estimated_ns=estimated)
 
     def drain(self, name, key_fields, value_fields, delete=True):
-        rows = [((tid,), tuple(r[f] for f in value_fields)) for tid, r in self.threads.items()] \
-            if name == "cpu_threads" else list(self.dead)
-        if name == "cpu_dead":
-            self.dead = []
+        assert name == "cpu_threads"  # the dead come through the cpu_dead ring
+        rows = [((tid,), tuple(r[f] for f in value_fields)) for tid, r in self.threads.items()]
         return rows
 
     def table(self, name):
@@ -437,3 +435,45 @@ def test_prev_state_masks_come_from_the_format_file():
                                                 "PREV_STATE_DEAD": "0x30"}
     with pytest.raises(ValueError, match="no S or D"):
         prev_state_masks(lambda tp: "")
+
+
+def test_a_process_with_thousands_of_threads_keeps_its_busiest_and_sums_the_rest():
+    from ebpftop.sets.cpu import OTHER_THREADS, CpuThread, bounded_threads, by_process
+
+    threads = [CpuThread(100 + i, 100, "srv" if i == 0 else "worker", 1000 + i, 10, 0, 5, 1, 0, cgroup=3)
+               for i in range(500)]
+    threads.append(CpuThread(7, 7, "other", 50, 0, 0, 0, 1, 0))
+    kept = bounded_threads(threads, per_process=32)
+    srv = [t for t in kept if t.pid == 100]
+    assert len(srv) == 33 and sum(t.threads for t in srv) == 500
+    rest = next(t for t in srv if t.tid == 0)
+    assert rest.comm == OTHER_THREADS and rest.threads == 468 and rest.cgroup == 3
+    assert [t.tid for t in srv][:1] == [100]  # the main thread, which names the process, whatever it did
+    assert min(t.on_cpu_ns for t in srv if t.tid > 100) > max(t.on_cpu_ns for t in threads[1:469])  # the busiest
+    before, after = by_process(threads), by_process(kept)
+    assert before == after  # the process rows are the same, to the nanosecond and the thread
+    assert [p.comm for p in after if p.pid == 100] == ["srv"]
+    assert [t for t in kept if t.pid == 7] == [threads[-1]]  # a process under the bound is untouched
+
+
+def test_a_thread_that_lived_and_died_between_two_polls_comes_through_the_dead_ring():
+    import ctypes
+
+    from ebpftop.sets import cpu
+
+    k = FakeKernel()
+    c = cpu.CpuCollector(k, {})
+    c.collect(PollContext(0))
+    e = cpu.CpuDeadEventStruct(tid=20)
+    e.thread.ns[:] = [1_500_000, 200_000, 0, 300_000]
+    e.thread.birth, e.thread.tgid, e.thread.first_tid, e.thread.cgroup = 5, 20, 20, 7
+    e.thread.voluntary, e.thread.involuntary, e.thread.comm = 2, 1, b"short-lived"
+    e.thread.hist[10] = 1
+    c.on_dead(ctypes.addressof(e), ctypes.sizeof(e))
+    out = c.collect(PollContext(0))
+    [t] = out["cpu_threads"]
+    assert (t.tid, t.pid, t.comm, t.on_cpu_ns, t.runnable_ns, t.sleeping_ns) == (20, 20, "short-lived", 1_500_000,
+                                                                                 200_000, 300_000)
+    assert (t.voluntary, t.involuntary, t.cgroup) == (2, 1, 7)
+    assert [(p.pid, p.histogram.count) for p in out["runq_latency"].by_process] == [(20, 1)]
+    assert c.collect(PollContext(0))["cpu_threads"] == ()  # counted once

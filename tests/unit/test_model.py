@@ -199,12 +199,12 @@ def test_each_attachment_names_its_hook():
     from ebpftop.sources import attach
 
     kernel = SimpleNamespace(caps=SimpleNamespace(page_fault_tracepoint=False))
-    links = attach.declared(kernel, udp.SET)[0]
+    links = attach.declared(kernel, udp.SET, {})[0]
     assert links.programs == ("udp_egress", "udp_ingress")
     assert links.hook_name("udp_egress") == "cgroup_skb/egress (every packet)"
-    assert attach.declared(kernel, page_faults.SET)[0].hook_name("page_fault_event") == "perf:page-faults (user mode)"
+    assert attach.declared(kernel, page_faults.SET, {})[0].hook_name("page_fault_event") == "perf:page-faults (user mode)"
     kernel.caps.page_fault_tracepoint = True
-    assert attach.declared(kernel, page_faults.SET) == []  # the tracepoint's program is BCC's
+    assert attach.declared(kernel, page_faults.SET, {}) == []  # the tracepoint's program is BCC's
     assert attach.Tracepoint(kernel, "tracepoint__sock__inet_sock_set_state").hook_name("") == "sock:inet_sock_set_state"
 
 
