@@ -124,6 +124,21 @@ static inline void cpu_stat(u32 slot)
         *n += 1;
 }
 
+/* A record that could not be made.  The map full (-E2BIG) is a loss.
+ * -EBUSY is the hash map's own recursion guard: its bucket locks are per
+ * CPU, 8 slots of them, and an insert from an interrupt (a wakeup) on a
+ * CPU where a bucket of the same slot is held (user space's batch read at
+ * a poll, a task-context update) is refused; the thread's record is then
+ * made at its next event, as for a thread running since before ebpftop
+ * started: counted apart (CPU_STAT_BUSY), not as a loss. */
+static inline void cpu_not_made(int err)
+{
+    if (err == -16) /* EBUSY */
+        cpu_stat(CPU_STAT_BUSY);
+    else
+        count_lost(LOST_CPU);
+}
+
 /* A new record in `state` since `since`, or NULL (map full: counted). */
 static inline struct cpu_thread *cpu_thread_new(u32 tid, u32 state, u64 since, u64 now)
 {
@@ -131,12 +146,13 @@ static inline struct cpu_thread *cpu_thread_new(u32 tid, u32 state, u64 since, u
     struct cpu_thread *z = cpu_zero.lookup(&zero);
     if (!z)
         return 0;
-    if (cpu_threads.insert(&tid, z) != 0) {
+    int err = cpu_threads.insert(&tid, z);
+    if (err != 0) {
         /* another CPU made it at the same moment (a new thread's wakeup
          * and its first switch-in race): that one is the record */
         struct cpu_thread *made = cpu_threads.lookup(&tid);
         if (!made)
-            count_lost(LOST_CPU);
+            cpu_not_made(err);
         return made;
     }
     struct cpu_thread *r = cpu_threads.lookup(&tid);
@@ -357,7 +373,8 @@ static inline void cpu_thread_exec(u32 old_pid, u32 pid)
     if (!r)
         return;
     r->refresh = 1;
-    if (cpu_threads.update(&pid, r) != 0)
-        count_lost(LOST_CPU);
+    int err = cpu_threads.update(&pid, r);
+    if (err != 0)
+        cpu_not_made(err);
     cpu_threads.delete(&old_pid);
 }

@@ -94,6 +94,13 @@ static inline void hist_count(struct hist_value *v, u64 ns)
     __sync_fetch_and_add(&v->sum_ns, ns);
 }
 
+/* A duration that stands for `weight` calls (1 timed in `weight`). */
+static inline void hist_count_weighted(struct hist_value *v, u64 ns, u32 weight)
+{
+    __sync_fetch_and_add(&v->count, weight);
+    __sync_fetch_and_add(&v->sum_ns, ns * weight);
+}
+
 /* Events that could not be recorded (a map was full, the ring buffer overran). */
 BPF_PERCPU_ARRAY(lost, u64, LOST_SLOTS);
 
@@ -142,6 +149,8 @@ struct task_scratch {
     u32 latency_who_known; /* the next two are set (the raw sys_enter had them at hand) */
     u64 latency_cgroup;    /* the caller's cgroup and comm at the entry */
     char latency_comm[COMM_LEN];
+    u32 latency_weight;    /* how many calls the timed one stands for (--max-cpu's sampling) */
+    u32 latency_pad;
     u64 open_filename;  /* user pointer to the path being opened */
     u64 accept_sockaddr; /* user pointer to accept()'s peer address buffer */
 };

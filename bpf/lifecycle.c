@@ -8,7 +8,8 @@
  *   syscalls and page faults fold their per-thread counters under the name
  *   and cgroup it had until now), and after an exec by a thread that is not
  *   its process's leader, which takes the leader's id, ON_THREAD_EXEC(old,
- *   new) (the loader defines both, only when some set handles them);
+ *   new) (the loader defines both, only when some set handles them), and
+ *   in the exiting thread itself ON_THREAD_EXIT(tid) (the OOM set's victims);
  * - exec and exit rows for the processes set. */
 
 #define CLONE_THREAD_FLAG 0x00010000
@@ -98,6 +99,9 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 {
     u64 pid_tgid = bpf_get_current_pid_tgid();
     fold_thread((u32)pid_tgid);
+#ifdef ON_THREAD_EXIT
+    ON_THREAD_EXIT((u32)pid_tgid);
+#endif
 #ifdef EBPFTOP_PROCESSES
 #ifdef EBPFTOP_HAVE_GROUP_DEAD
     processes_exit(args->group_dead);

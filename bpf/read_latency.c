@@ -13,36 +13,46 @@ HIST_MAP(latency_hist, READ_LATENCY_MAP_SIZE);
 #ifdef EBPFTOP_SAMPLING
 /* --max-cpu: over its budget, ebpftop times 1 call in (mask + 1), chosen at
  * random (a per-thread count would always pick the same syscall of a loop
- * that alternates read() and write()); user space scales the counts back up
- * and marks them as estimates (ebpftop/budget.py). */
+ * that alternates read() and write()).  A timed call is counted as the
+ * (mask + 1) calls it stands for, with the mask of its entry: user space
+ * only marks the counts as estimates (ebpftop/budget.py).  Scaling them up
+ * at the poll instead inflated the interval in which the mask changed: the
+ * calls timed one in one between the drain and the new mask were counted N
+ * times (28% too many in one CI run, where collecting the other sets took
+ * long). */
 BPF_ARRAY(latency_sample_mask, u32, 1);
 
-/* Not timed: the exit must then find no start stamp (clearing it costs a
- * lookup, but not the clock read, nor the histogram's update at the exit). */
-static inline int latency_skipped(void)
+/* How many calls this one stands for, or 0: not timed, and the exit must
+ * then find no start stamp (clearing it costs a lookup, but not the clock
+ * read, nor the histogram's update at the exit). */
+static inline u32 latency_weight(void)
 {
     int zero = 0;
     u32 *mask = latency_sample_mask.lookup(&zero);
-    if (!mask || !*mask || !(bpf_get_prandom_u32() & *mask))
-        return 0;
+    if (!mask || !*mask)
+        return 1;
+    if (!(bpf_get_prandom_u32() & *mask))
+        return *mask + 1;
     struct task_scratch *s = scratch_get(0, LOST_READ_LATENCY);
     if (s)
         s->latency_start_ns = 0;
-    return 1;
+    return 0;
 }
 #else
-static inline int latency_skipped(void)
+static inline u32 latency_weight(void)
 {
-    return 0;
+    return 1;
 }
 #endif
 
 static inline void latency_enter(u32 op)
 {
-    if (latency_skipped())
+    u32 weight = latency_weight();
+    if (!weight)
         return;
     struct task_scratch *s = scratch_get(1, LOST_READ_LATENCY);
     if (s) {
+        s->latency_weight = weight;
         s->latency_who_known = 0;
         s->latency_start_ns = bpf_ktime_get_ns();
         s->latency_op = op;
@@ -56,10 +66,12 @@ static inline void latency_enter(u32 op)
  * folded away whenever either changes). */
 static inline void latency_enter_as(u32 op, const struct thread_count *who)
 {
-    if (latency_skipped())
+    u32 weight = latency_weight();
+    if (!weight)
         return;
     struct task_scratch *s = scratch_get(1, LOST_READ_LATENCY);
     if (s) {
+        s->latency_weight = weight;
         s->latency_cgroup = who->cgroup;
         __builtin_memcpy(s->latency_comm, who->comm, COMM_LEN);
         s->latency_who_known = 1;
@@ -105,7 +117,7 @@ static inline void latency_exit(u32 op)
     struct hist_value zero = {};
     struct hist_value *v = latency_hist.lookup_or_try_init(&key, &zero);
     if (v)
-        hist_count(v, delta);
+        hist_count_weighted(v, delta, s->latency_weight);
     else
         count_lost(LOST_READ_LATENCY);
 }

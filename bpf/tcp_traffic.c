@@ -114,6 +114,10 @@ static inline void tcp_traffic_on_state(struct tcp_state_change *c)
     struct tcp_conn *conn = tcp_conns.lookup(&sk);
     if (!conn)
         return; /* established before we attached */
+    if (conn->closed_ns)
+        return; /* a new socket in a closed one's memory, before its own entry is made: an accepted
+                 * child is cloned from its listener, LISTEN -> SYN_RECV, before SYN_RECV ->
+                 * ESTABLISHED; it must not rewrite the closed one's last state */
     conn->state = c->newstate;
     if (c->newstate == TCP_ESTABLISHED)
         tcp_conn_addresses(conn, c);

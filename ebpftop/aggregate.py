@@ -72,8 +72,9 @@ def busiest_first(rows: list, count_at: int, ties) -> tuple:
 
 def latency(entries: Iterable[tuple[str, int, int, int, int, int]], sampled_1_in: int = 1) -> Latency:
     """(comm, pid, log2 slot, count, sum of ns, cgroup) entries into
-    per-process histograms, the busiest first; sampled 1 call in N, counts
-    and sums are scaled up by N (the Latency says they are estimates)."""
+    per-process histograms, the busiest first.  Sampled 1 call in N, the
+    kernel has already counted each timed call as the N it stands for: the
+    Latency only says they are estimates."""
     groups: dict = {}
     for comm, pid, slot, count, sum_ns, cgroup in entries:
         add_to_histograms(groups, (comm, pid, cgroup), slot, count, sum_ns)
@@ -99,7 +100,6 @@ def latency_of_groups(groups: dict, sampled_1_in: int = 1, decode=None) -> Laten
     map holds it (bytes) becomes its name; one call per process, not per
     entry (a poll can bring tens of thousands of entries: the bench's
     100,000-entry poll)."""
-    n = sampled_1_in
     rows = list(groups.values())
     if decode is not None:
         for g in rows:
@@ -109,8 +109,8 @@ def latency_of_groups(groups: dict, sampled_1_in: int = 1, decode=None) -> Laten
     bounds = LOG2_BOUNDS
     procs = []
     for _count, total_ns, slots, (comm, pid, cg) in busiest_first(rows, 0, itemgetter(3)):
-        buckets = tuple([new(Bucket, (*bounds[slot], c * n)) for slot, c in sorted(slots.items()) if c > 0])
-        procs.append(new(ProcessLatency, (comm, pid, new(Histogram, (buckets, total_ns * n)), cg)))
+        buckets = tuple([new(Bucket, (*bounds[slot], c)) for slot, c in sorted(slots.items()) if c > 0])
+        procs.append(new(ProcessLatency, (comm, pid, new(Histogram, (buckets, total_ns)), cg)))
     return Latency(tuple(procs), sampled_1_in)
 
 

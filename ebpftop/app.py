@@ -21,13 +21,14 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import Footer, Input, Label, Static, TabbedContent, TabPane
 
-from ebpftop import aggregate, filters, sets, snapshots
+from ebpftop import act, aggregate, filters, sets, snapshots
 from ebpftop.history import HISTORY_S, History
 from ebpftop.model import STATUS_STARTING, Snapshot
-from ebpftop.panes.base import ProbeStatsRequested, View, ViewInput
+from ebpftop.panes.act import SignalScreen
+from ebpftop.panes.base import OptionRequested, ProbeStatsRequested, View, ViewInput
 from ebpftop.panes.help import HelpScreen, help_rows
 from ebpftop.panes.table import SortableTable, safe
-from ebpftop.panes.tabs import TABS
+from ebpftop.panes.tabs import TABS, TABS_FULL_WIDTH
 from ebpftop.render import count
 from ebpftop.text import visible
 
@@ -60,6 +61,9 @@ class SourceFailed(Message):
     error: str
 
 
+ACTION_SHOWN_S = 60  # the last action on a process stays on the status line this long
+
+
 class EbpftopApp(App):
     TITLE = "ebpftop"
     ENABLE_COMMAND_PALETTE = False
@@ -73,7 +77,8 @@ class EbpftopApp(App):
     TabPane { padding: 0; }
     #filter-label { width: auto; padding: 0 0 0 1; background: $boost; color: $accent; text-style: bold; }
     #filter { width: 1fr; }
-    #status-line { height: 1; padding: 0 1; background: $panel; }
+    #status-line { height: auto; max-height: 3; padding: 0 1; background: $panel; }
+    .narrow-tabs Tab { padding: 0 0 0 1; }
     """
     # The keys of every tab; each view's own are its BINDINGS (panes/*.py).
     BINDINGS = [
@@ -106,8 +111,13 @@ class EbpftopApp(App):
         clock=time.time,
         backlog=(),
         history_s: float = HISTORY_S,
+        syslog: bool = False,
+        proc: str = "/proc",
     ):
         super().__init__()
+        self.syslog = syslog  # --syslog: each action on a process is logged there too
+        self.proc = proc  # where act.py reads start times (the tests' fixture trees)
+        self.actions_log: list[tuple[float, str]] = []  # (clock(), what k, n or N did), oldest first
         self.source = source  # a sources.base.Source
         self.flt = flt
         self.auto_poll = auto_poll  # tests drive polls themselves
@@ -115,7 +125,7 @@ class EbpftopApp(App):
         self.history = History(history_s=history_s)
         for snap in backlog:  # replay --at: the intervals before it, kept to rewind into
             self.history.add(snap)
-            self.history.add_alerts(snap.alerts)
+            self.history.add_alerts(a for part in sets.STREAMED for a in getattr(snap, part))
         self.status: dict[str, str] = {p: STATUS_STARTING for p in sets.NAMES}
         self.latest: Snapshot | None = None  # the newest snapshot
         self.shown: Snapshot | None = None  # what the views show (held while paused)
@@ -143,10 +153,21 @@ class EbpftopApp(App):
             yield Input(placeholder="process name (substring, any case) · Enter keeps · Esc clears", id="filter")
         with TabbedContent(initial=TABS[0].id):
             for tab in TABS:
-                with TabPane(f"{tab.key} {tab.title}", id=tab.id):
+                with TabPane(tab.label(False), id=tab.id):
                     yield tab.view(id=f"view-{tab.id}")
         yield Static(id="status-line")
         yield Footer()
+
+    def on_resize(self, event) -> None:
+        """Below the full tab bar's width, the tabs' short labels: every tab
+        stays on the bar, labelled (at 80 columns the full bar lost three)."""
+        narrow = event.size.width < TABS_FULL_WIDTH
+        if narrow == self.has_class("narrow-tabs"):
+            return
+        self.set_class(narrow, "narrow-tabs")
+        tabbed = self._find(TabbedContent)
+        for tab in TABS:
+            tabbed.get_tab(tab.id).label = tab.label(narrow)
 
     def _find(self, selector, expect_type=None):
         """A widget of the main screen, whichever screen is on top (help):
@@ -305,8 +326,7 @@ class EbpftopApp(App):
         if self.size.width >= NOTIFY_MIN_WIDTH:
             a = alerts[-1]
             more = f" (and {len(alerts) - 1} more: see {ALERTS_KEY} Alerts)" if len(alerts) > 1 else ""
-            self.notify(f"{a.comm} (pid {a.pid}, uid {a.uid}) opened {a.path}: {a.result}{more}",
-                        title="watched file opened", severity="error", timeout=10)
+            self.notify(f"{a.alert_text()}{more}", title=a.ALERT_TITLE, severity="error", timeout=10)
         self._stale.add("alerts")
         if self._find(TabbedContent).active == "alerts":
             self.draw_view("alerts")
@@ -367,6 +387,7 @@ class EbpftopApp(App):
             self._filtered, self.history, self.flt, self.status, self.probe_stats, notes, containers=containers,
             show_container=bool(containers), grouped=self.grouped,
             until=self.shown.time if self.rewound and self.shown is not None else None,
+            live=self.source.kind == "live",
         ))
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -398,6 +419,10 @@ class EbpftopApp(App):
             line.append(f" · next in {left} s")
         if self.grouped:
             line.append(" · by container (g: by process)", style="bold cyan")
+        if self.actions_log and self.clock() - self.actions_log[-1][0] < ACTION_SHOWN_S:
+            at, said = self.actions_log[-1]
+            line.append(f" · {_dt.datetime.fromtimestamp(at).strftime('%H:%M:%S')} ", style="bold")
+            line.append_text(safe(said, style="bold"))
         if self.flt.active:
             line.append(" · filter: ", style="bold")
             parts = []
@@ -421,6 +446,10 @@ class EbpftopApp(App):
         lost = {p: n for p, n in self.history.lost_total.items() if n}
         if lost:
             line.append(" · lost: " + ", ".join(f"{visible(p)} {count(n)}" for p, n in lost.items()), style="bold red")
+        skipped = {p: n for p, n in self.history.skipped_total.items() if n}
+        if skipped:
+            line.append(" · skipped by the kernel: " + ", ".join(f"{visible(p)} {count(n)}" for p, n in skipped.items()),
+                        style="yellow")
         self._find("#status-line", Static).update(line)
 
     # -- actions ------------------------------------------------------------
@@ -572,6 +601,94 @@ class EbpftopApp(App):
         self._stale.add("probes")
         self.draw_view("probes")
 
+    def on_option_requested(self, message: OptionRequested) -> None:
+        """A view's key changed a probe set's option (the Disk tab's < and >)."""
+        if self.source.kind != "live" or self.rewound:
+            self.notify("a recording was made with the options it shows" if self.source.kind != "live"
+                        else "rewound: this is the past, with the options it had", timeout=3)
+            return
+        if self.source.set_option(message.name, message.value):
+            if message.on_applied is not None:
+                message.on_applied()
+            self.notify("from the next interval", timeout=2)
+
+    # -- acting on a row ------------------------------------------------------
+
+    def _targets(self) -> tuple[list[act.Target], str] | None:
+        """The processes the row under the cursor names, each with the start
+        time it had when its interval was read (act.py checks the pid against
+        it); None, said why, when there are none to act on."""
+        if self.source.kind != "live":
+            self.notify("a recording: its processes are from the past, nothing is sent", timeout=3)
+            return None
+        if self.rewound:
+            self.notify("rewound: this row is from the past (l returns to live)", timeout=3)
+            return None
+        if self.shown is None:
+            return None
+        table = self.active_view.table
+        # the rows as filtered, not grouped: a container's row stands for its processes' rows
+        seen = snapshots.processes(snapshots.filtered(self.shown, self.flt).parts)
+        starts = self.shown.starts
+        if self.grouped:
+            name = table.selected_container()
+            if name is None or name == aggregate.UNKNOWN_CONTAINER:
+                self.notify("this row names no container", timeout=2)
+                return None
+            pids = sorted(pid for pid, (_c, cgroup) in seen.items()
+                          if aggregate.container_label(cgroup, self.shown.containers) == name)
+            scope = f"container {name}"
+        else:
+            target = table.selected_process()
+            if target is None:
+                self.notify("this row names no process", timeout=2)
+                return None
+            pid, comm = target
+            pids = [pid] if pid is not None else sorted(p for p, (c, _g) in seen.items() if c == comm)
+            scope = f"name {comm}"
+        if not pids:
+            self.notify(f"no process of {visible(scope)} is left in this interval", timeout=3)
+            return None
+        return [act.Target(pid, seen.get(pid, ("?", 0))[0], starts.get(pid)) for pid in pids], scope
+
+    def action_signal(self) -> None:
+        """k: pick a signal for the process(es) of the row, confirm, send."""
+        picked = self._targets()
+        if picked is None:
+            return
+        targets, scope = picked
+
+        def send(name: str | None) -> None:
+            if name is not None:
+                for t in targets:
+                    self._act(lambda t=t: act.send_signal(t, name, self.proc))
+
+        self.push_screen(SignalScreen(targets, scope), send)
+
+    def action_renice(self, delta: int) -> None:
+        """n / N: the row's process(es) one nice step down or up (htop's F8 / F7)."""
+        picked = self._targets()
+        if picked is None:
+            return
+        for t in picked[0]:
+            self._act(lambda t=t: act.renice(t, delta, self.proc))
+
+    def _act(self, do) -> None:
+        """Run one action; its outcome goes to the status line and a toast,
+        and, with --syslog, to syslog (authpriv.notice)."""
+        try:
+            said, severity = do(), "information"
+        except act.RefusedError as e:
+            said, severity = str(e), "warning"
+        self.actions_log.append((self.clock(), said))
+        del self.actions_log[:-100]
+        self.notify(said, title="action", severity=severity, timeout=6)
+        if self.syslog:
+            import syslog
+
+            syslog.syslog(syslog.LOG_AUTHPRIV | syslog.LOG_NOTICE, f"ebpftop: uid {os.getuid()} {visible(said)}")
+        self.update_status_line()
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen(help_rows(self.BINDINGS, SortableTable.BINDINGS, TABS)))
 
@@ -585,7 +702,7 @@ def _ago(seconds: float) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
-def run_app(source, flt: filters.Filter, backlog=(), history_s: float = HISTORY_S) -> int:
+def run_app(source, flt: filters.Filter, backlog=(), history_s: float = HISTORY_S, syslog: bool = False) -> int:
     """Run the TUI (inside terminal.terminal_for_textual(): see there).
 
     SIGTERM, SIGHUP (the terminal closed), SIGINT and SIGQUIT end the app
@@ -594,7 +711,7 @@ def run_app(source, flt: filters.Filter, backlog=(), history_s: float = HISTORY_
     takes them (see _take_signals_in_the_loop).  No handler ever raises: an
     exception raised inside Textual's code could leave its threads
     deadlocked, keeping the process alive with the probes attached."""
-    app = EbpftopApp(source, flt, backlog=backlog, history_s=history_s)
+    app = EbpftopApp(source, flt, backlog=backlog, history_s=history_s, syslog=syslog)
     app.handle_signals = True
 
     def note(signum, _frame):

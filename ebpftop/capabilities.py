@@ -5,8 +5,8 @@ is a pure function, unit-tested without a kernel.
 
 Every fallback can be forced on a machine that has the feature, so that the
 tests run each one on the real kernel: EBPFTOP_FORCE_FALLBACK=task_storage,
-sock_recv_length,page_fault_tracepoint,task_rename_pid,raw_syscall_args,map_batch
-(any subset; "all").
+sock_recv_length,page_fault_tracepoint,task_rename_pid,raw_syscall_args,map_batch,
+block_io_start (any subset; "all").
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ FALLBACKS = {
                         "only where ebpftop knows the architecture's syscall numbers)",
     "map_batch": "maps read through BCC, entry object by entry object (the bulk read needs the bpf(2) "
                  "syscall's number for this architecture)",
+    "block_io_start": "disk I/O charged at block:block_rq_issue to the task that issued it (the submitter "
+                      "without an I/O scheduler, kblockd with one), without its time queued "
+                      "(block:block_io_start needs Linux >= 6.5)",
 }
 FORCE_ENV = "EBPFTOP_FORCE_FALLBACK"
 
@@ -89,6 +92,7 @@ class Capabilities:
     task_rename_pid: bool = True
     raw_syscall_args: bool = True  # syscall entries on the raw sys_enter (bpf/sys_enter.c)
     map_batch: bool = True  # maps drained in bulk and decoded with struct (sources/mapbatch.py)
+    block_io_start: bool = True  # disk I/O charged to its submitter at block:block_io_start (bpf/disk.c)
     group_dead: bool = True  # sched_process_exit tells a process's end from a thread's
     # hooks of tcp_traffic that old kernels lack (no fallback: the figure is missing)
     sock_send_length: bool = True  # Linux 6.3, as sock_recv_length
@@ -113,6 +117,8 @@ class Capabilities:
             flags.append("-DEBPFTOP_HAVE_GROUP_DEAD")
         if self.raw_syscall_args:
             flags.append("-DEBPFTOP_RAW_SYSCALL_ARGS")
+        if not self.block_io_start:
+            flags.append("-DEBPFTOP_BLOCK_ON_ISSUE")
         return flags
 
     @property
@@ -136,6 +142,9 @@ class Capabilities:
             missing.append("no resets (no tcp:tcp_send_reset/tcp_receive_reset)")
         if missing:
             out["tcp_traffic"] = "; ".join(missing)
+        if not self.block_io_start:
+            out["disk"] = ("I/O charged to the task that issued it, no time queued "
+                           "(block:block_io_start needs Linux 6.5)")
         return out
 
     def to_dict(self) -> dict:
@@ -180,6 +189,8 @@ def detect(
         task_rename_pid="pid" in rename_fields and "task_rename_pid" not in forced,
         map_batch=machine_has_bpf_nr and "map_batch" not in forced,
         raw_syscall_args=machine_has_syscall_table and "raw_syscall_args" not in forced,
+        block_io_start=({"dev", "sector", "rwbs"} <= format_fields(tracepoint_format("block/block_io_start"))
+                        and "block_io_start" not in forced),
         group_dead="group_dead" in format_fields(tracepoint_format("sched/sched_process_exit")),
         sock_send_length=bool(tracepoint_format("sock/sock_send_length")),
         tcp_retransmit=bool(tracepoint_format("tcp/tcp_retransmit_skb")),

@@ -91,6 +91,16 @@ def _profile_hz(text: str) -> int:
     return v
 
 
+def _slow_io_ms(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of milliseconds: {text[:40]!r}") from None
+    if not 0 <= v <= 3_600_000:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be from 0 (every I/O) to 3600000 ms, not {text[:40]}")
+    return v
+
+
 _count = _whole(1 << 62)
 _pid = _whole(1 << 22)  # PID_MAX_LIMIT
 _files_to_keep = _whole(1000)
@@ -226,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(-5m, -90s, -1h); in the TUI the intervals before it are kept to rewind into ([)")
     p.add_argument("--prometheus", type=_listen, metavar="[ADDR:]PORT",
                    help="headless: serve Prometheus metrics on /metrics (ADDR defaults to 127.0.0.1)")
+    p.add_argument("--openmetrics", nargs="?", const="", metavar="INSTANCE",
+                   help="with --replay: write the recording on stdout as the Prometheus metrics it would have served "
+                        "at each interval, in OpenMetrics (for promtool tsdb create-blocks-from openmetrics), "
+                        "labelled instance=INSTANCE (default: the recording's file name) and job=ebpftop")
     p.add_argument("--max-label-values", type=_label_values, default=100, metavar="N",
                    help="with --prometheus: at most N process names (or ports) per metric; the rest count as 'other'")
     p.add_argument("--probe-cost", action="store_true",
@@ -246,11 +260,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folded", metavar="FILE",
                    help="write the CPU profile's stacks, summed since the start for what the filter matches, to FILE "
                         "in folded form (flamegraph.pl, speedscope), rewritten at each interval; also of a --replay")
+    p.add_argument("--slow-io", type=_slow_io_ms, default=sets.disk.DEFAULT_SLOW_MS, metavar="MS",
+                   help=f"list each disk I/O that takes at least MS milliseconds (default {sets.disk.DEFAULT_SLOW_MS:g}; "
+                        "0: every one; the Disk tab's < and > change it while running)")
     p.add_argument("--probe-sets", "--panes", dest="probe_sets", type=_probe_sets, default=sets.NAMES, metavar="LIST",
                    help=f"comma-separated probe sets to load (default all: {','.join(sets.NAMES)}); "
                         "--panes is its older name")
+    p.add_argument("--config", metavar="FILE",
+                   help="read the options from FILE instead of /etc/ebpftop/config.toml and "
+                        "~/.config/ebpftop/config.toml (TOML; keys are the long options' names)")
+    p.add_argument("--no-config", action="store_true", help="read no config file")
     p.add_argument("--version", action="version", version=f"ebpftop {__version__}")
     return p
+
+
+def _config_files(argv: list[str]) -> tuple[list[Path], bool]:
+    """The config files to read, as the command line chooses, and whether
+    they must be readable (one named by --config)."""
+    from ebpftop import config
+
+    if any(a in ("-h", "--help", "--version", "--no-config") for a in argv):
+        return [], False
+    for i, a in enumerate(argv):
+        if a == "--config" and i + 1 < len(argv) or a.startswith("--config="):
+            path = Path(argv[i + 1] if a == "--config" else a.split("=", 1)[1])
+            if not path.exists():
+                raise config.ConfigError(f"cannot read config file {path}: No such file or directory")
+            return [path], True
+    return [config.SYSTEM_PATH, config.user_path()], False
 
 
 def _folded_file(path: str | None):
@@ -300,8 +337,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    from ebpftop import config
+
     parser = build_parser()
-    args = parser.parse_args(_joined_at(sys.argv[1:] if argv is None else argv))
+    argv = _joined_at(sys.argv[1:] if argv is None else argv)
+    try:
+        files, required = _config_files(argv)
+        from_files = config.to_argv(parser, files, argv, required)
+    except config.ConfigError as e:
+        to_stderr(f"error: {e}")
+        return 2
+    args = parser.parse_args(from_files + argv)
     if args.count is not None and not args.json:
         parser.error("--count needs --json")
     if args.at is not None and not args.replay:
@@ -316,6 +362,8 @@ def _main(argv: list[str] | None) -> int:
         parser.error("--max-cpu budgets live tracing, not a replay")
     if args.replay and args.record:
         parser.error("--record and --replay cannot be combined")
+    if args.openmetrics is not None and (not args.replay or args.json or args.prometheus):
+        parser.error("--openmetrics writes a --replay's recording (and cannot be combined with --json or --prometheus)")
     if args.prometheus and (args.json or args.replay or args.record):
         parser.error("--prometheus cannot be combined with --json, --record or --replay")
     if args.flight_max_size and not args.flight_recorder:
@@ -337,7 +385,7 @@ def _main(argv: list[str] | None) -> int:
     # before any file is made (the log first: refused, it must not leave a
     # recording begun).
     log_fd = None
-    if not (args.json or args.prometheus):
+    if not (args.json or args.prometheus or args.openmetrics is not None):
         from ebpftop.terminal import LogError, open_log
 
         try:
@@ -356,6 +404,12 @@ def _main(argv: list[str] | None) -> int:
                 to_stderr(f"error: {e}")
                 return 2
             label = "stdin" if args.replay == "-" else Path(args.replay).name
+            if args.openmetrics is not None:
+                from ebpftop import exporter
+
+                for chunk in exporter.openmetrics(backlog + played, args.openmetrics or label, args.max_label_values):
+                    sys.stdout.write(chunk)
+                return 0
             folded = _folded_file(args.folded)
             source = ReplaySource(played, label=label, speed=args.speed)
         else:
@@ -383,7 +437,7 @@ def _main(argv: list[str] | None) -> int:
             recorder = Recorder(args.record, max_bytes=args.record_max_size, keep=args.record_keep) if args.record else None
             source = LiveSource(interval_s=args.interval, probe_sets=args.probe_sets, probe_cost=args.probe_cost,
                                 watch=watched, syslog=args.syslog, max_cpu=args.max_cpu,
-                                options={"profile_hz": args.profile_hz})
+                                options={"profile_hz": args.profile_hz, "slow_io_ms": args.slow_io})
             if flight_dir is not None:
                 from ebpftop.sources.flight import FlightRecorderSource
 
@@ -430,7 +484,7 @@ def _main(argv: list[str] | None) -> int:
             from ebpftop.app import run_app
 
             tui = True
-            rc = run_app(source, flt, backlog, history_s=args.history)
+            rc = run_app(source, flt, backlog, history_s=args.history, syslog=args.syslog)
             return rc
     except KeyboardInterrupt:
         rc = 130

@@ -67,6 +67,12 @@ class SnapshotCollector:
             for name, v in sorted(s.lost.items()):  # the label says "pane": its name since the first release
                 m.add_metric([name], v)
             yield m
+            m = CounterMetricFamily("ebpftop_skipped_runs", "Probe runs the kernel skipped (its recursion guard: "
+                                    "another BPF program was running on that CPU); each is an event not counted.",
+                                    labels=["pane"])
+            for name, v in sorted(s.skipped.items()):
+                m.add_metric([name], v)
+            yield m
             m = GaugeMetricFamily("ebpftop_probe_up", "1 when the pane's probe runs.", labels=["pane"])
             for name, st in sorted(s.status.items()):
                 m.add_metric([name], 1.0 if st == "ok" else 0.0)
@@ -151,3 +157,47 @@ def run(source, listen: tuple[str, int], max_labels: int) -> int:
                 state.add(snap)
     finally:
         server.shutdown()
+
+
+# -- a recording as OpenMetrics, for backfill ---------------------------------
+
+
+def _om_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _om_number(v: float) -> str:
+    if v == int(v) and abs(v) < 1 << 53:
+        return str(int(v))
+    return repr(float(v))
+
+
+def openmetrics(snapshots, instance: str, max_labels: int):
+    """The recording's intervals as the exporter would have served them,
+    each stamped with its interval's end, in the OpenMetrics text format
+    that `promtool tsdb create-blocks-from openmetrics` reads (every family
+    once, each series' points in time order, a histogram's buckets, count
+    and sum together).  Yields text chunks; the last is "# EOF"."""
+    state = MetricsState(max_labels=max_labels)
+    collector = SnapshotCollector(state, threading.Lock())
+    families: dict[str, tuple[str, str, dict]] = {}  # name -> (type, help, {series key: {time: [lines]}})
+    for snap in snapshots:
+        state.add(snap)
+        for fam in collector.collect():
+            kind = "counter" if fam.type == "counter" else fam.type
+            _, _, series = families.setdefault(fam.name, (kind, fam.documentation, {}))
+            for s in fam.samples:
+                if s.name.endswith("_created"):
+                    continue
+                labels = {**s.labels, "instance": instance, "job": "ebpftop"}
+                key = tuple(sorted((k, v) for k, v in labels.items() if k != "le"))
+                text = ",".join(f'{k}="{_om_escape(str(v))}"' for k, v in labels.items())
+                series.setdefault(key, {}).setdefault(snap.time, []).append(
+                    f"{s.name}{{{text}}} {_om_number(s.value)} {snap.time:.3f}\n")
+    for name, (kind, doc, series) in families.items():
+        out = [f"# TYPE {name} {kind}\n", f"# HELP {name} {_om_escape(doc)}\n"]
+        for points in series.values():
+            for t in sorted(points):
+                out += points[t]
+        yield "".join(out)
+    yield "# EOF\n"

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ebpftop import snapshots
 from ebpftop.model import Snapshot
-from ebpftop.sets import PARTS
+from ebpftop.sets import PARTS, STREAMED
 
 MAX_CONTAINERS = 4096  # cgroup id -> container, for the rows kept above
 MAX_SINCE_START = 65536  # keys counted since start per part: the least recently seen go first (pids come and go)
@@ -40,6 +40,7 @@ class History:
     totals: dict = field(default_factory=lambda: dict.fromkeys(KEPT, 0))  # rows of each kept part since start
     since_start: dict = field(default_factory=lambda: {name: OrderedDict() for name in SINCE_START})
     lost_total: dict = field(default_factory=dict)
+    skipped_total: dict = field(default_factory=dict)
     polls: int = 0
     containers: OrderedDict = field(default_factory=OrderedDict)  # cgroup id -> Container, of every snapshot so far (bounded)
     snapshots: deque = field(default_factory=deque)  # (snapshot, its rows), oldest first: what the TUI rewinds through
@@ -106,11 +107,16 @@ class History:
     # Alerts are the Source's own stream (Source.poll_alerts): the status
     # line counts them whatever tab is shown.
     def add_alerts(self, alerts) -> None:
-        self.add_streamed("alerts", alerts)
+        """Alerts of any kind, each to its part (its PART)."""
+        by_part: dict[str, list] = {}
+        for a in alerts:
+            by_part.setdefault(a.PART, []).append(a)
+        for part, rows in by_part.items():
+            self.add_streamed(part, rows)
 
     @property
     def alerts_total(self) -> int:
-        return self.totals["alerts"]
+        return sum(self.totals[p] for p in STREAMED)
 
     def add(self, snap: Snapshot) -> None:
         """One interval's rows (those of streamed parts come through add_streamed)."""
@@ -139,3 +145,5 @@ class History:
             self.containers.popitem(last=False)
         for name, n in snap.lost.items():
             self.lost_total[name] = self.lost_total.get(name, 0) + n
+        for name, n in snap.skipped.items():
+            self.skipped_total[name] = self.skipped_total.get(name, 0) + n

@@ -119,6 +119,7 @@ class MetricsState:
     counters: dict = field(default_factory=dict)  # family name -> BoundedCounter
     histograms: dict = field(default_factory=dict)  # family name -> BoundedHistograms
     lost: dict = field(default_factory=dict)
+    skipped: dict = field(default_factory=dict)
     status: dict = field(default_factory=dict)
     budget: object = None  # model.Budget of the last poll, with --max-cpu
     _state: dict = field(default_factory=dict)  # family name -> its own state between polls
@@ -140,5 +141,7 @@ class MetricsState:
                 self.histograms[h.name].add_interval(h.histograms(snap))
         for name, n in snap.lost.items():
             self.lost[name] = self.lost.get(name, 0) + n
+        for name, n in snap.skipped.items():
+            self.skipped[name] = self.skipped.get(name, 0) + n
         self.status = dict(snap.status)
         self.budget = snap.budget

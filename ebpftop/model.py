@@ -274,7 +274,7 @@ class Budget(NamedTuple):
     load_pct: float  # kernel_pct (or 0 when unknown) + own_pct
     kernel_pct: float | None  # ebpftop's BPF programs' run time; None without run-time statistics
     own_pct: float  # ebpftop's own process
-    latency_sampled_1_in: int = 1  # > 1: latency counts are estimates, scaled up from 1 call in N
+    latency_sampled_1_in: int = 1  # > 1: latency counts are estimates: 1 call in N timed, counted as N by the kernel
     detached: tuple[str, ...] = ()  # probe sets detached to shed load
 
     @property
@@ -309,8 +309,8 @@ class Snapshot:
     parts (read as attributes: ``snap.tcp``).  Immutable: ``replace()``
     makes a changed copy."""
 
-    __slots__ = ("time", "interval_s", "parts", "probes", "probe_stats", "status", "lost", "capabilities",
-                 "containers", "notices", "budget")
+    __slots__ = ("time", "interval_s", "parts", "probes", "probe_stats", "status", "lost", "skipped",
+                 "capabilities", "containers", "notices", "budget", "starts")
     OWN = __slots__[:1] + __slots__[1:2] + __slots__[3:]  # every field but the parts
 
     time: float  # end of the interval, seconds since the epoch
@@ -319,18 +319,27 @@ class Snapshot:
     probes: tuple  # every BPF program's cost (ProbeCost), when the run-time statistics are on
     probe_stats: str  # "ok", "off", or why the statistics are not available
     status: dict  # probe set -> "ok", "starting" or the reason it is not running
-    lost: dict  # probe set (or loss counter) -> events lost in this interval
+    lost: dict  # probe set (or loss counter) -> events lost in this interval: a map full, a ring overrun
+    # probe set -> runs of its programs the kernel skipped in this interval
+    # (its recursion guard: another BPF program was running on that CPU);
+    # each is an event not counted, but not for want of room in ebpftop
+    skipped: dict
     # what the kernel and BCC offered and the fallbacks taken (capabilities.py);
     # its "notes" say, per probe set, what a fallback changes
     capabilities: dict
     containers: dict  # cgroup id -> what it is, for every row's cgroup that is not the host's
     notices: tuple  # what ebpftop itself did in the interval (a flight recording written)
     budget: Budget | None  # with --max-cpu: the interval's load and what was shed
+    # pid -> its start time (clock ticks after boot) when the interval was
+    # read, for each process a row names that was alive then: what an action
+    # on a row checks the pid against (act.py).  Live only: not in the JSON
+    # form, so a replay has none and acts on nothing.
+    starts: dict
 
     def __init__(self, time: float, interval_s: float, parts: Mapping | None = None, *, probes: tuple = (),
                  probe_stats: str = "off", status: dict | None = None, lost: dict | None = None,
-                 capabilities: dict | None = None, containers: dict | None = None, notices: tuple = (),
-                 budget: Budget | None = None):
+                 skipped: dict | None = None, capabilities: dict | None = None, containers: dict | None = None, notices: tuple = (),
+                 budget: Budget | None = None, starts: dict | None = None):
         init = object.__setattr__
         init(self, "time", time)
         init(self, "interval_s", interval_s)
@@ -339,10 +348,12 @@ class Snapshot:
         init(self, "probe_stats", probe_stats)
         init(self, "status", dict(status or {}))
         init(self, "lost", dict(lost or {}))
+        init(self, "skipped", dict(skipped or {}))
         init(self, "capabilities", dict(capabilities or {}))
         init(self, "containers", dict(containers or {}))
         init(self, "notices", tuple(notices))
         init(self, "budget", budget)
+        init(self, "starts", dict(starts or {}))
 
     def __getattr__(self, name: str):
         # only reached for what is not a field: a part

@@ -239,15 +239,15 @@ def _validate(snap: Snapshot) -> None:
             for b in p.histogram.buckets:
                 if not (0 <= b.low_ns < b.high_ns <= MAX_COUNT) or not (0 < b.count <= MAX_COUNT):
                     raise ValueError(f"bad latency bucket [{b.low_ns}, {b.high_ns}) count {b.count}")
-    for name in ("status", "lost", "capabilities"):
+    for name in ("status", "lost", "skipped", "capabilities"):
         if not isinstance(getattr(snap, name), dict):
             raise TypeError(f"{name} must be an object")
     notes = snap.capabilities.get("notes", {})
     if not isinstance(notes, dict) or not all(isinstance(v, str) for v in notes.values()):
         raise TypeError("capabilities.notes must map names to text")
-    for n in snap.lost.values():
-        if n < 0:
-            raise ValueError("a lost count is negative")
+    for what in ("lost", "skipped"):
+        if any(n < 0 for n in getattr(snap, what).values()):
+            raise ValueError(f"a {what} count is negative")
 
 
 def parse_line(line: str) -> Snapshot:

@@ -38,6 +38,7 @@ def to_dict(snap: Snapshot) -> dict:
         "probe_stats": snap.probe_stats,
         "status": dict(snap.status),
         "lost": dict(snap.lost),
+        "skipped": dict(snap.skipped),
         "capabilities": snap.capabilities,
         "notices": list(snap.notices),
         "budget": None if snap.budget is None else snap.budget.to_dict(),
@@ -57,6 +58,7 @@ def from_dict(d: dict) -> Snapshot:
         probe_stats=str(d.get("probe_stats", "off")),
         status={str(k): str(v) for k, v in d["status"].items()},
         lost={str(k): int(v) for k, v in d["lost"].items()},
+        skipped={str(k): int(v) for k, v in (d.get("skipped") or {}).items()},  # absent before 2026-12
         capabilities=dict(d.get("capabilities") or {}),  # absent in older recordings
         containers=_containers_in(d),
         notices=tuple(str(n) for n in d.get("notices", [])),
@@ -113,6 +115,16 @@ def rows_by_container(part: str, rows, containers: Mapping[int, Container]) -> t
 def size(snap: Snapshot) -> int:
     """How many rows a snapshot holds (what its memory grows with)."""
     return sum(part.size(getattr(snap, name)) for name, part in PARTS.items())
+
+
+def processes(parts: Mapping[str, object]) -> dict[int, tuple[str, int]]:
+    """pid -> (comm, cgroup) of every process a row of the parts names (the
+    last row's, where rows differ: a process renamed in the interval)."""
+    out: dict[int, tuple[str, int]] = {}
+    for name, value in parts.items():
+        for pid, comm, cgroup in PARTS[name].processes(value):
+            out[pid] = (comm, cgroup)
+    return out
 
 
 def cgroups(parts: Mapping[str, object]) -> set[int]:

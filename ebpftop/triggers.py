@@ -21,6 +21,7 @@ from ebpftop.sets.base import Figure
 FIGURES: dict[str, Figure] = {
     **sets.FIGURES,
     "lost": Figure("events lost in the interval", lambda s: float(sum(s.lost.values()))),
+    "skipped": Figure("probe runs the kernel skipped in the interval", lambda s: float(sum(s.skipped.values()))),
 }
 
 # Every figure is counted in a u64 (the latencies in ns: 584 years)

@@ -66,11 +66,12 @@ def config_path() -> Path:
     return Path(base) / "ebpftop" / "watch"
 
 
-def _read_safely(path: Path) -> str | None:
+def read_safely(path: Path, what: str = "watch list", error: type[Exception] = WatchError) -> str | None:
     """The file's text, read as root from a place a user may control
     (sudo -E keeps their HOME): only a regular file, not through a symlink,
     owned by root or the invoking user and writable by no one else, and at
-    most 64 KiB.  None when it does not exist."""
+    most 64 KiB.  None when it does not exist.  Errors are `error`, naming
+    the file as `what`."""
     import stat
 
     try:
@@ -79,31 +80,31 @@ def _read_safely(path: Path) -> str | None:
         return None
     except OSError as e:
         why = "it is a symbolic link" if e.errno == 40 else e.strerror  # ELOOP
-        raise WatchError(f"cannot read watch list {path}: {why}") from None
+        raise error(f"cannot read {what} {path}: {why}") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise WatchError(f"cannot read watch list {path}: not a regular file")
+            raise error(f"cannot read {what} {path}: not a regular file")
         from ebpftop.safefile import trusted_uids
 
         if st.st_uid not in trusted_uids() or st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            raise WatchError(f"cannot read watch list {path}: it must belong to root or you "
-                             "and be writable by no one else")
+            raise error(f"cannot read {what} {path}: it must belong to root or you "
+                        "and be writable by no one else")
         data = os.read(fd, MAX_CONFIG_BYTES + 1)
     finally:
         os.close(fd)
     if len(data) > MAX_CONFIG_BYTES:
-        raise WatchError(f"watch list {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB")
+        raise error(f"{what} {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise WatchError(f"watch list {path} is not UTF-8 text") from None
+        raise error(f"{what} {path} is not UTF-8 text") from None
 
 
 def read_config(path: Path) -> list[str]:
     """One path per line; '#' starts a comment; 'DIR/*' watches a directory.
     Errors name the file and line, never echo its content beyond that."""
-    text = _read_safely(path)
+    text = read_safely(path)
     if text is None:
         return []
     out = []

@@ -36,6 +36,7 @@ class ViewInput:
     show_container: bool = False  # some row is not on the host
     grouped: bool = False  # rows summed per container (the app's g key)
     until: float | None = None  # rewound: the moment shown (what the history held then); None: live
+    live: bool = True  # the source is the kernel (not a recording)
 
     def kept(self, part: str, time_field: str = "time") -> tuple:
         """A part's rows kept over time, as they were at the moment shown."""
@@ -51,6 +52,17 @@ class ProbeStatsRequested(Message):
         self.on = on
 
 
+class OptionRequested(Message):
+    """A view asks for a probe set's option changed while running (the Disk
+    tab's slow-I/O threshold): the app hands it to the source."""
+
+    def __init__(self, name: str, value, on_applied=None):
+        super().__init__()
+        self.name = name
+        self.value = value
+        self.on_applied = on_applied  # called once the source took it (not in a replay, nor rewound)
+
+
 class View(Vertical):
     """A probe state line, a table, and a summary line."""
 
@@ -59,9 +71,9 @@ class View(Vertical):
     TIMELINE: str | None = None  # its headline figure over time (sets' headlines, panes/timeline.py)
     DEFAULT_CSS = """
     View { height: 1fr; }
-    View .probe-state { height: 1; padding: 0 1; }
+    View .probe-state { height: auto; max-height: 2; padding: 0 1; }
     View .timeline { height: 1; padding: 0 1; }
-    View .summary { height: 1; padding: 0 1; color: $text-muted; }
+    View .summary { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
     """
 
     def __init__(self, *args, **kw):
@@ -111,9 +123,17 @@ class View(Vertical):
         status, note = self.status_of(view), str(view.notes.get(self.probe_set, ""))
         state = self.query_one("#probe-state", Static)
         if status == STATUS_STARTING:
-            state.update(Text("◌ starting: compiling and attaching the eBPF program…", style="yellow"))
+            state.update(Text("◌ starting: compiling and attaching the eBPF program…" if view.live
+                              else "◌ reading the recording…", style="yellow"))
         elif status == STATUS_OK and view.snapshot is None:
-            state.update(Text("● running: the first figures come after one interval", style="green"))
+            state.update(Text("● running: the first figures come after one interval", style="green") if view.live
+                         else Text("▶ replaying: the first interval comes next", style="magenta"))
+        elif status == STATUS_OK and not view.live:
+            line = Text(f"▶ replaying · {self.TITLE} · every {round(view.snapshot.interval_s, 1):g} s",
+                        style="magenta")
+            if note:
+                line.append_text(Text(" · ", style="magenta") + safe(note, style="yellow"))
+            state.update(line)
         elif status == STATUS_OK:
             line = Text(f"● running · {self.TITLE} · every {round(view.snapshot.interval_s, 1):g} s", style="green")
             if note:

@@ -54,12 +54,9 @@ def _share(field: str):
     return lambda r: getattr(r[0], field) / r[0].wall_ns if r[0].wall_ns else 0
 
 
-class CpuProcessTable(SortableTable):
-    """(CpuProcess, interval_s, its run-queue p99 or None) rows."""
 
-    COLUMNS = (
-        Column("pid", "PID", lambda r: r[0].pid, lambda r: num(0, str(r[0].pid) if r[0].pid else "-"), numeric=True),
-        Column("comm", "COMM", lambda r: r[0].comm, lambda r: safe(r[0].comm)),
+# Where a process's or a thread's time went, and its switches: both tables' columns
+TIME_COLUMNS = (
         Column("cpu", "CPU%", lambda r: r[0].on_cpu_ns,
                lambda r: num(0, f"{r[0].on_cpu_ns / (r[1] * 1e7):.1f}"), numeric=True),
         Column("on_cpu", "ON CPU", lambda r: r[0].on_cpu_ns, lambda r: num(0, duration(r[0].on_cpu_ns)), numeric=True),
@@ -68,9 +65,21 @@ class CpuProcessTable(SortableTable):
         Column("sleep", "SLEEP%", _share("sleeping_ns"), lambda r: pct(r[0].sleeping_ns, r[0].wall_ns), numeric=True),
         Column("split", "█RUN ▓WAIT ▒BLOCK ·SLEEP", lambda r: r[0].on_cpu_ns / r[0].wall_ns if r[0].wall_ns else 0,
                lambda r: split_bar(r[0])),
-        Column("threads", "THR", lambda r: r[0].threads, lambda r: num(r[0].threads), numeric=True),
+)
+SWITCH_COLUMNS = (
         Column("vcsw", "VCSW", lambda r: r[0].voluntary, lambda r: num(r[0].voluntary), numeric=True),
         Column("icsw", "ICSW", lambda r: r[0].involuntary, lambda r: num(r[0].involuntary), numeric=True),
+)
+
+class CpuProcessTable(SortableTable):
+    """(CpuProcess, interval_s, its run-queue p99 or None) rows."""
+
+    COLUMNS = (
+        Column("pid", "PID", lambda r: r[0].pid, lambda r: num(0, str(r[0].pid) if r[0].pid else "-"), numeric=True),
+        Column("comm", "COMM", lambda r: r[0].comm, lambda r: safe(r[0].comm)),
+        *TIME_COLUMNS,
+        Column("threads", "THR", lambda r: r[0].threads, lambda r: num(r[0].threads), numeric=True),
+        *SWITCH_COLUMNS,
         Column("runq", "RUNQ P99", lambda r: r[2] or 0, lambda r: num(0, duration(r[2])), numeric=True),
     )
     DEFAULT_SORT = 2
@@ -93,16 +102,8 @@ class CpuThreadTable(SortableTable):
     COLUMNS = (
         Column("tid", "TID", lambda r: r[0].tid, lambda r: num(0, str(r[0].tid) if r[0].tid else "-"), numeric=True),
         Column("comm", "THREAD", lambda r: r[0].comm, lambda r: safe(thread_name(r[0]))),
-        Column("cpu", "CPU%", lambda r: r[0].on_cpu_ns,
-               lambda r: num(0, f"{r[0].on_cpu_ns / (r[1] * 1e7):.1f}"), numeric=True),
-        Column("on_cpu", "ON CPU", lambda r: r[0].on_cpu_ns, lambda r: num(0, duration(r[0].on_cpu_ns)), numeric=True),
-        Column("wait", "WAIT%", _share("runnable_ns"), lambda r: pct(r[0].runnable_ns, r[0].wall_ns), numeric=True),
-        Column("blocked", "BLOCK%", _share("blocked_ns"), lambda r: pct(r[0].blocked_ns, r[0].wall_ns), numeric=True),
-        Column("sleep", "SLEEP%", _share("sleeping_ns"), lambda r: pct(r[0].sleeping_ns, r[0].wall_ns), numeric=True),
-        Column("split", "█RUN ▓WAIT ▒BLOCK ·SLEEP", lambda r: r[0].on_cpu_ns / r[0].wall_ns if r[0].wall_ns else 0,
-               lambda r: split_bar(r[0])),
-        Column("vcsw", "VCSW", lambda r: r[0].voluntary, lambda r: num(r[0].voluntary), numeric=True),
-        Column("icsw", "ICSW", lambda r: r[0].involuntary, lambda r: num(r[0].involuntary), numeric=True),
+        *TIME_COLUMNS,
+        *SWITCH_COLUMNS,
     )
     DEFAULT_SORT = 2
 

@@ -44,6 +44,9 @@ class LatencyTable(SortableTable):
 
 # From this width on, the read() and write() histograms are drawn side by side.
 SIDE_BY_SIDE_WIDTH = 150
+# Below this width the histogram goes above the table instead of beside it:
+# beside it, at 80 columns, the table lost its P90 and P99 columns.
+STACKED_BELOW_WIDTH = 110
 
 
 def side_by_side(left: Text, right: Text, gap: int = 4) -> Text:
@@ -88,6 +91,9 @@ class HistogramView(View):
     HistogramView .latency-body { height: 1fr; }
     HistogramView .histogram-box { width: auto; max-width: 65%; height: 1fr; }
     HistogramView .histogram { width: auto; padding: 0 1; }
+    HistogramView .latency-body.stacked { layout: vertical; }
+    HistogramView .latency-body.stacked .histogram-box { width: 100%; max-width: 100%; height: 1fr; }
+    HistogramView .latency-body.stacked LatencyTable { height: 1fr; }
     """
     shown = 0  # the series the table (and, when narrow, the histogram) shows
     heatmap = False  # over the kept intervals instead of this one's histogram
@@ -125,7 +131,7 @@ class HistogramView(View):
         text = Text()
         text.append(f"{series.label} latency, ", style="bold")
         text.append_text(safe(who))
-        if lat.estimated:  # --max-cpu shed load: counts scaled up from a sample
+        if lat.estimated:  # --max-cpu shed load: 1 call in N timed, each counted as N
             text.append(f"\n≈ estimated: 1 {series.label} in {lat.sampled_1_in} timed (--max-cpu)", style="bold yellow")
         text.append(f"\n{'≈' if lat.estimated else ''}{count(hist.count)} {series.noun} · mean {duration(hist.mean_ns)}"
                     f"{chr(10) if narrow else ' · '}"
@@ -166,7 +172,8 @@ class HistogramView(View):
         estimate = f"counts estimated from 1 call in {sampled} · " if sampled > 1 else ""
         self.set_summary(f"[{estimate}ns, log2 buckets [low, high), percentiles interpolated in a bucket · {switch}]")
 
-    def on_resize(self, _event) -> None:
+    def on_resize(self, event) -> None:
+        self.query_one(".latency-body").set_class(event.size.width < STACKED_BELOW_WIDTH, "stacked")
         if self._input is not None and self._input.snapshot is not None:
             self.draw(self._input)
 

@@ -1,6 +1,7 @@
 """The Network tab: TCP connections with their traffic, the same summed per
 process, the closed ones, new TCP connections (t goes round these four),
-or UDP flows (u switches between TCP and UDP)."""
+UDP flows (u switches between TCP and UDP), or packet drops with the
+kernel's reason (d)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ebpftop.panes.base import View, ViewInput
 from ebpftop.panes.table import Column, SortableTable, clock, num, safe
 from ebpftop.render import byte_size, count
 from ebpftop.sets import tcp_traffic
+from ebpftop.sets.drops import unattributed
 from ebpftop.sets.tcp import TcpConnection
 from ebpftop.sets.tcp_traffic import TcpProcessTraffic, TcpSession
 from ebpftop.sets.udp import UdpFlow
@@ -68,6 +70,8 @@ class UdpTable(SortableTable):
 
 def _age(seconds: float) -> str:
     s = int(seconds)
+    if seconds < 1:  # a loopback request lives about a millisecond
+        return f"{seconds * 1000:.1f}ms"
     if s < 60:
         return f"{seconds:.1f}s" if seconds < 10 else f"{s}s"
     if s < 3600:
@@ -175,6 +179,40 @@ class TcpProcessTable(SortableTable):
         return (r[0].pid, r[0].comm) if r[0].pid else None
 
 
+def _no_owner(d) -> str:
+    if not d.protocol:
+        return "host (no socket)"  # the host's rest: drops before any socket lookup
+    return "? (no owner seen yet)" if d.laddr else "? (not a followed TCP socket)"
+
+
+class DropTable(SortableTable):
+    """(Drop, interval_s) rows: a socket's drops for one reason, or the
+    host's for a reason no socket was named for (pid 0, no address)."""
+
+    COLUMNS = (
+        Column("pid", "PID", lambda r: r[0].pid, lambda r: num(r[0].pid, str(r[0].pid) if r[0].pid else "-"),
+               numeric=True),
+        Column("comm", "COMM", lambda r: r[0].comm, lambda r: safe(r[0].comm) if r[0].comm else Text(_no_owner(r[0]), style="dim")),
+        Column("reason", "REASON", lambda r: r[0].reason, lambda r: safe(r[0].reason, style="yellow")),
+        Column("protocol", "PROTO", lambda r: r[0].protocol, lambda r: safe(r[0].protocol)),
+        Column("local", "LOCAL", lambda r: (r[0].laddr, r[0].lport),
+               lambda r: safe(f"{r[0].laddr}:{r[0].lport}" if r[0].laddr else "")),
+        Column("remote", "REMOTE", lambda r: (r[0].raddr, r[0].rport),
+               lambda r: safe(f"{r[0].raddr}:{r[0].rport}" if r[0].raddr else "")),
+        Column("count", "DROPS", lambda r: r[0].count, lambda r: num(r[0].count), numeric=True),
+        Column("rate", "DROPS/S", lambda r: r[0].count,
+               lambda r: num(0, f"{r[0].count / r[1]:,.1f}" if r[1] else "-"), numeric=True),
+    )
+    DEFAULT_SORT = 6
+
+    def row_key(self, r) -> str:
+        d = r[0]
+        return f"{d.pid}\0{d.comm}\0{d.reason}\0{d.protocol}\0{d.laddr}:{d.lport}\0{d.raddr}:{d.rport}\0{d.cgroup}"
+
+    def row_process(self, r):
+        return (r[0].pid, r[0].comm) if r[0].pid else None
+
+
 class NetworkView(View):
     """TCP connections with their traffic, the same summed per process, the
     closed ones, new TCP connections (the app's t key goes round these four),
@@ -182,27 +220,29 @@ class NetworkView(View):
 
     TCP_MODES = ("traffic", "by_process", "closed", "new")
     MODE_PROBE_SETS = {"traffic": "tcp_traffic", "by_process": "tcp_traffic", "closed": "tcp_traffic", "new": "tcp",
-                       "udp": "udp"}
+                       "udp": "udp", "drops": "drops"}
     TITLES = {
         "traffic": "TCP connections: bytes, rates, retransmits, resets (sock:sock_send/recv_length, tcp:*)",
         "by_process": "TCP traffic per process (sock:sock_send/recv_length)",
         "closed": "closed TCP connections, newest first: lifetime and totals (tcplife)",
         "new": "new TCP connections (sock:inet_sock_set_state, accept in process context)",
         "udp": "UDP flows in the interval (cgroup_skb on the root cgroup, owners from sock:sock_recv_length)",
+        "drops": "packets the kernel dropped, with its reason: per socket where it names one, else the host's "
+                 "(skb:kfree_skb)",
     }
     MODE_NAMES = {"traffic": "connections", "by_process": "per process", "closed": "closed", "new": "new connections",
-                  "udp": "UDP"}
+                  "udp": "UDP", "drops": "drops"}
     mode = "traffic"
     tcp_mode = "traffic"  # the TCP view u returns to
     TABLES = {"traffic": TcpTrafficTable, "by_process": TcpProcessTable, "closed": TcpClosedTable, "new": TcpTable,
-              "udp": UdpTable}
+              "udp": UdpTable, "drops": DropTable}
 
     @property
     def TITLE(self) -> str:  # noqa: N802 - the attribute every view has
         return self.TITLES[self.mode]
 
     MODE_TIMELINES = {"traffic": "tcp_bytes", "by_process": "tcp_bytes", "closed": "tcp_bytes", "new": "tcp_new",
-                      "udp": "udp_bytes"}
+                      "udp": "udp_bytes", "drops": "drops"}
 
     @property
     def probe_set(self) -> str:
@@ -216,6 +256,8 @@ class NetworkView(View):
         Binding("t", "next_tcp_view", "TCP views", show=False,
                 tooltip="TCP connections with their traffic → per process → closed (tcplife) → new connections"),
         Binding("u", "toggle_udp", "TCP/UDP", show=False, tooltip="switch between TCP and UDP flows"),
+        Binding("d", "toggle_drops", "Drops", show=False,
+                tooltip="packet drops with the kernel's reason (per connection where the socket is known), and back"),
     ]
 
     def has_timeline(self) -> bool:
@@ -232,18 +274,21 @@ class NetworkView(View):
         return self.query_one(self.TABLES[self.mode])
 
     def next_tcp_mode(self) -> str:
-        if self.mode == "udp":
+        if self.mode in ("udp", "drops"):
             return self.tcp_mode
         return self.TCP_MODES[(self.TCP_MODES.index(self.mode) + 1) % len(self.TCP_MODES)]
 
     def set_mode(self, mode: str) -> None:
         self.mode = mode
-        if mode != "udp":
+        if mode not in ("udp", "drops"):
             self.tcp_mode = mode
         for m, table_type in self.TABLES.items():
             self.query_one(table_type).display = mode == m
         self.table.focus()
         self.redraw()
+
+    def action_toggle_drops(self) -> None:
+        self.set_mode(self.tcp_mode if self.mode == "drops" else "drops")
 
     def action_toggle_udp(self) -> None:
         self.set_mode(self.tcp_mode if self.mode == "udp" else "udp")
@@ -253,12 +298,14 @@ class NetworkView(View):
 
     def _switch_hint(self) -> str:
         if self.mode == "udp":
-            return f"u: TCP {self.MODE_NAMES[self.tcp_mode]}"
-        return f"t: {self.MODE_NAMES[self.next_tcp_mode()]} · u: UDP"
+            return f"u: TCP {self.MODE_NAMES[self.tcp_mode]} · d: drops"
+        if self.mode == "drops":
+            return f"d: TCP {self.MODE_NAMES[self.tcp_mode]}"
+        return f"t: {self.MODE_NAMES[self.next_tcp_mode()]} · u: UDP · d: drops"
 
     def draw(self, view: ViewInput) -> None:
         {"traffic": self.draw_traffic, "by_process": self.draw_by_process, "closed": self.draw_closed,
-         "new": self.draw_new, "udp": self.draw_udp}[self.mode](view)
+         "new": self.draw_new, "udp": self.draw_udp, "drops": self.draw_drops}[self.mode](view)
 
     @staticmethod
     def kept(view: ViewInput, part: str, time_field: str) -> tuple:
@@ -301,6 +348,17 @@ class NetworkView(View):
         rx_b = sum(f.rx_bytes for f in flows)
         self.set_summary(f"[UDP: {len(flows)} flows · datagrams sent {count(tx)} ({byte_size(tx_b)}), received "
                          f"{count(rx)} ({byte_size(rx_b)}) in {view.snapshot.interval_s:g} s · {self._switch_hint()}]")
+
+    def draw_drops(self, view: ViewInput) -> None:
+        snap = view.snapshot
+        # the host's rest (no socket named) only unfiltered: it belongs to no process
+        rest = () if view.flt.active or view.grouped else unattributed(snap)
+        self.table.show([(d, snap.interval_s) for d in (*snap.drops, *rest)])
+        total = sum(t.count for t in snap.drop_reasons)
+        owned = sum(d.count for d in snap.drops if d.pid)
+        self.set_summary(f"[Drops: {count(total)} in {snap.interval_s:g} s, {count(owned)} on sockets of known "
+                         f"processes · a drop before the socket lookup (netfilter, no socket) is the host's · "
+                         f"{self._switch_hint()}]")
 
     def draw_new(self, view: ViewInput) -> None:
         recent = self.kept(view, "tcp", "time")

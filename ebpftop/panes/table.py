@@ -78,6 +78,11 @@ class SortableTable(DataTable):
         Binding("s", "next_sort", "Sort", tooltip="sort by the next column (a click on a column header sorts by it; "
                 "again: reverses)"),
         Binding("S", "reverse_sort", "Reverse", show=False, tooltip="reverse the sort"),
+        Binding("k", "app.signal", "Signal", tooltip="send a signal to the process on this row (a picker, then "
+                "y to send; checked against the pid's reuse); by name or container: to each of its processes"),
+        Binding("n", "app.renice(1)", "Nicer", show=False, tooltip="renice the process on this row by +1 "
+                "(lower priority), every thread of it"),
+        Binding("N", "app.renice(-1)", "Less nice", show=False, tooltip="renice it by -1 (higher priority)"),
     ]
     DEFAULT_CSS = "SortableTable { height: 1fr; }"
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from ebpftop.panes.alerts import AlertsView
 from ebpftop.panes.base import View
 from ebpftop.panes.cpu import CpuView
+from ebpftop.panes.disk import DiskView
 from ebpftop.panes.file_opens import FileOpenView
 from ebpftop.panes.latency import LatencyView
 from ebpftop.panes.network import NetworkView
@@ -26,17 +27,27 @@ class Tab:
     key: str
     title: str
     view: type[View]
+    short: str = ""  # its label on a narrow terminal (TABS_FULL_WIDTH): every tab stays on the bar at 80 columns
+
+    def label(self, narrow: bool) -> str:
+        return f"{self.key} {self.short if narrow and self.short else self.title}"
 
 
-# The first is where ebpftop opens: what a top is opened for first.
+# The first is where ebpftop opens: what a top is opened for first; the
+# disk next, the question people bring after the CPU.
 TABS: tuple[Tab, ...] = (
     Tab("cpu", "1", "CPU", CpuView),
-    Tab("network", "2", "Network", NetworkView),
-    Tab("syscalls", "3", "Syscalls", SyscallView),
-    Tab("latency", "4", "Latency", LatencyView),
-    Tab("file_opens", "5", "File opens", FileOpenView),
-    Tab("page_faults", "6", "Page faults", PageFaultView),
-    Tab("processes", "7", "Processes", ProcessesView),
-    Tab("probes", "8", "Probes", ProbesView),
-    Tab("alerts", "9", "Alerts", AlertsView),
+    Tab("disk", "2", "Disk", DiskView),
+    Tab("network", "3", "Network", NetworkView, "Net"),
+    Tab("syscalls", "4", "Syscalls", SyscallView, "Sys"),
+    Tab("latency", "5", "Latency", LatencyView, "Lat"),
+    Tab("file_opens", "6", "File opens", FileOpenView, "Opens"),
+    Tab("page_faults", "7", "Page faults", PageFaultView, "Faults"),
+    Tab("processes", "8", "Processes", ProcessesView, "Procs"),
+    Tab("probes", "9", "Probes", ProbesView),
+    Tab("alerts", "0", "Alerts", AlertsView),
 )
+
+# The tab bar's width with the full labels (each label and a column either
+# side): below it, the short labels, a column apart (73 columns in all).
+TABS_FULL_WIDTH = sum(len(t.label(False)) + 2 for t in TABS)

@@ -121,7 +121,7 @@ def heatmap(snapshots: Sequence[Snapshot], shown_time: float, label: str, width:
     shown = min(bisect.bisect_left(times, shown_time), len(times) - 1)
     idx = window(len(snapshots), shown, max(8, width - 14))
     columns = [{b.low_ns: b.count for b in get(snapshots[i]).buckets} for i in idx]
-    lows = sorted({low for col in columns for low in col})
+    lows = continuous_lows({low for col in columns for low in col})
     out = Text()
     out.append(f"{label} latency over time (a column per interval, {len(idx)} of {len(snapshots)} kept)\n", style="bold")
     if not lows:
@@ -144,6 +144,20 @@ def heatmap(snapshots: Sequence[Snapshot], shown_time: float, label: str, width:
         out.append(" ", style=f"on {_heat(round(peak ** ((k + 1) / 8)), peak)}")
     out.append(f" 1 … {count(peak)} (log scale) · ^ the interval shown", style="dim")
     return out
+
+
+def continuous_lows(lows: set[int]) -> list[int]:
+    """The buckets' lower bounds from the lowest non-empty one to the
+    highest, the empty ones between included (log2 buckets: each twice the
+    last): an axis that skipped them would put 16 µs next to 1 ms."""
+    nonzero = sorted(low for low in lows if low > 0)
+    out = set(lows)
+    if nonzero:
+        low = nonzero[0]
+        while low < nonzero[-1]:
+            out.add(low)
+            low *= 2
+    return sorted(out)
 
 
 def _heat(n: int, peak: int) -> str:

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from ebpftop.sets import (
     cpu,
+    disk,
+    drops,
     file_opens,
+    oom,
     page_faults,
     processes,
     profile,
@@ -32,11 +35,14 @@ PROBE_SETS: tuple[ProbeSet, ...] = (
     page_faults.SET,
     file_opens.SET,
     tcp.SET,
+    drops.SET,  # before tcp_traffic: its collector joins drops to the connections that one forgets once closed
     tcp_traffic.SET,
     udp.SET,
     processes.SET,
     cpu.SET,
     profile.SET,
+    disk.SET,
+    oom.SET,
 )
 
 BY_NAME = {p.name: p for p in PROBE_SETS}
@@ -45,6 +51,10 @@ PARTS: dict[str, Part] = {part.name: part for p in PROBE_SETS for part in p.part
 OWNER_OF_PART = {part.name: p.name for p in PROBE_SETS for part in p.parts}
 HEADLINES = {name: (p.name, h) for p in PROBE_SETS for name, h in p.headlines.items()}  # name -> (set, Headline)
 FIGURES = {name: f for p in PROBE_SETS for name, f in p.figures.items()}
+# parts whose rows are alerts: the TUI takes them as they come (Source.poll_alerts), each row's
+# PART names its part, ALERT_TITLE and alert_text() what a toast says, alert_what/alert_detail the Alerts tab,
+# alert_cause a flight recording's notice
+STREAMED: tuple[str, ...] = tuple(name for name, part in PARTS.items() if getattr(part, "streamed", False))
 
 # -- what the loader derives from the declarations ------------------------------
 
@@ -73,9 +83,10 @@ def shared_files(probe_set: ProbeSet) -> set[str]:
 
 # The events the shared hook files pass on to the handlers the sets declare
 # (ProbeSet.handlers), with their arguments: lifecycle.c's ON_THREAD_CHANGED
-# (the thread's comm or cgroup changed, or it exits) and ON_THREAD_EXEC (a
-# thread that is not its process's leader exec'd and took the leader's id).
-HANDLER_EVENTS = {"thread_changed": ("tid",), "thread_exec": ("old_pid", "pid")}
+# (the thread's comm or cgroup changed, or it exits), ON_THREAD_EXEC (a
+# thread that is not its process's leader exec'd and took the leader's id)
+# and ON_THREAD_EXIT (in the exiting thread, as it exits).
+HANDLER_EVENTS = {"thread_changed": ("tid",), "thread_exec": ("old_pid", "pid"), "thread_exit": ("tid",)}
 
 
 def handler_defines(enabled: tuple[str, ...]) -> list[str]:

@@ -71,6 +71,11 @@ class Part:
     def cgroups(self, value) -> Iterable[int]:
         return ()
 
+    def processes(self, value) -> Iterable[tuple[int, str, int]]:
+        """(pid, comm, cgroup) of each process a row names: what an action
+        on a row (act.py) can reach."""
+        return ()
+
 
 @dataclass(frozen=True)
 class Rows(Part):
@@ -125,6 +130,14 @@ class Rows(Part):
     def cgroups(self, value):
         return map(_CGROUP, value)
 
+    def processes(self, value):
+        for r in value:
+            pid = getattr(r, "pid", 0)
+            if pid:
+                yield (pid, r.comm, r.cgroup)
+            for other, _n in getattr(r, "by_pid", ()):  # a row per name, its pids in it (syscalls)
+                yield (other, r.comm, r.cgroup)
+
 
 _CGROUP = attrgetter("cgroup")
 
@@ -171,6 +184,9 @@ class Histograms(Part):
 
     def cgroups(self, value):
         return map(_CGROUP, value.by_process)
+
+    def processes(self, value):
+        return ((p.pid, p.comm, p.cgroup) for p in value.by_process if p.pid)
 
 
 # a field's annotation (a type, its name, or a forward reference to it) -> what its JSON value is made
@@ -317,11 +333,19 @@ class Kernel(Protocol):
         read and left), as tuples of the fields asked for (a scalar's is
         "value"); the values alone when key_fields is None."""
 
+    def drain_percpu(self, name: str, key_fields: tuple[str, ...], value_fields: tuple[str, ...]) -> list:
+        """Every entry of per-CPU hash map NAME taken out of it, as (key
+        fields, value fields) with each value field summed over the CPUs
+        (an array field element by element, as a list)."""
+
     def table(self, name: str):
         """BCC's object for map NAME (for the few maps read entry by entry)."""
 
     def reader(self, name: str):
         """Single lookups by key bytes in map NAME: .get(key) -> value bytes or None."""
+
+    def format_of(self, tracepoint: str) -> str:
+        """The format file's text of tracepoint 'group/event' ("" if none)."""
 
     def symbolizer(self):
         """Names of code addresses: .user(tgid, addr) and .kernel(addr) -> str
@@ -361,6 +385,10 @@ class Collector:
     def take_alerts(self) -> list:
         """Alerts since the last call (the TUI asks every half second)."""
         return []
+
+    def set_option(self, name: str, value) -> bool:
+        """An option changed while running (a view's key); True if taken."""
+        return False
 
 
 # -- the declaration ----------------------------------------------------------
@@ -467,7 +495,8 @@ HIST_FIELDS = (("series", "comm", "tgid", "cgroup", "slot"), ("count", "sum_ns")
 
 def hist_parts(kernel: Kernel, map_name: str, parts: tuple[Histograms, ...], sampled_1_in: int = 1) -> dict:
     """One drain of a HIST_MAP into a Latency per series (each part's):
-    part name -> Latency; sampled 1 call in N, counts and sums scaled up.
+    part name -> Latency; sampled 1 call in N (counts already weighted by
+    the kernel), marked as estimates.
     Grouped on the map's own key fields, the comm decoded once per process."""
     groups: dict[int, dict] = {p.series: {} for p in parts}
     add = add_to_histograms

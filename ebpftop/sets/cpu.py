@@ -44,7 +44,8 @@ from ebpftop.sets.base import (
 
 # The thread states, in cpu_thread.ns[] order, and the C's other constants
 CONSTANTS = {"CPU_ON": 0, "CPU_RUNNABLE": 1, "CPU_BLOCKED": 2, "CPU_SLEEPING": 3, "CPU_HIST_SLOTS": 40,
-             "CPU_STAT_NO_WAKEUP": 0, "CPU_STAT_UNTRACED": 1, "CPU_STAT_NO_SWITCH_IN": 2, "CPU_STAT_SLOTS": 3}
+             "CPU_STAT_NO_WAKEUP": 0, "CPU_STAT_UNTRACED": 1, "CPU_STAT_NO_SWITCH_IN": 2,
+             "CPU_STAT_BUSY": 3, "CPU_STAT_SLOTS": 4}
 STATES = ("on_cpu", "runnable", "blocked", "sleeping")
 HIST_SLOTS = CONSTANTS["CPU_HIST_SLOTS"]
 GC_AFTER_NS = 10_000_000_000  # a record unchanged this long, of a thread gone: its last switch was missed

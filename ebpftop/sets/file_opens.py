@@ -78,11 +78,31 @@ class Alert(NamedTuple):
     ret: int  # the fd, or -errno
     cgroup: int = 0  # cgroup v2 id (0: unknown); Snapshot.containers says what it is
 
+    # what it is as an alert (the app's toast, the Alerts tab)
+    PART = "alerts"
+    ALERT_TITLE = "watched file opened"
+
     @property
     def result(self) -> str:
         if self.ret >= 0:
             return "ok"
         return errno.errorcode.get(-self.ret, str(self.ret))
+
+    @property
+    def alert_what(self) -> str:
+        return f"opened: {self.result}"
+
+    @property
+    def alert_detail(self) -> str:
+        return self.path
+
+    @property
+    def alert_cause(self) -> str:
+        """What set off a flight recording, in its notice."""
+        return f"{self.comm} opened {self.path}"
+
+    def alert_text(self) -> str:
+        return f"{self.comm} (pid {self.pid}, uid {self.uid}) opened {self.path}: {self.result}"
 
     def to_dict(self) -> dict:
         return {

@@ -13,7 +13,7 @@ WRITE = Histograms("write_latency", series=cdefs.OP_WRITE)
 
 class LatencyCollector(Collector):
     def collect(self, ctx) -> dict:
-        # sampled: set at a poll, so the whole interval was counted with it
+        # sampled: the mask set at the last poll (each call counted as its entry's mask said)
         return hist_parts(self.kernel, "latency_hist", (READ, WRITE), ctx.sampled_1_in)
 
 

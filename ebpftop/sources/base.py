@@ -35,6 +35,10 @@ class Source(Protocol):
     def set_probe_stats(self, on: bool) -> str:
         """Turn the probes' run-time statistics on or off; the new state."""
 
+    def set_option(self, name: str, value) -> bool:
+        """Change a probe set's option while it runs (the Disk tab's slow-I/O
+        threshold); False where nothing takes it (a recording)."""
+
     def close(self) -> None:
         """Release everything; safe to call more than once."""
 
@@ -71,6 +75,9 @@ class Wrapper:
 
     def set_probe_stats(self, on: bool) -> str:
         return self.inner.set_probe_stats(on)
+
+    def set_option(self, name: str, value) -> bool:
+        return self.inner.set_option(name, value)
 
     def close(self) -> None:
         self.inner.close()

@@ -39,6 +39,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
+from ebpftop import sets
 from ebpftop.history import MAX_KEPT_ROWS, snapshot_rows
 from ebpftop.model import Snapshot
 from ebpftop.recording import LineFile, RecordingError, dumps, why
@@ -102,7 +103,7 @@ class FlightRecorderSource(Wrapper):
         self.written: list[Path] = []
 
     def causes(self, snap: Snapshot) -> list[str]:
-        out = [f"alert: {a.comm} opened {a.path}" for a in snap.alerts[:1]]
+        out = [f"alert: {a.alert_cause}" for part in sets.STREAMED for a in getattr(snap, part)][:1]
         out += [f"trigger: {t.text}" for t in self.triggers if t.fires(snap)]
         return out
 

@@ -28,11 +28,14 @@ class Deltas:
         return out
 
 
-def charge_misses(lost: dict[str, int], misses: dict[str, int], owners: dict[str, tuple[str, ...]]) -> dict[str, int]:
-    """lost (probe set -> events lost in the interval) plus the runs the
-    kernel skipped (program -> misses in the interval), each charged to every
-    set the program serves: a skipped run is an event not counted."""
-    out = dict(lost)
+def skipped_by_set(misses: dict[str, int], owners: dict[str, tuple[str, ...]]) -> dict[str, int]:
+    """The runs the kernel skipped (program -> misses in the interval), each
+    charged to every set the program serves: a skipped run is an event not
+    counted.  Kept apart from the sets' losses: a loss says a map or ring of
+    ebpftop's was too small, a skip that another BPF program was running on
+    that CPU (a wakeup from an interrupt that came during a classic
+    tracepoint's program), which no size changes."""
+    out: dict[str, int] = {}
     for prog, n in misses.items():
         for name in owners.get(prog, ()) if n else ():
             out[name] = out.get(name, 0) + n

@@ -194,6 +194,57 @@ class Kernel:
             return [_fields(v, value_fields) for _k, v in items]
         return [(_fields(k, key_fields), _fields(v, value_fields)) for k, v in items]
 
+    def drain_percpu(self, name: str, key_fields: tuple[str, ...], value_fields: tuple[str, ...]) -> list:
+        """A per-CPU hash map's entries, each deleted as it is read, the
+        CPUs' copies of each value summed (an array element by element).
+        Never through BCC's batch read: on per-CPU maps it deletes the
+        entries and then fails to decode them (BCC 0.31: "incompatible
+        types"), so everything read is lost; here one raw
+        BPF_MAP_LOOKUP_AND_DELETE_BATCH, each CPU's copy decoded by BCC's
+        type of one value."""
+        table = self.table(name)
+        one = getattr(table, "sLeaf", table.Leaf)  # BCC's type of one CPU's value
+        cpus = int(getattr(table, "total_cpu", 0)) or len(table.Leaf())
+        stride = (ctypes.sizeof(one) + 7) // 8 * 8  # the kernel gives each CPU's copy 8-byte aligned
+        items = None
+        drainer = self._drainers.get(name, False)
+        if drainer is False:
+            drainer = None
+            if self.caps.map_batch:
+                class Values(ctypes.Structure):  # every CPU's copy of one value, as bytes
+                    _fields_ = [("raw", ctypes.c_ubyte * (stride * cpus))]
+                try:
+                    drainer = mapbatch.BatchDrainer(table.map_fd, table.Key, Values, int(table.max_entries))
+                except (TypeError, AttributeError):
+                    drainer = None
+            self._drainers[name] = drainer
+        if drainer is not None:
+            try:
+                items = [(k, [one.from_buffer_copy(raw, c * stride) for c in range(cpus)])
+                         for k, (raw,) in drainer.drain(key_fields, ("raw",))]
+            except OSError:  # Linux < 5.6: no batch command
+                self._drainers[name] = None
+        if items is None:  # one key at a time: what is added between a read and its delete is lost
+            items = []
+            for k in list(table.keys()):
+                try:
+                    items.append((_fields(k, key_fields), list(table[k])))
+                    del table[k]
+                except KeyError:
+                    pass
+        out = []
+        for k, per_cpu in items:
+            sums: list = [None] * len(value_fields)
+            for v in per_cpu:
+                for i, f in enumerate(value_fields):
+                    x = getattr(v, f)
+                    if isinstance(x, int):
+                        sums[i] = x if sums[i] is None else sums[i] + x
+                    else:  # an array: summed element by element
+                        sums[i] = list(x) if sums[i] is None else [a + b for a, b in zip(sums[i], x)]
+            out.append((k, tuple(sums)))
+        return out
+
     def reader(self, name: str) -> mapbatch.ElementReader:
         table = self.table(name)
         return mapbatch.ElementReader(table.map_fd, ctypes.sizeof(table.Key), ctypes.sizeof(table.Leaf))
@@ -203,6 +254,9 @@ class Kernel:
 
     def symbolizer(self) -> Symbolizer:
         return Symbolizer()
+
+    def format_of(self, tracepoint: str) -> str:
+        return program.format_text(program.tracefs_root(), tracepoint)
 
     # -- ring buffers -------------------------------------------------------
 

@@ -8,6 +8,7 @@ import re
 from collections import deque
 from pathlib import Path
 
+from ebpftop import sets
 from ebpftop.history import MAX_KEPT_ROWS, snapshot_rows
 from ebpftop.model import Snapshot
 from ebpftop.recording import iter_recording
@@ -160,7 +161,7 @@ class ReplaySource:
             return None
         snap = self._snapshots[self._next]
         self._next += 1
-        self._alerts.extend(snap.alerts)
+        self._alerts.extend(sorted((a for part in sets.STREAMED for a in getattr(snap, part)), key=lambda a: a.time))
         self.probe_stats = snap.probe_stats
         return snap
 
@@ -174,6 +175,10 @@ class ReplaySource:
     def set_probe_stats(self, on: bool) -> str:
         """A recording shows the probe costs it recorded; nothing to turn on."""
         return self.probe_stats
+
+    def set_option(self, name: str, value) -> bool:
+        """A recording was read with the options it was made with."""
+        return False
 
     def close(self) -> None:
         pass

@@ -14,6 +14,10 @@
 3. The scheduler (tests/bench/sched.py): what the CPU set adds to a context
    switch and a wakeup beside its floor, BCC's runqlat and bpftrace's
    runqlat.bt, and the CPU profile's share of a CPU beside profile-bpfcc's.
+4. Disk I/O and drops (tests/bench/disk.py): what the disk and drops sets
+   add to an O_DIRECT read of a loop device and to a dropped UDP send,
+   beside their floor and a bpftrace peer, and their programs' run time per
+   read and per drop.
 
 Results: printed, and written to tests/bench/results/latest.md (and .json).
 The machine is shared and noisy: only ratios from one run mean anything.
@@ -34,7 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.bench import sched
+from tests.bench import disk, sched
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -432,6 +436,10 @@ def markdown(res: dict) -> str:
     if res.get("sched"):
         lines += ["", "The scheduler (tests/bench/sched.py): a switch loop and a wakeup loop beside the CPU set, "
                       "its floor and the peers.", "", sched.markdown(res["sched"]).rstrip("\n")]
+    if res.get("disk"):
+        lines += ["", "Disk I/O and drops (tests/bench/disk.py): O_DIRECT reads of a loop device and a UDP flood "
+                      "dropped by nft beside the disk and drops sets, their floor and a bpftrace peer.", "",
+                  disk.markdown(res["disk"]).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
@@ -441,7 +449,7 @@ def main() -> int:
     ap.add_argument("--idle", type=float, default=60.0, help="seconds of idle CPU measurement")
     ap.add_argument("--busy", type=float, default=30.0, help="seconds of CPU measurement under the read() loop")
     ap.add_argument("--quick", action="store_true", help="one round, short measurements (a smoke run)")
-    ap.add_argument("--only", choices=("overhead", "own", "tcp", "poll", "startup", "ui", "sched"), action="append")
+    ap.add_argument("--only", choices=("overhead", "own", "tcp", "poll", "startup", "ui", "sched", "disk"), action="append")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench: needs root", file=sys.stderr)
@@ -450,7 +458,7 @@ def main() -> int:
     if args.quick:
         args.rounds, args.idle, args.busy = 1, 10.0, 5.0
         workloads = {k: v // 4 for k, v in workloads.items()}
-    only = set(args.only or ("overhead", "own", "tcp", "poll", "startup", "ui", "sched"))
+    only = set(args.only or ("overhead", "own", "tcp", "poll", "startup", "ui", "sched", "disk"))
     tmp = Path(tempfile.mkdtemp())
     binary = tmp / "workload"
     sh("gcc", "-O2", "-o", str(binary), str(HERE / "workload.c"))
@@ -468,6 +476,7 @@ def main() -> int:
         ("startup", "startup", startup),
         ("ui", "ui", ui_keystroke),
         ("sched", "sched", lambda: sched.measure(args.rounds)),
+        ("disk", "disk", lambda: disk.measure(args.rounds, disk.READS // 4 if args.quick else disk.READS)),
     )
     for phase, key, measure in phases:
         if phase not in only:

@@ -75,7 +75,8 @@ def our_programs() -> list[str]:
     out = subprocess.run(["bpftool", "prog", "list", "-j"], check=True, capture_output=True, text=True)
     names = [p.get("name", "") for p in json.loads(out.stdout)]
     # bpftool shows at most 15 characters of a name (BPF_OBJ_NAME_LEN)
-    ours = ("tracepoint__", "sys_enter", "udp_egress", "udp_ingress", "profile_sample", "page_fault_even")
+    ours = ("tracepoint__", "raw_tracepoint_", "sys_enter", "udp_egress", "udp_ingress", "profile_sample",
+            "page_fault_even", "block_", "skb__", "tcp_send_reset")
     return [n for n in names if n.startswith(ours)]
 
 

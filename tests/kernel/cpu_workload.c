@@ -10,7 +10,8 @@
  *                       ms; prints each thread's id and its final on-CPU ns
  *   states SECS FILE    for SECS seconds: 100 ms spinning, 100 ms of 4 KiB
  *                       O_DIRECT reads at random offsets of FILE, 100 ms
- *                       asleep, over and over; prints the reads done
+ *                       asleep, over and over; prints the reads and the
+ *                       sleeps done
  *   spin SECS           spin in spin_inner(), called by spin_outer(), for
  *                       SECS seconds (the profile's test: built with frame
  *                       pointers, so its user stacks unwind)
@@ -127,7 +128,7 @@ int main(int argc, char **argv)
             perror(argv[3]);
             return 1;
         }
-        long blocks = st.st_size / 4096, reads = 0;
+        long blocks = st.st_size / 4096, reads = 0, sleeps = 0;
         volatile unsigned long x = 0;
         double end = now() + atof(argv[2]);
         srand(getpid());
@@ -146,8 +147,9 @@ int main(int argc, char **argv)
             }
             struct timespec ts = {0, 100000000};
             nanosleep(&ts, NULL);
+            sleeps++;
         }
-        printf("{\"reads\": %ld}\n", reads);
+        printf("{\"reads\": %ld, \"sleeps\": %ld}\n", reads, sleeps);
     } else {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 from tests.kernel.conftest import our_programs
@@ -65,6 +66,24 @@ def sys_enter_run_time() -> int:
     return sum(p.get("run_time_ns", 0) for p in json.loads(out) if p.get("name") == "sys_enter")
 
 
+def recovered_work(lines: Lines, comm: str, probe_path: str) -> list[dict]:
+    """The intervals that carry a run of the work: until its 250 opens and
+    40 slow reads are all seen, or 15 s, or an interval is degraded."""
+    seen: list[dict] = []
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        d, _ = lines.until("an interval", lambda d: True, 5)
+        seen.append(d)
+        if d["budget"]["degraded"]:
+            break
+        opens = sum(r["count"] for s in seen for r in s["file_opens"] if r["comm"] == comm and r["path"] == probe_path)
+        slow = sum(b["count"] for s in seen for p in s["read_latency"]["by_process"]
+                   if p["comm"] == comm for b in p["buckets"] if b["low_ns"] >= 2**21)
+        if opens >= 250 and slow >= 40:
+            break
+    return seen
+
+
 def test_a_flood_past_max_cpu_degrades_then_recovers_exactly(workload, no_programs_before, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "ebpftop", "--json", "--interval", "1", "--max-cpu", str(MAX_CPU)],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -85,7 +104,7 @@ def test_a_flood_past_max_cpu_degrades_then_recovers_exactly(workload, no_progra
         flood = subprocess.Popen([str(workload.path), "readflood"], stdout=subprocess.PIPE, text=True)
         flood_pid = json.loads(flood.stdout.readline())["pid"]
 
-        # 1. the latency probes sampled: the interval's counts are the sample's times N, marked
+        # 1. the latency probes sampled: each timed call counted as the N it stands for, marked
         def sampled(d):
             return d["read_latency"]["sampled_1_in"] > 1 and workload.comm in d["read_latency"]["by_comm"]
 
@@ -96,13 +115,15 @@ def test_a_flood_past_max_cpu_degrades_then_recovers_exactly(workload, no_progra
         assert est["read_latency"]["estimated"] is True
         mine = [p for p in est["read_latency"]["by_process"] if p["comm"] == workload.comm]
         assert [p["pid"] for p in mine] == [flood_pid]
-        assert mine[0]["count"] % n == 0 and mine[0]["count"] > 1000 * n
-        for b in mine[0]["buckets"]:
-            assert b["count"] % n == 0
-        # the syscall counts stay exact while latency is sampled: about one read and one write per read timed
+        assert mine[0]["count"] > 1000 * n
+        # the syscall counts stay exact while latency is sampled, and the
+        # estimate matches them: the kernel counts each timed call as the N it
+        # stands for, so the calls timed between the poll and the new mask
+        # (one in one, or in the previous N) are not counted N times (scaled
+        # up at the poll, that interval once came out 28% high)
         flood_syscalls = sum(r["count"] for r in est["syscalls"] if r["comm"] == workload.comm)
         writes = sum(p["count"] for p in est["write_latency"]["by_process"] if p["comm"] == workload.comm)
-        assert 0.8 < (mine[0]["count"] + writes) / flood_syscalls < 1.25
+        assert 0.9 < (mine[0]["count"] + writes) / flood_syscalls < 1.1, (mine[0]["count"], writes, flood_syscalls, n)
 
         # 2. then probe sets detached: their programs stop running, their panes say why
         shed, _ = lines.until("a detached set", lambda d: d["budget"]["detached"], 30)
@@ -130,24 +151,36 @@ def test_a_flood_past_max_cpu_degrades_then_recovers_exactly(workload, no_progra
         assert all(s == "ok" for s in back["status"].values()), back["status"]
         assert {"sys_enter", "sys_exit_read", "sys_exit_write"} <= set(attached_tracepoints(proc.pid))
 
-        probe_path = str(tmp_path / "budget-probe")  # missing: every open fails
-        work = workload.run("work", 250, probe_path, 20_000)
-        workload.run("pipe", 40, 3000)
-        seen: list[dict] = []
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            d, _ = lines.until("an interval", lambda d: True, 5)
-            seen.append(d)
-            if d["budget"]["degraded"]:
-                continue  # a noisy machine's spike: judged below
-            opens = sum(r["count"] for s in seen for r in s["file_opens"]
-                        if r["comm"] == workload.comm and r["path"] == probe_path)
-            slow = sum(b["count"] for s in seen for p in s["read_latency"]["by_process"]
-                       if p["comm"] == workload.comm for b in p["buckets"] if b["low_ns"] >= 2**21)
-            if opens >= 250 and slow >= 40:
+        # Once recovered, the counts are exact again.  Judged over a run of
+        # the work with no interval degraded: on this shared machine ebpftop's
+        # own CPU now and then spikes past the budget (seen: the kernel part
+        # 0.77% of a CPU, the load over 5%), and the governor then rightly
+        # samples the latency probes for an interval or two.  Such a spike is
+        # checked to be one (load over the budget, the probes' part small),
+        # and the work is run again; the flood's leftovers would show as a
+        # large kernel part and fail here.
+        for attempt in range(3):
+            probe_path = str(tmp_path / f"budget-probe-{attempt}")  # missing: every open fails
+            work = workload.run("work", 250, probe_path, 20_000)
+            workload.run("pipe", 40, 3000)
+            work_end = time.time()
+            seen = recovered_work(lines, workload.comm, probe_path)
+            spikes = [s["budget"] for s in seen if s["budget"]["degraded"]]
+            if not spikes:
                 break
-        assert not any(s["budget"]["degraded"] for s in seen), [s["budget"] for s in seen]
-        assert all(s["read_latency"]["sampled_1_in"] == 1 for s in seen)
+            first = spikes[0]
+            assert first["load_pct"] > MAX_CPU and first["kernel_pct"] < MAX_CPU / 2, spikes
+            assert all(b["detached"] == [] for b in spikes), spikes
+            # every interval that may hold this run's counts read, before the next run
+            lines.until("the spike's end", lambda d, end=work_end: not d["budget"]["degraded"]
+                        and datetime.fromisoformat(d["time"]).timestamp() > end + 1.5, 60)
+        else:
+            raise AssertionError(f"three runs of the work each met a spike: {spikes}")
+        assert all(s["read_latency"]["sampled_1_in"] == 1 and not s["read_latency"]["estimated"] for s in seen)
+        opens = sum(r["count"] for s in seen for r in s["file_opens"]
+                    if r["comm"] == workload.comm and r["path"] == probe_path)
+        slow = sum(b["count"] for s in seen for p in s["read_latency"]["by_process"]
+                   if p["comm"] == workload.comm for b in p["buckets"] if b["low_ns"] >= 2**21)
         assert opens == 250 and work["failed"] == 250  # every open of the missing path, counted once
         assert 40 <= slow <= 42
         getppid = sum(r["count"] for s in seen for r in s["syscalls"] if r["comm"] == workload.comm)

@@ -187,6 +187,10 @@ def test_no_loss_reported_under_normal_load(fresh, workload):
     snap = poll_after(fresh)
     assert all(v == 0 for v in snap.lost.values()), snap.lost
     assert os.geteuid() == 0
+    # each process a row names carries its start time, for the TUI's k (act.py): this one's too
+    from ebpftop import act
+
+    assert snap.starts[os.getpid()] == act.start_time(os.getpid())
 
 
 def test_probe_cost_counts_our_programs_runs(fresh, workload):

@@ -80,6 +80,24 @@ def run_polled(source, procs: list, until: list) -> tuple[dict, list]:
     return kernel, snaps
 
 
+def stolen_ns() -> float:
+    """Time the hypervisor gave this machine's CPUs to someone else, all CPUs
+    together (/proc/stat's steal, in ticks).  With paravirtual steal-time
+    accounting (this VM's kernel has it) schedstat leaves the time stolen
+    during a task's slice out of its on-CPU time, while ebpftop's slices,
+    timed by the tracepoints' clock, include it: on a host that steals, ours
+    may be larger by up to what was stolen while the task ran.  (Once in CI
+    ours was 107 ms larger over a 3 s run with nothing estimated; the steal
+    was not recorded then, the figures printed on failure now include it.)"""
+    steal = int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8])
+    return (steal + 1) * 1e9 / os.sysconf("SC_CLK_TCK")  # + a tick: the counter's resolution
+
+
+def skipped_of(snaps) -> int:
+    """Runs of the CPU set's programs the kernel skipped (its recursion guard), as ebpftop reported them."""
+    return sum(s.skipped.get("cpu", 0) for s in snaps)
+
+
 def threads_of(snaps, pid: int) -> list:
     return [t for s in snaps for t in s.cpu_threads if t.pid == pid]
 
@@ -102,14 +120,17 @@ def test_on_cpu_time_is_the_schedulers_within_two_percent(cpu_source, named):
     switch no program saw: some VMs hide threads from BPF) is the only
     uncertainty, and it is bounded: the truth lies between the exact part
     and the whole."""
+    steal0 = stolen_ns()
     proc = subprocess.Popen([str(named()), "burn", "700"], stdout=subprocess.PIPE, text=True)
     kernel, snaps = run_polled(cpu_source, [proc], [proc])
+    stolen = stolen_ns() - steal0
     k = kernel[proc.pid]
     rows = threads_of(snaps, proc.pid)
     ours = sum(t.on_cpu_ns for t in rows)
     estimated = sum(t.estimated_ns for t in rows)
     assert k.on_cpu_ns >= 700e6
-    assert ours - estimated - 0.02 * k.on_cpu_ns <= k.on_cpu_ns <= ours + 0.02 * k.on_cpu_ns, (ours, estimated, k.on_cpu_ns)
+    figures = {"ours": ours, "estimated": estimated, "stolen": stolen, "schedstat": k.on_cpu_ns}
+    assert ours - estimated - stolen - 0.02 * k.on_cpu_ns <= k.on_cpu_ns <= ours + 0.02 * k.on_cpu_ns, figures
     assert (sum(t.voluntary for t in rows), sum(t.involuntary for t in rows)) == k.switches
 
 
@@ -177,11 +198,17 @@ def test_a_process_with_three_busy_threads_shows_three_thread_rows_that_sum_to_i
 
 def test_where_the_time_goes_matches_schedstat_and_delay_accounting(cpu_source, named, tmp_path):
     """100 ms spinning, 100 ms of O_DIRECT reads of a file on the disk, 100 ms
-    asleep, for 3 s: each share of its time within a few points of the
-    kernel's (on CPU + runnable: schedstat; blocked: delay accounting's
-    block-I/O delay).  The boundary between waiting and running is drawn a
-    few microseconds apart per wakeup by the tracepoints and by schedstat,
-    so on CPU alone gets more room."""
+    asleep, for 3 s: on CPU + runnable within a point of schedstat's (on CPU
+    + run delay), blocked within two of delay accounting's block-I/O delay,
+    asleep within a millisecond per sleep of the sleeps the workload did.
+
+    On CPU alone is held to a range, not to schedstat's figure: when a wakeup
+    preempts (an I/O completion waking the reader on an idle CPU, 14,000
+    times in a run here), the scheduler skips updating its run-queue clock
+    until the switch (rq_clock_skip_update), so schedstat counts the 8-16 us
+    from wakeup to switch-in as on CPU, not as run delay.  The tracepoints
+    see both moments: measured with bpftrace here, 144 ms of such waits in a
+    3 s run, while run_delay said 6 ms and on CPU was 110 ms above ours."""
     data = tmp_path / "odirect.bin"
     with open(data, "wb") as f:
         for _ in range(64):
@@ -191,22 +218,33 @@ def test_where_the_time_goes_matches_schedstat_and_delay_accounting(cpu_source, 
     before = delayacct.read_text()
     delayacct.write_text("1")
     try:
+        steal0 = stolen_ns()
         proc = subprocess.Popen([str(named()), "states", "3", str(data)], stdout=subprocess.PIPE, text=True)
         kernel, snaps = run_polled(cpu_source, [proc], [proc])
+        stolen = stolen_ns() - steal0
     finally:
         delayacct.write_text(before)
     k = kernel[proc.pid]
     rows = threads_of(snaps, proc.pid)
-    on, runnable, blocked, sleeping = (sum(getattr(t, f) for t in rows)
-                                       for f in ("on_cpu_ns", "runnable_ns", "blocked_ns", "sleeping_ns"))
+    on, runnable, blocked, sleeping, estimated = (sum(getattr(t, f) for t in rows) for f in (
+        "on_cpu_ns", "runnable_ns", "blocked_ns", "sleeping_ns", "estimated_ns"))
     wall = on + runnable + blocked + sleeping
 
     def pct(ns):
         return ns * 100 / wall
 
     assert 2.9e9 < wall < 4e9, wall
-    assert abs(pct(on + runnable) - pct(k.on_cpu_ns + k.run_delay_ns)) < 1.0
-    assert abs(pct(on) - pct(k.on_cpu_ns)) < 5.0
-    assert abs(pct(blocked) - pct(k.blkio_ns)) < 2.0, (pct(blocked), pct(k.blkio_ns))
-    assert abs(pct(sleeping) - (100 - pct(k.on_cpu_ns + k.run_delay_ns + k.blkio_ns))) < 2.0
+    # What ebpftop itself marks as estimated (slices after a switch no program
+    # saw: this VM's agent threads run unseen) is given to the slice's owner;
+    # the kernel's figure may differ by that much more, and ours may exceed
+    # it by the time the hypervisor stole (see stolen_ns).
+    figures = {"on": on, "runnable": runnable, "blocked": blocked, "sleeping": sleeping, "estimated": estimated,
+               "stolen": stolen, "schedstat on": k.on_cpu_ns, "run_delay": k.run_delay_ns, "blkio": k.blkio_ns,
+               "skipped": skipped_of(snaps), "workload": k.out}
+    slack = 1.0 + pct(estimated) + pct(stolen)
+    assert -slack < pct(on + runnable) - pct(k.on_cpu_ns + k.run_delay_ns) < slack, figures
+    assert pct(on) - slack < pct(k.on_cpu_ns) < pct(on + runnable) + slack, figures
+    assert abs(pct(blocked) - pct(k.blkio_ns)) < 2.0, figures  # blkio: in ticks
+    sleeps = json.loads(k.out)["sleeps"]
+    assert 0 <= sleeping - sleeps * 100e6 < sleeps * 1e6, figures
     assert pct(blocked) > 10 and pct(sleeping) > 25  # the reads did block, the sleeps did sleep

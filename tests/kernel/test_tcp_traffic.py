@@ -115,8 +115,15 @@ def test_bytes_each_way_are_exact_per_connection_and_per_process(fresh, family, 
         n_up = n_down = 0
     assert (up.tx_total, up.rx_total, up.tx_bytes, up.rx_bytes) == (n_up, n_down, n_up, n_down)
     assert (down.tx_total, down.rx_total, down.tx_bytes, down.rx_bytes) == (n_down, n_up, n_down, n_up)
-    assert up in snap.tcp_closed and down in snap.tcp_closed  # both closed: lifetime rows
-    assert 0.3 <= up.duration_s(snap.time) <= lifetime + 0.05
+    # both closed: lifetime rows.  Unless the kernel skipped the close (its
+    # recursion guard: sock:inet_sock_set_state is a classic tracepoint, and
+    # a close in a softirq that interrupted another of ebpftop's classic
+    # programs is not run), which ebpftop must then have said (once in CI
+    # with a fallback forced, the accepted side stayed open).
+    unseen = [s for s in (up, down) if s not in snap.tcp_closed]
+    assert len(unseen) <= snap.skipped.get("tcp_traffic", 0), (unseen, snap.skipped)
+    if up not in unseen:
+        assert 0.3 <= up.duration_s(snap.time) <= lifetime + 0.05
     assert up.resets_sent == up.resets_received == down.resets_sent == down.resets_received == 0
     per_process = {r.comm: r for r in tcp_by_process(mine)}
     assert (per_process[client_comm].tx_bytes, per_process[client_comm].rx_bytes) == (n_up, n_down)
@@ -265,3 +272,6 @@ def test_short_connections_whose_sockets_are_reused_are_each_reported_once(fresh
     assert {(r.tx_total, r.rx_total, r.closed is not None) for r in connects} == {(size * k, 0, True)}
     assert {(r.tx_total, r.rx_total, r.closed is not None) for r in accepts} == {(0, size * k, True)}
     assert len({r.sport for r in connects}) == n  # each connection once
+    # a closed socket's memory taken by the next accepted one (its LISTEN -> SYN_RECV) leaves the
+    # closed row as it closed (issue 27: about half showed SYN_RECV)
+    assert {r.state for r in rows} == {"CLOSE"}, sorted({r.state for r in rows})

@@ -1,5 +1,9 @@
-"""Writes screenshots/<pane>.svg from the committed real-kernel recording
-(make screenshots; it also makes PNGs when rsvg-convert is there)."""
+"""Writes screenshots/<pane>.svg from the committed real-kernel recordings
+(make screenshots; it also makes PNGs when rsvg-convert is there).  Most come
+from tests/ui/data/showcase.jsonl.gz: a minute and a half of a machine at
+work, every probe set on (a compile loop, a web server under a curl loop,
+O_DIRECT disk I/O on a loop device, a watched file opened now and then,
+short bursts on CPU), so that timelines and trends have something to show."""
 
 from __future__ import annotations
 
@@ -53,6 +57,20 @@ CPU_SHOTS = {
     "cpu_flame_graph": ["t", "t", "t"],
 }
 
+# From tests/ui/data/disk.jsonl: ext4 made on a loop device, dd O_DIRECT, tar of /usr/share/doc into
+# it and sync, then an OOM kill in a 32 MiB memory cgroup and a socket filter dropping a connection's
+# segments, recorded with --probe-sets disk,drops,tcp_traffic,oom,processes --slow-io 5.  The disk
+# shots show its second interval (the busy one), the others its third.
+DISK_SHOTS = {
+    "disk": [KEY["disk"]],
+    "disk_devices": [KEY["disk"], "t"],
+    "disk_slow": [KEY["disk"], "t", "t"],
+}
+DISK_LATER_SHOTS = {
+    "drops": [KEY["network"], "d"],
+    "oom_kill": [KEY["processes"], "slash", *"oomhog", "enter"],
+}
+
 # From tests/ui/data/containers.jsonl: real Docker containers (make_container_recording.py).
 CONTAINER_SHOTS = {
     "containers": [KEY["syscalls"]],
@@ -79,19 +97,45 @@ def degraded_app():
     return EbpftopApp(ListSource([sample_snapshot(), degraded_snapshot()]), auto_poll=False, clock=lambda: 0.0)
 
 
+SHOWCASE = HERE / "data" / "showcase.jsonl.gz"
+SHOWCASE_SHOTS = {
+    "cpu": [], "cpu_run_queue": ["t"], "cpu_hot_functions": ["t", "t"], "cpu_flame_graph": ["t", "t", "t"],
+    "disk": [KEY["disk"]], "disk_devices": [KEY["disk"], "t"], "disk_slow": [KEY["disk"], "t", "t"],
+    "tcp_traffic": [KEY["network"]], "tcp_by_process": [KEY["network"], "t"], "tcp_closed": [KEY["network"], "t", "t"],
+    "tcp": [KEY["network"], "t", "t", "t"], "udp": [KEY["network"], "u"], "syscalls": [KEY["syscalls"]],
+    "read_latency": [KEY["latency"]], "write_latency": [KEY["latency"], "w"], "latency_wide": [KEY["latency"]],
+    "latency_heatmap": [KEY["latency"], "h"], "file_opens": [KEY["file_opens"]], "page_faults": [KEY["page_faults"]],
+    "processes": [KEY["processes"]], "probes": [KEY["probes"]], "alerts": [KEY["alerts"]],
+    "filtered": [KEY["cpu"], "slash", *"python", "enter"], "help": ["question_mark"],
+    "rewind": [KEY["syscalls"], *["left_square_bracket"] * 6],
+}
+SHOWCASE_POLLS = 18  # every interval of it
+
+
 async def shoot(name: str, keys: list[str], out: Path) -> None:
+    if SHOWCASE.exists() and name in SHOWCASE_SHOTS:
+        app = replay_app(SHOWCASE)
+        size = (170, 40) if name in WIDE else (150, 36)
+        async with app.run_test(size=size) as pilot:
+            await feed(app, pilot, polls=SHOWCASE_POLLS)
+            await pilot.press(*SHOWCASE_SHOTS[name])
+            await pilot.pause()
+            app.save_screenshot(str(out / f"{name}.svg"))
+        return
     if name in CONTAINER_SHOTS:
         app = replay_app(HERE / "data" / "containers.jsonl")
     elif name in CPU_SHOTS:
         app = replay_app(HERE / "data" / "cpu.jsonl")
+    elif name in DISK_SHOTS.keys() | DISK_LATER_SHOTS.keys():
+        app = replay_app(HERE / "data" / "disk.jsonl")
     elif name in DEGRADED_SHOTS:
         app = degraded_app()
     else:
         app = sample_app() if name in SAMPLE_SHOTS else replay_app()
     size = (170, 32) if name in WIDE else (150, 24) if name in SAMPLE_SHOTS | DEGRADED_SHOTS.keys() else \
-        (150, 34) if name in CPU_SHOTS else (120, 32)
+        (150, 34) if name in CPU_SHOTS.keys() | DISK_SHOTS.keys() | DISK_LATER_SHOTS.keys() else (120, 32)
     async with app.run_test(size=size) as pilot:
-        await feed(app, pilot, polls=3 if name in ALL_POLLS | CPU_SHOTS.keys() else 2)
+        await feed(app, pilot, polls=3 if name in ALL_POLLS | CPU_SHOTS.keys() | DISK_LATER_SHOTS.keys() else 2)
         await pilot.press(*keys)
         await pilot.pause()
         app.save_screenshot(str(out / f"{name}.svg"))
@@ -100,7 +144,7 @@ async def shoot(name: str, keys: list[str], out: Path) -> None:
 def main(out_dir: str) -> int:
     out = Path(out_dir)
     out.mkdir(exist_ok=True)
-    for name, keys in {**CPU_SHOTS, **SHOTS, **SAMPLE_SHOTS, **CONTAINER_SHOTS, **DEGRADED_SHOTS}.items():
+    for name, keys in {**CPU_SHOTS, **DISK_SHOTS, **DISK_LATER_SHOTS, **SHOTS, **SAMPLE_SHOTS, **CONTAINER_SHOTS, **DEGRADED_SHOTS}.items():
         asyncio.run(shoot(name, keys, out))
         print(f"wrote {out / name}.svg")
     return 0

@@ -28,6 +28,7 @@ class ListSource:
         self.snapshots = list(snapshots)
         self.interval_s = interval_s
         self.alerts_pending = []
+        self.options: list = []  # set_option's calls
 
     def start(self):
         return dict(self.snapshots[0].status)
@@ -36,7 +37,9 @@ class ListSource:
         if not self.snapshots:
             return None
         snap = self.snapshots.pop(0)
-        self.alerts_pending.extend(snap.alerts)
+        from ebpftop import sets
+
+        self.alerts_pending.extend(a for part in sets.STREAMED for a in getattr(snap, part))
         return snap
 
     def poll_alerts(self):
@@ -45,6 +48,10 @@ class ListSource:
 
     def drain_events(self):
         pass
+
+    def set_option(self, name, value):
+        self.options.append((name, value))
+        return True
 
     def set_probe_stats(self, on):
         return self.probe_stats

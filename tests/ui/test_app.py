@@ -13,6 +13,7 @@ from ebpftop.panes.help import HelpScreen
 from ebpftop.panes.network import TcpTable, TcpTrafficTable, UdpTable
 from ebpftop.panes.table import SortableTable
 from ebpftop.panes.tabs import TABS
+from ebpftop.render import duration
 from ebpftop.sets.file_opens import FileOpenRow
 from ebpftop.sets.syscalls import SyscallRow
 from ebpftop.sets.udp import UdpFlow
@@ -322,7 +323,7 @@ async def test_alerts_show_at_once_whatever_pane_is_open():
         await pilot.press(KEY["alerts"])
         table = table_of(app, "alerts")
         assert column_values(table, 6) == ["/root/.ssh/\\x1b[2Jid_rsa", "/etc/shadow"]
-        assert column_values(table, 5) == ["ok", "EACCES"]
+        assert column_values(table, 5) == ["opened: ok", "opened: EACCES"]
         await pilot.press("slash", "z", "z", "z", "enter")  # the name filter never hides an alert
         await pilot.press(KEY["alerts"])
         assert table.row_count == 2
@@ -580,7 +581,7 @@ async def test_every_field_of_a_crafted_recording_is_drawn_escaped():
     conn = TcpConnection(1000.0, 5, "c", "ipv4", esc, 1, esc, 2, esc)
     event = ProcessEvent(1000.0, esc, 77, 1, "x")
     snap = replace(sample_snapshot(), tcp=(conn,), processes=(event,), probes=(ProbeCost(esc, 1, 1),),
-                   probe_stats="ok", lost={esc: 1})
+                   probe_stats="ok", lost={esc: 1}, skipped={esc: 2})
     app = EbpftopApp(ListSource([snap]), auto_poll=False, clock=lambda: 0.0)
     async with app.run_test(size=SIZE) as pilot:
         await feed(app, pilot)
@@ -867,6 +868,9 @@ async def test_h_shows_latency_over_time_as_a_heatmap_that_follows_the_rewind():
         coloured = [s for s in text.spans if str(s.style).startswith("on ")]
         assert len(coloured) == 4 + 3 + 8  # fast row 4 cells, slow row 3 (none in interval 0), the scale 8
         assert "      shown " + "···^" in lines  # the shown (newest) interval marked under its column
+        # the axis is continuous: every empty bucket from 1 µs to 1 ms has its row, slowest on top
+        axis = [line[:11].strip() for line in lines if line[:11].strip().startswith("≥")]
+        assert axis == ["≥ " + duration(1 << k) for k in range(20, 9, -1)], axis  # 1.0 ms, 524.3 µs, ... 1.0 µs
         await pilot.press("left_square_bracket")
         lines = app.query_one("#view-latency #histogram", Static).content.plain.split("\n")
         assert "      shown " + "··^·" in lines
@@ -967,7 +971,8 @@ async def test_shed_load_shows_in_the_status_line_the_latency_pane_and_a_detache
     from ebpftop.model import Budget
 
     base = sample_snapshot()
-    lat = aggregate.latency([("postgres", 7, 12, 3, 3000, 0)], sampled_1_in=16)
+    # 3 timed reads, each counted by the kernel as the 16 it stands for
+    lat = aggregate.latency([("postgres", 7, 12, 48, 48000, 0)], sampled_1_in=16)
     shed = Budget(5.0, 7.5, 6.4, 1.1, latency_sampled_1_in=16, detached=("file_opens",))
     status = {**base.status, "file_opens": "detached: over the --max-cpu budget of 5% of a CPU (attached again "
                                             "when the load falls)"}
@@ -1026,3 +1031,14 @@ async def test_the_owner_of_a_program_held_by_201_processes_stays_narrow():
         assert column_values(table, 1) == ["worker[1000] +200 more", "ebpftop"]
         widths = [c.get_render_width(table) for c in table.columns.values()]
         assert sum(widths) <= 180, widths  # every column on screen, PROGRAM last
+
+
+async def test_a_replay_before_its_first_interval_says_it_reads_the_recording_not_that_it_compiles():
+    """Issue 27: a replay said "starting: compiling and attaching the eBPF
+    program…" until its first interval, though nothing is compiled."""
+    app = replay_app()
+    app.auto_poll = False
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        state = str(app.query_one("#view-cpu").query_one("#probe-state", Static).render())
+        assert "reading the recording" in state and "compiling" not in state

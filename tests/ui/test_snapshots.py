@@ -8,7 +8,9 @@ import pytest
 
 from ebpftop.filters import Filter
 from ebpftop.panes.tabs import TABS
-from tests.ui.harness import KEY, SIZE, feed, replay_app
+from tests.ui.harness import KEY, RECORDING, SIZE, feed, replay_app
+
+DATA = RECORDING.parent
 
 # The recording predates TCP traffic: its Network snapshots show the new
 # connections (t t t); the traffic views have their own, from hand-built data.
@@ -34,8 +36,17 @@ def test_pane_filtered(snap_compare, pane):
     assert snap_compare(replay_app(), press=press, terminal_size=SIZE, run_before=_two_polls)
 
 
-def test_small_terminal(snap_compare):
-    assert snap_compare(replay_app(), press=[KEY["latency"]], terminal_size=(80, 24), run_before=_two_polls)
+# At 80x24 (htop's and a serial console's size) every tab, from the
+# recording that has its probe set: every tab on the bar, labelled, no line
+# cut mid-word, the Latency tab stacked.
+RECORDING_OF = {"cpu": DATA / "cpu.jsonl", "disk": DATA / "disk.jsonl"}
+
+
+@pytest.mark.parametrize("pane", list(PANE_KEYS))
+def test_pane_at_80x24(snap_compare, pane):
+    press = PANE_PRESS.get(pane, [PANE_KEYS[pane]])
+    app = replay_app(RECORDING_OF.get(pane, RECORDING))
+    assert snap_compare(app, press=press, terminal_size=(80, 24), run_before=_two_polls)
 
 
 def test_started_filtered_from_the_command_line(snap_compare):

@@ -139,10 +139,11 @@ def degraded_snapshot(t: float = T0 + 5) -> Snapshot:
     budget = Budget(3.0, 31.9, 31.4, 0.5, latency_sampled_1_in=16,
                     detached=("file_opens", "processes", "syscalls", "tcp"))
     base = sample_snapshot(t)
-    lat = aggregate.latency([("dd", 5120, 8, 61_000, 61_000 * 180, 0), ("dd", 5120, 9, 9_400, 9_400 * 330, 0),
-                             ("dd", 5120, 10, 700, 700 * 700, 0), ("dd", 5120, 14, 3, 3 * 9_000, 0),
-                             ("postgres", 100, 11, 4, 4 * 1_500, 0), ("postgres", 100, 12, 1, 2_600, 0)],
-                            sampled_1_in=16)
+    timed = [("dd", 5120, 8, 61_000, 61_000 * 180, 0), ("dd", 5120, 9, 9_400, 9_400 * 330, 0),
+             ("dd", 5120, 10, 700, 700 * 700, 0), ("dd", 5120, 14, 3, 3 * 9_000, 0),
+             ("postgres", 100, 11, 4, 4 * 1_500, 0), ("postgres", 100, 12, 1, 2_600, 0)]
+    # each timed call counted by the kernel as the 16 it stands for
+    lat = aggregate.latency([(c, p, slot, n * 16, ns * 16, g) for c, p, slot, n, ns, g in timed], sampled_1_in=16)
     status = {**base.status, **{name: shed_status(budget) for name in ("file_opens", "syscalls", "tcp")}}
     return replace(base, read_latency=lat, write_latency=replace(lat, by_process=lat.by_process[:1]),
                    syscalls=(), file_opens=(), tcp=(), budget=budget, status=status)
@@ -153,8 +154,12 @@ def every_part_snapshot(t: float = T0) -> Snapshot:
     generic tests of tests/unit/test_sets.py need one of each (a new set's
     parts get their example rows here)."""
     from ebpftop import aggregate
+    from ebpftop.model import Histogram
     from ebpftop.sets.cpu import CpuBusy, CpuThread
+    from ebpftop.sets.disk import DeviceIO, DiskIO, SlowIO
+    from ebpftop.sets.drops import Drop, DropReason
     from ebpftop.sets.file_opens import Alert
+    from ebpftop.sets.oom import OomKill
     from ebpftop.sets.processes import ProcessEvent
     from ebpftop.sets.profile import ProfileStack
 
@@ -177,8 +182,29 @@ def every_part_snapshot(t: float = T0) -> Snapshot:
             ProfileStack(77, "kworker/1:2", (), ("[stack lost: its stack map bucket was taken]",), 2),
         ),
         profile_idle=270,
-        status={**sample_snapshot(t).status, "cpu": "ok", "profile": "ok", "processes": "ok"},
+        status={**sample_snapshot(t).status, "cpu": "ok", "profile": "ok", "processes": "ok", "disk": "ok", "oom": "ok",
+                "drops": "ok"},
         processes=(ProcessEvent(t - 1, "exec", 882, 880, "sh", filename="/bin/sh", args=("sh", "-c", "date")),
                    ProcessEvent(t - 2, "exit", 4300, 4242, "curl", exit_code=0, lifetime_s=0.2)),
         alerts=(Alert(t - 3, 66, 1, 1000, "cat", "/etc/shadow", -13),),
+        disk_io=(DiskIO(100, "postgres", "vda", "write", 120, 120 * 8192, 120 * 900_000, 0),
+                 DiskIO(100, "postgres", "vda", "read", 40, 40 * 8192, 40 * 250_000, 0),
+                 DiskIO(91, "kworker/u8:2", "vda", "write", 64, 64 * 131072, 64 * 4_000_000, 0, work="wb_workfn"),
+                 DiskIO(4242, "curl", "loop3", "read", 2, 8192, 2 * 100_000, 1)),
+        disk_devices=(DeviceIO("vda", "write", 184, 120 * 8192 + 64 * 131072,
+                               Histogram.from_log2_slots({19: 100, 20: 20, 22: 64}, 120 * 900_000 + 64 * 4_000_000),
+                               Histogram.from_log2_slots({10: 120, 21: 64}, 0),
+                               Histogram.from_log2_slots({19: 120, 21: 64}, 0)),
+                      DeviceIO("vda", "read", 40, 40 * 8192, Histogram.from_log2_slots({17: 40}, 40 * 250_000),
+                               Histogram.from_log2_slots({10: 40}, 0), Histogram.from_log2_slots({17: 40}, 0)),
+                      DeviceIO("loop3", "read", 2, 8192, Histogram.from_log2_slots({16: 2}, 200_000),
+                               Histogram(()), Histogram(()))),
+        disk_slow=(SlowIO(t - 0.5, 91, 93, "kworker/u8:2", "vda", "write", 2048, 131072, 14_000_000, 3_000_000, 0,
+                          work="wb_workfn"),
+                   SlowIO(t - 1.5, 100, 100, "postgres", "vda", "write", 99_328, 8192, 11_000_000, 0, 0)),
+        disk_slow_ns=10_000_000,
+        oom_kills=(OomKill(t - 2.5, 5150, "java", 1000, 8_388_608, 4_194_304, 2048, 0, 8192, 0, 5150, "java"),),
+        drops=(Drop(100, "postgres", "SOCKET_FILTER", "ipv4", "10.0.0.5", 5432, "10.0.0.9", 51234, 12),
+               Drop(0, "", "TCP_OLD_DATA", "ipv4", "", 0, "", 0, 2)),
+        drop_reasons=(DropReason("NETFILTER_DROP", 40), DropReason("SOCKET_FILTER", 12), DropReason("TCP_OLD_DATA", 2)),
     )

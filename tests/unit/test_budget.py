@@ -159,8 +159,9 @@ def test_program_costs_are_shares_of_a_cpu():
     assert costs == pytest.approx({"raw_tracepoint__sys_enter": 10.0, "x": 2.5})
 
 
-def test_sampled_latency_is_scaled_and_marked_through_filters_and_json():
-    lat = aggregate.latency([("dd", 7, 10, 3, 3000, 0), ("cat", 8, 12, 1, 2500, 0)], sampled_1_in=16)
+def test_sampled_latency_is_marked_through_filters_and_json():
+    # the kernel counted each timed call as the 16 it stands for: not scaled again here
+    lat = aggregate.latency([("dd", 7, 10, 48, 48000, 0), ("cat", 8, 12, 16, 40000, 0)], sampled_1_in=16)
     assert lat.estimated and lat.total.count == 64 and lat.total.sum_ns == 88000
     assert snapshots.rows_filtered("read_latency", lat, filters.Filter(comm="dd"), {}).sampled_1_in == 16
     snap = snapshots.new(1e9, 5.0, read_latency=lat,

@@ -10,6 +10,7 @@ import pytest
 
 from ebpftop import capabilities
 from ebpftop.capabilities import UnsupportedError, detect, forced_fallbacks, format_fields, version_tuple
+from ebpftop.sets import oom
 
 BPF = Path(__file__).resolve().parents[2] / "bpf"
 
@@ -39,6 +40,7 @@ EVERYTHING = {
     "tcp/tcp_retransmit_skb": "format:\n\tfield:const void * skaddr;\n",
     "tcp/tcp_send_reset": "format:\n\tfield:const void * skaddr;\n",
     "tcp/tcp_receive_reset": "format:\n\tfield:const void * skaddr;\n",
+    "block/block_io_start": "format:\n\tfield:dev_t dev;\n\tfield:sector_t sector;\n\tfield:char rwbs[10];\n",
 }
 
 
@@ -84,7 +86,7 @@ def test_missing_tracepoints_and_fields_choose_their_fallbacks():
                   tracepoint_format=formats({"task/task_rename": RENAME_WITHOUT_PID}))
     assert not caps.sock_recv_length and not caps.page_fault_tracepoint and not caps.task_rename_pid
     assert not caps.group_dead
-    assert set(caps.notes()) == {"udp", "page_faults", "tcp_traffic"}  # tcp_traffic: no bytes
+    assert set(caps.notes()) == {"udp", "page_faults", "tcp_traffic", "disk"}  # tcp_traffic: no bytes; disk: no queued time
     assert "-DEBPFTOP_TASK_RENAME_HAS_PID" not in caps.defines()
 
 
@@ -138,7 +140,11 @@ def test_every_tracepoint_field_the_c_reads_is_declared_or_has_a_fallback():
         "syscalls/sys_enter_openat2": {"filename"}, "syscalls/sys_exit_openat2": {"ret"},
         "syscalls/sys_enter_accept": {"upeer_sockaddr"}, "syscalls/sys_exit_accept": {"ret"},
         "syscalls/sys_enter_creat": {"pathname"}, "syscalls/sys_exit_creat": {"ret"},
+        "block/block_io_start": {"dev", "sector", "rwbs"},  # else EBPFTOP_BLOCK_ON_ISSUE
     }
+    # fields each read behind a -D its set defines from the format file (ProbeSet.kernel_constants)
+    by_capability["oom/mark_victim"] = set(oom.FIELDS)  # OOM_HAVE_<FIELD>
+    by_capability["skb/kfree_skb"] = {"reason", "rx_sk"}  # DROPS_HAVE_REASON, DROPS_HAVE_RX_SK
     undeclared = []
     for c_file in sorted(BPF.glob("*.c")):
         for tp, body in _probe_bodies(c_file.read_text()):

@@ -27,11 +27,14 @@ def test_the_probe_sets_option_and_its_older_name():
         (["--comm", "a-name-too-long-for-comm"], "longer than a process name"),
         (["--pid", "0"], "must be from 1 to 4,194,304"),
         (["--count", "2"], "--count needs --json"),
-        (["--probe-sets", "tcp,disk"], "unknown probe set 'disk'"),
-        (["--panes", "tcp,disk"], "unknown probe set 'disk'"),
+        (["--probe-sets", "tcp,gpu"], "unknown probe set 'gpu'"),
+        (["--panes", "tcp,gpu"], "unknown probe set 'gpu'"),
         (["--replay", "x", "--record", "y"], "cannot be combined"),
         (["--replay", "x", "--max-cpu", "5"], "--max-cpu budgets live tracing, not a replay"),
         (["--max-cpu", "0"], "must be a share of one CPU in percent"),
+        (["--slow-io", "-1"], "must be from 0 (every I/O) to 3600000 ms"),
+        (["--slow-io", "nan"], "must be from 0 (every I/O) to 3600000 ms"),
+        (["--slow-io", "10ms"], "not a number of milliseconds"),
     ],
 )
 def test_bad_arguments_are_one_argparse_error(argv, message, capsys):
@@ -117,12 +120,15 @@ BUCKET = "read_latency__by_process__0__buckets__0"
     _crafted(time="10000-01-01T00:00:00+00:00"),
     _crafted(status=[1]),
     _crafted(lost={"syscalls": -3}),
+    _crafted(skipped={"cpu": -1}),
+    _crafted(skipped=[1]),
     _crafted(capabilities={"notes": {"udp": 5}}),
     _crafted().replace('"interval_s":', '"interval_s": NaN, "x":', 1),
     _crafted().replace('"interval_s":', '"interval_s": 1e999, "x":', 1),
     _crafted().replace('"interval_s":', '"deep": ' + "[" * 5000 + "]" * 5000 + ', "interval_s":', 1),
 ], ids=["negative-bucket", "negative-interval", "zero-interval", "huge-bound", "empty-bucket", "huge-count",
-        "year-10000", "status-list", "negative-lost", "note-number", "nan", "1e999", "deep-nesting"])
+        "year-10000", "status-list", "negative-lost", "negative-skipped", "skipped-list",
+        "note-number", "nan", "1e999", "deep-nesting"])
 def test_a_crafted_recording_is_one_error_line_never_a_traceback(tmp_path, capsys, line):
     rec = tmp_path / "crafted.jsonl"
     rec.write_text(line + "\n")

@@ -81,3 +81,11 @@ def test_prometheus_label_values_are_escaped():
     families = {f.name: f for f in text_string_to_metric_families(text)}
     comms = {s.labels["comm"] for s in families["ebpftop_syscalls"].samples}
     assert comms == {"evil\\x0dname\\x0a"}
+
+
+def test_connection_ages_and_lifetimes_show_milliseconds_under_a_second():
+    from ebpftop.panes.network import _age
+
+    # a loopback request lives about a millisecond: it once showed as 0.0s (issue 27)
+    assert [_age(s) for s in (0.0012, 0.25, 1.0, 9.94, 30, 61, 3700)] == \
+        ["1.2ms", "250.0ms", "1.0s", "9.9s", "30s", "1m01s", "1h01m"]

@@ -84,8 +84,8 @@ def test_counts_since_start_as_they_were_at_a_kept_moment():
     h = History()
     for i in range(4):
         h.add(sample_snapshot(T0 + 5 * i))  # 3 new connections and 1 closed each
-    assert h.totals_at(None) == {"tcp": 12, "tcp_closed": 4, "alerts": 0, "processes": 0}
-    assert h.totals_at(T0 + 5) == {"tcp": 6, "tcp_closed": 2, "alerts": 0, "processes": 0}
+    assert h.totals_at(None) == {"tcp": 12, "tcp_closed": 4, "alerts": 0, "processes": 0, "disk_slow": 0, "oom_kills": 0}
+    assert h.totals_at(T0 + 5) == {"tcp": 6, "tcp_closed": 2, "alerts": 0, "processes": 0, "disk_slow": 0, "oom_kills": 0}
 
 
 def test_an_interval_whose_probes_were_detached_is_a_gap_not_a_zero():

@@ -14,10 +14,10 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ebpftop"
 # Floors, lowest first: a module imports only from its own floor or below.
 FLOORS = (
     ("cdefs", "text", "model", "watch", "terminal", "safefile"),  # definitions, and the file rule
-    ("render", "aggregate", "filters", "budget", "capabilities", "containers"),  # pure helpers
+    ("render", "aggregate", "filters", "budget", "capabilities", "containers", "act", "config"),  # pure helpers
     ("sets.",),  # each probe set (and sets/base.py)
     ("sets",),  # the registry of probe sets
-    ("snapshots", "history", "recording", "triggers", "metrics"),  # over whole snapshots
+    ("snapshots", "history", "recording", "triggers", "metrics", "dashboard"),  # over whole snapshots, the sets' metrics
     ("sources.", "sources", "preflight"),  # where snapshots come from
     ("headless", "exporter", "panes.", "panes"),  # what shows them
     ("app",),

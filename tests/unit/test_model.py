@@ -119,7 +119,8 @@ def test_snapshot_json_round_trip():
 
 def test_json_keys_are_the_documented_ones():
     d = snapshots.to_dict(sample_snapshot())
-    own = {"time", "interval_s", "probes", "probe_stats", "status", "lost", "capabilities", "notices", "budget"}
+    own = {"time", "interval_s", "probes", "probe_stats", "status", "lost", "skipped", "capabilities", "notices",
+           "budget"}
     assert set(d) == own | set(sets.PARTS)  # a snapshot's own fields, and each probe set's parts
     # the keys recordings have always had are still there: old recordings replay, and scripts read them
     assert set(d) >= {"tcp", "udp", "syscalls", "read_latency", "write_latency", "file_opens", "page_faults",
