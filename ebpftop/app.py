@@ -686,7 +686,7 @@ class EbpftopApp(App):
         if self.syslog:
             import syslog
 
-            syslog.syslog(syslog.LOG_AUTHPRIV | syslog.LOG_NOTICE, f"ebpftop: uid {os.getuid()} {visible(said)}")
+            syslog.syslog(syslog.LOG_AUTHPRIV | syslog.LOG_NOTICE, f"uid {os.getuid()} {visible(said)}")
         self.update_status_line()
 
     def action_help(self) -> None:

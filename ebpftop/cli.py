@@ -254,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "Defaults: /etc/shadow, /etc/gshadow, /etc/sudoers, /etc/sudoers.d/*, /root/.ssh/*, "
                         "every user's ~/.ssh/*, and the lines of $XDG_CONFIG_HOME/ebpftop/watch")
     p.add_argument("--no-default-watch", action="store_true", help="watch only what --watch and the config file name")
-    p.add_argument("--syslog", action="store_true", help="also write each alert to syslog (authpriv.warning)")
+    p.add_argument("--syslog", action="store_true", help="also write each alert (authpriv.warning) and each signal or renice sent (authpriv.notice) to syslog")
     p.add_argument("--profile-hz", type=_profile_hz, default=sets.profile.DEFAULT_HZ, metavar="HZ",
                    help=f"the CPU profile's samples a second per CPU, with stacks (default {sets.profile.DEFAULT_HZ}; 0: no profile)")
     p.add_argument("--folded", metavar="FILE",
@@ -434,6 +434,12 @@ def _main(argv: list[str] | None) -> int:
 
                 flight_dir = prepare_dir(args.flight_recorder)
             folded = _folded_file(args.folded)
+            if args.syslog:
+                import syslog
+
+                # named ebpftop (and its pid) however it was started: python -m
+                # ebpftop would otherwise log as "__main__.py"
+                syslog.openlog("ebpftop", syslog.LOG_PID)
             recorder = Recorder(args.record, max_bytes=args.record_max_size, keep=args.record_keep) if args.record else None
             source = LiveSource(interval_s=args.interval, probe_sets=args.probe_sets, probe_cost=args.probe_cost,
                                 watch=watched, syslog=args.syslog, max_cpu=args.max_cpu,

@@ -35,7 +35,7 @@ def syslog_message(alert) -> str:
     holding a newline would forge a second syslog line)."""
     from ebpftop.text import visible
 
-    return (f"ebpftop: watched file opened: path={visible(alert.path)} result={visible(alert.result)} "
+    return (f"watched file opened: path={visible(alert.path)} result={visible(alert.result)} "
             f"pid={alert.pid} ppid={alert.ppid} uid={alert.uid} comm={visible(alert.comm)}")
 
 

@@ -197,11 +197,13 @@ class SortableTable(DataTable):
         self._right_align(cells)
         if keys == self._keys:
             # Same rows in the same order: update cells in place (cheap, keeps
-            # the cursor and scroll position).
+            # the cursor and scroll position).  A value wider than its column
+            # widens it (a disk's p99 going from 2.9 ms to 14.3 ms showed
+            # "14.3 m" otherwise).
             for key, row_cells in zip(keys, cells):
                 for c, value in zip(self.cols, row_cells):
                     if self.get_cell(key, c.key) != value:
-                        self.update_cell(key, c.key, value)
+                        self.update_cell(key, c.key, value, update_width=True)
             return
         cursor_key = self._keys[self.cursor_row] if 0 <= self.cursor_row < len(self._keys) else None
         self.clear()

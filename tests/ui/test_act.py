@@ -152,4 +152,4 @@ async def test_with_syslog_each_action_is_logged_there_escaped(child, monkeypatc
         await feed(app, pilot)
         await pilot.press("n")
     assert logged and logged[0][0] == syslog.LOG_AUTHPRIV | syslog.LOG_NOTICE
-    assert f"reniced pid {child.pid} (sleep) from 0 to 1" in logged[0][1] and logged[0][1].startswith("ebpftop: uid ")
+    assert f"reniced pid {child.pid} (sleep) from 0 to 1" in logged[0][1] and logged[0][1].startswith("uid ")
