@@ -89,8 +89,13 @@ def stolen_ns() -> float:
     may be larger by up to what was stolen while the task ran.  (Once in CI
     ours was 107 ms larger over a 3 s run with nothing estimated; the steal
     was not recorded then, the figures printed on failure now include it.)"""
-    steal = int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8])
-    return (steal + 1) * 1e9 / os.sysconf("SC_CLK_TCK")  # + a tick: the counter's resolution
+    return int(Path("/proc/stat").read_text().split("\n", 1)[0].split()[8]) * 1e9 / os.sysconf("SC_CLK_TCK")
+
+
+def stolen_since(before: float) -> float:
+    """What was stolen since stolen_ns() said `before`, plus a tick on every
+    CPU: the counter's resolution (a tick added to each reading would cancel)."""
+    return stolen_ns() - before + os.cpu_count() * 1e9 / os.sysconf("SC_CLK_TCK")
 
 
 def skipped_of(snaps) -> int:
@@ -123,7 +128,7 @@ def test_on_cpu_time_is_the_schedulers_within_two_percent(cpu_source, named):
     steal0 = stolen_ns()
     proc = subprocess.Popen([str(named()), "burn", "700"], stdout=subprocess.PIPE, text=True)
     kernel, snaps = run_polled(cpu_source, [proc], [proc])
-    stolen = stolen_ns() - steal0
+    stolen = stolen_since(steal0)
     k = kernel[proc.pid]
     rows = threads_of(snaps, proc.pid)
     ours = sum(t.on_cpu_ns for t in rows)
@@ -221,7 +226,7 @@ def test_where_the_time_goes_matches_schedstat_and_delay_accounting(cpu_source, 
         steal0 = stolen_ns()
         proc = subprocess.Popen([str(named()), "states", "3", str(data)], stdout=subprocess.PIPE, text=True)
         kernel, snaps = run_polled(cpu_source, [proc], [proc])
-        stolen = stolen_ns() - steal0
+        stolen = stolen_since(steal0)
     finally:
         delayacct.write_text(before)
     k = kernel[proc.pid]
