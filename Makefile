@@ -13,13 +13,15 @@ RUN_PACKAGES := python3-bpfcc bpfcc-tools libbpfcc bpftool python3-venv
 # exporter's end-to-end test scrapes with (its service is not left running);
 # tmux and rsvg-convert serve the start-up benchmark and the screenshots;
 # nft drops segments on loopback for the TCP retransmit test; docker.io (with
-# libc6-dev for a static workload) runs the container tests.
-TEST_PACKAGES := gcc libc6-dev bpftrace strace prometheus tmux librsvg2-bin debootstrap nftables docker.io
+# libc6-dev for a static workload) runs the container tests; pipx installs the
+# wheel as a user would (tests/kernel/test_install.py), and groff checks that
+# the man page renders without a warning.
+TEST_PACKAGES := gcc libc6-dev bpftrace strace prometheus tmux librsvg2-bin debootstrap nftables docker.io pipx groff-base
 SYSTEM_PYTHON := /usr/bin/python3
 
-.PHONY: setup packages test-packages headers tracefs venv path userspaces run lint test test-unit test-kernel screenshots snapshots bench clean
+.PHONY: setup packages test-packages headers tracefs venv path manpage completion generated userspaces run lint test test-unit test-kernel screenshots snapshots bench clean
 
-setup: packages headers tracefs venv path
+setup: packages headers tracefs venv path manpage completion
 
 # Other Debian userspaces (their own BCC and Python) for the compatibility
 # matrix of the kernel tests (tests/kernel/test_compat.py): built once, kept
@@ -102,6 +104,25 @@ venv: $(VENV)/.installed
 path: venv
 	@ln -sfn "$(CURDIR)/$(VENV)/bin/ebpftop" /usr/local/bin/ebpftop
 	@echo "setup: /usr/local/bin/ebpftop -> $(CURDIR)/$(VENV)/bin/ebpftop"
+
+# The man page and the bash completion, generated from the argument parser
+# and committed (tests/unit/test_install.py fails when they are stale: then
+# make generated).  Installed where man and bash-completion look under
+# /usr/local; install(1) replaces the file, it never writes through a link.
+MAN_PAGE := /usr/local/share/man/man8/ebpftop.8
+COMPLETION := /usr/local/share/bash-completion/completions/ebpftop
+
+manpage:
+	@if cmp -s docs/ebpftop.8 $(MAN_PAGE); then echo "setup: $(MAN_PAGE) up to date"; \
+	else install -D -m 0644 docs/ebpftop.8 $(MAN_PAGE) && echo "setup: installed $(MAN_PAGE) (man ebpftop)"; fi
+
+completion:
+	@if cmp -s docs/ebpftop.bash $(COMPLETION); then echo "setup: $(COMPLETION) up to date"; \
+	else install -D -m 0644 docs/ebpftop.bash $(COMPLETION) && echo "setup: installed $(COMPLETION)"; fi
+
+generated: venv
+	$(PY) -m ebpftop.manpage > docs/ebpftop.8
+	$(PY) -m ebpftop.completion > docs/ebpftop.bash
 
 userspaces:
 	@command -v debootstrap >/dev/null || $(MAKE) --no-print-directory TEST_PACKAGES=debootstrap test-packages

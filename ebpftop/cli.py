@@ -240,6 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --replay: write the recording on stdout as the Prometheus metrics it would have served "
                         "at each interval, in OpenMetrics (for promtool tsdb create-blocks-from openmetrics), "
                         "labelled instance=INSTANCE (default: the recording's file name) and job=ebpftop")
+    p.add_argument("--web-config", metavar="FILE",
+                   help="with --prometheus: TLS and basic auth, from a file in the format Prometheus's exporters read "
+                        "(tls_server_config: cert_file, key_file, client_ca_file, client_auth_type, min_version; "
+                        "basic_auth_users: name -> bcrypt hash)")
     p.add_argument("--max-label-values", type=_label_values, default=100, metavar="N",
                    help="with --prometheus: at most N process names (or ports) per metric; the rest count as 'other'")
     p.add_argument("--probe-cost", action="store_true",
@@ -366,6 +370,8 @@ def _main(argv: list[str] | None) -> int:
         parser.error("--openmetrics writes a --replay's recording (and cannot be combined with --json or --prometheus)")
     if args.prometheus and (args.json or args.replay or args.record):
         parser.error("--prometheus cannot be combined with --json, --record or --replay")
+    if args.web_config and not args.prometheus:
+        parser.error("--web-config needs --prometheus")
     if args.flight_max_size and not args.flight_recorder:
         parser.error("--flight-max-size needs --flight-recorder")
     if args.replay == "-" and not args.json:
@@ -376,6 +382,15 @@ def _main(argv: list[str] | None) -> int:
             parser.error("--profile-hz 0 leaves no probe set to load")
     if args.folded and "profile" not in args.probe_sets and not args.replay:
         parser.error("--folded needs the profile (--profile-hz 0 or --probe-sets without profile turn it off)")
+    web = None
+    if args.web_config:  # read and checked before anything is attached
+        from ebpftop.webconfig import WebConfigError, load
+
+        try:
+            web = load(args.web_config)
+        except WebConfigError as e:
+            to_stderr(f"error: --web-config {e}")
+            return 2
     flt = filters.Filter(comm=args.comm or "", pid=args.pid, port=args.port, container=args.container)
     backlog: list = []  # --at: the recording's intervals before that moment (the TUI rewinds into them)
 
@@ -472,7 +487,7 @@ def _main(argv: list[str] | None) -> int:
         if args.prometheus:
             from ebpftop import exporter
 
-            return exporter.run(source, args.prometheus, args.max_label_values)
+            return exporter.run(source, args.prometheus, args.max_label_values, web)
         if args.json:
             from ebpftop import headless
 

@@ -101,30 +101,73 @@ class SnapshotCollector:
                 yield m
 
 
-# A connection that sends nothing for this long is closed: prometheus_client
-# serves each connection in a thread of its own, with no timeout (300 idle
-# connections kept 302 threads).
+# A connection that sends nothing for this long is closed: each connection is
+# served in a thread of its own (300 idle connections once kept 302 threads).
 IDLE_TIMEOUT_S = 10.0
 
 
-def drop_idle_connections(server) -> None:
-    """From now on, each connection's socket of server times out when idle,
-    and is closed without a traceback on stderr."""
+def serve(registry, listen: tuple[str, int], web=None):
+    """Serve registry on http(s)://ADDR:PORT/metrics in a daemon thread, with
+    web's TLS and basic auth (a webconfig.WebConfig, or None).  Returns the
+    server (its shutdown() stops it); OSError when the address is refused.
 
-    class IdleTimeoutHandler(server.RequestHandlerClass):
+    prometheus_client's own start_http_server wraps the listening socket, so
+    each TLS handshake runs in the one thread that accepts connections: a
+    client that connects and never says hello would stop every scrape.  Here
+    the handshake runs in the connection's own thread, under the idle timeout."""
+    import socket
+    import ssl
+    from socketserver import ThreadingMixIn
+    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
+
+    from prometheus_client import make_wsgi_app
+
+    addr, port = listen
+    family = socket.getaddrinfo(addr, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    tls = web.ssl_context() if web is not None and web.tls else None
+    app = make_wsgi_app(registry)
+    if web is not None and web.users:
+        from ebpftop.webconfig import BasicAuth
+
+        app = BasicAuth(app, web.users)
+
+    class Handler(WSGIRequestHandler):
         timeout = IDLE_TIMEOUT_S
 
         def handle(self):
             try:
                 super().handle()
-            except (TimeoutError, ConnectionError):
-                pass  # idle too long, or gone: close it
+            except (TimeoutError, ConnectionError, ssl.SSLError):
+                pass  # idle too long, gone, or broke its TLS: close it
 
-    server.RequestHandlerClass = IdleTimeoutHandler
+        def log_message(self, *args):
+            pass  # a line per scrape on stderr would bury what matters there
+
+    class Server(ThreadingMixIn, WSGIServer):
+        address_family = family
+        daemon_threads = True
+        allow_reuse_address = True
+
+        def finish_request(self, request, client_address):
+            if tls is None:
+                return super().finish_request(request, client_address)
+            request.settimeout(IDLE_TIMEOUT_S)
+            try:
+                conn = tls.wrap_socket(request, server_side=True)  # the handshake, in this connection's thread
+            except (OSError, ssl.SSLError):
+                return  # plain HTTP, a bad or absent client certificate, or silence
+            try:
+                super().finish_request(conn, client_address)
+            finally:
+                conn.close()
+
+    server = Server((addr, port), Handler)
+    server.set_app(app)
+    threading.Thread(target=server.serve_forever, name="ebpftop-metrics", daemon=True).start()
+    return server
 
 
-def run(source, listen: tuple[str, int], max_labels: int) -> int:
-    from prometheus_client import start_http_server
+def run(source, listen: tuple[str, int], max_labels: int, web=None) -> int:
     from prometheus_client.registry import CollectorRegistry
 
     state = MetricsState(max_labels=max_labels)
@@ -133,11 +176,10 @@ def run(source, listen: tuple[str, int], max_labels: int) -> int:
     registry.register(SnapshotCollector(state, lock))
     addr, port = listen
     try:
-        server, _thread = start_http_server(port, addr=addr, registry=registry)
+        server = serve(registry, listen, web)
     except OSError as e:
-        to_stderr(f"error: cannot listen on {addr}:{port}: {e.strerror}")
+        to_stderr(f"error: cannot listen on {addr}:{port}: {e.strerror or e}")
         return 2
-    drop_idle_connections(server)
     try:
         status = source.start()
         for name, reason in status.items():
@@ -145,7 +187,11 @@ def run(source, listen: tuple[str, int], max_labels: int) -> int:
                 to_stderr(f"{name}: {reason}")
         with lock:
             state.status = dict(status)
-        to_stderr(f"serving metrics on http://{addr if ':' not in addr else f'[{addr}]'}:{port}/metrics")
+        scheme = "https" if web is not None and web.tls else "http"
+        auth = " (basic auth)" if web is not None and web.users else ""
+        to_stderr(f"serving metrics on {scheme}://{addr if ':' not in addr else f'[{addr}]'}:{port}/metrics{auth}")
+        if web is not None and web.users and not web.tls:
+            to_stderr("warning: basic auth without TLS: the password crosses the network in clear")
         deadline = time.monotonic() + source.interval_s
         while True:
             sleep_until(source, deadline)  # reading the ring buffers every half second
@@ -157,6 +203,7 @@ def run(source, listen: tuple[str, int], max_labels: int) -> int:
                 state.add(snap)
     finally:
         server.shutdown()
+        server.server_close()
 
 
 # -- a recording as OpenMetrics, for backfill ---------------------------------

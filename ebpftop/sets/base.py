@@ -349,7 +349,8 @@ class Kernel(Protocol):
 
     def symbolizer(self):
         """Names of code addresses: .user(tgid, addr) and .kernel(addr) -> str
-        (cached and bounded; a process gone keeps its addresses, marked)."""
+        (cached and bounded; a process gone keeps its addresses, marked);
+        .kernel_symbols is False when the kernel hides its addresses."""
 
 
 @dataclass(frozen=True)

@@ -250,6 +250,8 @@ class ProfileCollector(Collector):
             return [label] if label else []
         name = self.symbols.kernel if kernel else (lambda a: self.symbols.user(tgid, a))
         frames = [CUT] if len(addresses) >= STACK_DEPTH else []
+        if kernel and not self.symbols.kernel_symbols:
+            return frames + ["[kernel]"] if addresses else frames  # addresses hidden: one frame, not one per address
         return frames + [name(a) for a in reversed(addresses)]  # root first
 
     def collect(self, ctx: PollContext) -> dict:

@@ -75,3 +75,31 @@ def test_folded_output_of_a_live_run_parses_and_nothing_stays_attached(cpu_binar
     while sorted(our_programs()) != before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert sorted(our_programs()) == before
+
+
+def test_without_cap_syslog_a_samples_kernel_part_is_one_frame(cpu_binary, tmp_path):  # noqa: F811
+    """Without CAP_SYSLOG (a least-privilege service may drop it) every
+    address in /proc/kallsyms reads 0.  BCC then read the whole file again
+    for each kernel frame (two intervals took 40 s instead of 7); ebpftop
+    sees the zeros and draws the kernel part of a sample as '[kernel]'."""
+    require_kernel_support()
+    d = tmp_path / "out"
+    d.mkdir(mode=0o700)
+    folded = d / "cpu.folded"
+    looper = subprocess.Popen([sys.executable, "-c", "import ctypes, os\nctypes.CDLL(None).prctl(15, b'nosyslog')\n"
+                               "while True: os.getppid()"])
+    try:
+        out = subprocess.run(["setpriv", "--bounding-set=-all,+bpf,+perfmon", "--inh-caps=-all",
+                              sys.executable, "-m", "ebpftop", "--json", "--count", "2", "--interval", "1",
+                              "--probe-sets", "profile", "--profile-hz", "97", "--comm", "nosyslog",
+                              "--folded", str(folded)],
+                             capture_output=True, text=True, timeout=120)
+    finally:
+        looper.kill()
+        looper.wait()
+    assert out.returncode == 0, out.stderr
+    lines = folded.read_text().splitlines()
+    assert lines and all(FOLDED_LINE.match(line) for line in lines), lines
+    in_kernel = [line for line in lines if "_[k]" in line]
+    assert in_kernel, lines  # a getppid() loop: most samples land in the kernel
+    assert all(line.rsplit(" ", 1)[0].endswith(";[kernel]_[k]") and line.count("_[k]") == 1 for line in in_kernel), in_kernel

@@ -63,8 +63,7 @@ def exporter_port():
         assert "Traceback" not in err and "Exception ignored" not in err, err
 
 
-@pytest.fixture
-def prometheus(tmp_path, exporter_port):
+def prometheus_binary() -> str:
     binary = shutil.which("prometheus")
     if binary is None:
         import os
@@ -73,6 +72,12 @@ def prometheus(tmp_path, exporter_port):
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
+    return binary
+
+
+@pytest.fixture
+def prometheus(tmp_path, exporter_port):
+    binary = prometheus_binary()
     web = free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(

@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ebpftop"
 # Floors, lowest first: a module imports only from its own floor or below.
 FLOORS = (
     ("cdefs", "text", "model", "watch", "terminal", "safefile"),  # definitions, and the file rule
-    ("render", "aggregate", "filters", "budget", "capabilities", "containers", "act", "config"),  # pure helpers
+    ("render", "aggregate", "filters", "budget", "capabilities", "containers", "act", "config", "webconfig"),  # pure helpers
     ("sets.",),  # each probe set (and sets/base.py)
     ("sets",),  # the registry of probe sets
     ("snapshots", "history", "recording", "triggers", "metrics", "dashboard"),  # over whole snapshots, the sets' metrics
@@ -22,6 +22,7 @@ FLOORS = (
     ("headless", "exporter", "panes.", "panes"),  # what shows them
     ("app",),
     ("cli", "__main__"),
+    ("manpage", "completion"),  # generated from the parser cli.py builds
 )
 
 

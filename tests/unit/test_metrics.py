@@ -136,15 +136,13 @@ def test_idle_connections_to_the_exporter_are_closed_quietly(monkeypatch, capfd)
     import threading
     import time
 
-    from prometheus_client import start_http_server
     from prometheus_client.registry import CollectorRegistry
 
     from ebpftop import exporter
 
     monkeypatch.setattr(exporter, "IDLE_TIMEOUT_S", 0.5)
-    server, _thread = start_http_server(0, addr="127.0.0.1", registry=CollectorRegistry())
+    server = exporter.serve(CollectorRegistry(), ("127.0.0.1", 0))
     try:
-        exporter.drop_idle_connections(server)
         port = server.server_address[1]
         before = threading.active_count()
         idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]  # within the listen backlog

@@ -214,6 +214,8 @@ class _Index(dict):
 
 
 class FakeSymbols:
+    kernel_symbols = True
+
     def user(self, tgid, addr):
         return f"u{addr}"
 
@@ -333,3 +335,27 @@ def test_a_frame_narrower_than_a_cell_is_not_drawn_and_names_are_shown_safely():
     lines = flame.icicle(flame.tree([S(2, "evil\x1b[2J", ["x"], n=1)]), 30)
     assert "\x1b" not in "".join(_plain(x) for x in lines) and "evil" in _plain(lines[1])
     assert flame.icicle(flame.tree([]), 30) == []
+
+
+def test_hidden_kernel_addresses_are_one_kernel_frame(monkeypatch):
+    """Without CAP_SYSLOG (kernel.kptr_restrict) every kernel address reads
+    0 in /proc/kallsyms: a sample's kernel part is one frame, '[kernel]'."""
+    k = FakeKernel()
+    c = profile.ProfileCollector(k, {})
+    c.start()
+    c.symbols.kernel_symbols = False
+    feed(c, sample(10, "spin", [30, 20], [300, 200, 100]), sample(10, "spin", [30, 20]))
+    rows = sorted((r.user_stack, r.kernel_stack, r.samples) for r in c.collect(PollContext(0))["profile_stacks"])
+    assert rows == [(("u20", "u30"), (), 1), (("u20", "u30"), ("[kernel]",), 1)]
+
+
+def test_kernel_symbols_are_readable_unless_every_address_is_zero(tmp_path):
+    from ebpftop.sources.kernel import kernel_symbols_readable
+
+    hidden = tmp_path / "hidden"
+    hidden.write_text("0000000000000000 A fixed_percpu_data\n0000000000000000 T _stext\n")
+    shown = tmp_path / "shown"
+    shown.write_text("0000000000000000 A fixed_percpu_data\nffffffff81000000 T _stext\n")
+    assert not kernel_symbols_readable(str(hidden))
+    assert kernel_symbols_readable(str(shown))
+    assert not kernel_symbols_readable(str(tmp_path / "absent"))
