@@ -370,8 +370,11 @@ def _main(argv: list[str] | None) -> int:
         parser.error("--openmetrics writes a --replay's recording (and cannot be combined with --json or --prometheus)")
     if args.prometheus and (args.json or args.replay or args.record):
         parser.error("--prometheus cannot be combined with --json, --record or --replay")
-    if args.web_config and not args.prometheus:
-        parser.error("--web-config needs --prometheus")
+    if args.web_config is not None and not args.prometheus:
+        if any(w.startswith("--web-config=") for w in from_files):
+            args.web_config = None  # a config file's setting for the exporter: the other modes serve nothing
+        else:
+            parser.error("--web-config needs --prometheus")
     if args.flight_max_size and not args.flight_recorder:
         parser.error("--flight-max-size needs --flight-recorder")
     if args.replay == "-" and not args.json:
@@ -383,7 +386,7 @@ def _main(argv: list[str] | None) -> int:
     if args.folded and "profile" not in args.probe_sets and not args.replay:
         parser.error("--folded needs the profile (--profile-hz 0 or --probe-sets without profile turn it off)")
     web = None
-    if args.web_config:  # read and checked before anything is attached
+    if args.web_config is not None:  # read and checked before anything is attached ('' too: never served unprotected)
         from ebpftop.webconfig import WebConfigError, load
 
         try:

@@ -104,6 +104,13 @@ class SnapshotCollector:
 # A connection that sends nothing for this long is closed: each connection is
 # served in a thread of its own (300 idle connections once kept 302 threads).
 IDLE_TIMEOUT_S = 10.0
+# A connection is closed this long after it was accepted, however it trickles
+# (a byte every 9 s passes the idle timeout), and at most this many are
+# served at once (the next are closed at once): a local user, or anyone
+# the address reaches, cannot hold threads without bound.  A scrape is one
+# request per connection (HTTP/1.0) and takes milliseconds.
+CONNECTION_DEADLINE_S = 30.0
+MAX_CONNECTIONS = 32
 
 
 def serve(registry, listen: tuple[str, int], web=None):
@@ -114,7 +121,8 @@ def serve(registry, listen: tuple[str, int], web=None):
     prometheus_client's own start_http_server wraps the listening socket, so
     each TLS handshake runs in the one thread that accepts connections: a
     client that connects and never says hello would stop every scrape.  Here
-    the handshake runs in the connection's own thread, under the idle timeout."""
+    the handshake runs in the connection's own thread, under the idle
+    timeout and the connection's deadline."""
     import socket
     import ssl
     from socketserver import ThreadingMixIn
@@ -124,7 +132,7 @@ def serve(registry, listen: tuple[str, int], web=None):
 
     addr, port = listen
     family = socket.getaddrinfo(addr, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
-    tls = web.ssl_context() if web is not None and web.tls else None
+    tls = web.context if web is not None and web.tls else None
     app = make_wsgi_app(registry)
     if web is not None and web.users:
         from ebpftop.webconfig import BasicAuth
@@ -143,27 +151,80 @@ def serve(registry, listen: tuple[str, int], web=None):
         def log_message(self, *args):
             pass  # a line per scrape on stderr would bury what matters there
 
+    slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+    lock = threading.Lock()
+    open_since: dict[int, list] = {}  # id(accepted socket) -> [the socket in use, accepted at]
+    stopped = threading.Event()
+
     class Server(ThreadingMixIn, WSGIServer):
         address_family = family
         daemon_threads = True
         allow_reuse_address = True
 
+        def process_request(self, request, client_address):
+            if not slots.acquire(blocking=False):
+                self.shutdown_request(request)  # too many at once: closed, not queued
+                return
+            with lock:
+                open_since[id(request)] = [request, time.monotonic()]
+            try:
+                super().process_request(request, client_address)  # its thread
+            except RuntimeError:  # no thread to be had
+                self._done(request)
+                self.shutdown_request(request)
+
+        def process_request_thread(self, request, client_address):
+            try:
+                super().process_request_thread(request, client_address)
+            finally:
+                self._done(request)
+
+        def _done(self, request):
+            with lock:
+                open_since.pop(id(request), None)
+            slots.release()
+
         def finish_request(self, request, client_address):
             if tls is None:
                 return super().finish_request(request, client_address)
             request.settimeout(IDLE_TIMEOUT_S)
+            key = id(request)
             try:
                 conn = tls.wrap_socket(request, server_side=True)  # the handshake, in this connection's thread
             except (OSError, ssl.SSLError):
-                return  # plain HTTP, a bad or absent client certificate, or silence
+                return  # plain HTTP, a bad or absent client certificate, silence, or past its deadline
+            with lock:
+                if key in open_since:
+                    open_since[key][0] = conn  # what the deadline shuts from now on
             try:
                 super().finish_request(conn, client_address)
             finally:
                 conn.close()
 
+        def handle_error(self, request, client_address):
+            pass  # a client's failure is not ebpftop's: no traceback on its stderr
+
+        def shutdown(self):
+            stopped.set()
+            super().shutdown()
+
+    def close_past_deadline():
+        while not stopped.wait(1.0):
+            now = time.monotonic()
+            with lock:
+                late = [sock for sock, since in open_since.values() if now - since > CONNECTION_DEADLINE_S]
+            for sock in late:
+                try:
+                    # its thread's read or write ends, and the thread with it (the plain socket's
+                    # shutdown: an SSLSocket's own would pull its TLS state from under that thread)
+                    socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
     server = Server((addr, port), Handler)
     server.set_app(app)
     threading.Thread(target=server.serve_forever, name="ebpftop-metrics", daemon=True).start()
+    threading.Thread(target=close_past_deadline, name="ebpftop-metrics-deadline", daemon=True).start()
     return server
 
 

@@ -21,16 +21,15 @@ error at start-up."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import os
 import ssl
-import stat
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-
-MAX_FILE_BYTES = 64 * 1024  # a web config is a few lines; read no more
 
 # What ebpftop implements of exporter-toolkit's tls_server_config.
 _TLS_KEYS = {"cert_file", "key_file", "client_auth_type", "client_ca_file", "min_version", "max_version"}
@@ -57,6 +56,8 @@ class WebConfig:
     min_version: str = "TLS12"
     max_version: str | None = None
     users: dict[str, bytes] = field(default_factory=dict)  # name -> bcrypt hash
+    # the TLS context load() made: the files as they were checked at the start
+    context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
 
     @property
     def tls(self) -> bool:
@@ -126,7 +127,7 @@ def parse(text: str, base: Path) -> WebConfig:
         tls["cert_file"] = path("tls_server_config.cert_file", raw_tls["cert_file"])
         tls["key_file"] = path("tls_server_config.key_file", raw_tls["key_file"])
         auth = raw_tls.get("client_auth_type", "NoClientCert")
-        if auth not in _CLIENT_AUTH:
+        if not isinstance(auth, str) or auth not in _CLIENT_AUTH:
             raise WebConfigError(f"tls_server_config.client_auth_type {auth!r} is not supported "
                                  f"(one of {', '.join(_CLIENT_AUTH)})")
         tls["client_auth"] = auth
@@ -136,7 +137,7 @@ def parse(text: str, base: Path) -> WebConfig:
             raise WebConfigError(f"tls_server_config.client_auth_type {auth} needs client_ca_file")
         for key in ("min_version", "max_version"):
             if key in raw_tls:
-                if raw_tls[key] not in _VERSIONS:
+                if not isinstance(raw_tls[key], str) or raw_tls[key] not in _VERSIONS:
                     raise WebConfigError(f"tls_server_config.{key} {raw_tls[key]!r} is not supported "
                                          f"(one of {', '.join(_VERSIONS)})")
                 tls[key] = raw_tls[key]
@@ -153,7 +154,8 @@ def parse(text: str, base: Path) -> WebConfig:
             if ":" in name:
                 raise WebConfigError(f"basic_auth_users: a user name cannot hold ':' ({name!r})")
             hashed = _string(f"basic_auth_users.{name}", hashed)
-            if not (hashed.startswith(("$2a$", "$2b$", "$2y$")) and len(hashed) == 60):
+            if not (hashed.startswith(("$2a$", "$2b$", "$2y$")) and len(hashed) == 60 and hashed[4:6].isdigit()
+                    and hashed[6] == "$" and 4 <= int(hashed[4:6]) <= 31):
                 raise WebConfigError(f"basic_auth_users.{name} is not a bcrypt hash (make one with htpasswd -nBC 10 \"\")")
             users[name] = hashed.encode()
     return WebConfig(users=users, **tls)
@@ -162,27 +164,18 @@ def parse(text: str, base: Path) -> WebConfig:
 def load(path: str) -> WebConfig:
     """Read and check the file, and its certificate and key: every error is
     one WebConfigError line, before anything is attached."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not block the start
-    except OSError as e:
-        raise WebConfigError(f"cannot read {path}: {e.strerror}") from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise WebConfigError(f"{path}: not a regular file")
-        try:
-            data = f.read(MAX_FILE_BYTES + 1)
-        except OSError as e:
-            raise WebConfigError(f"cannot read {path}: {e.strerror}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise WebConfigError(f"{path}: larger than {MAX_FILE_BYTES // 1024} KiB")
-    try:
-        text = data.decode()
-    except UnicodeDecodeError:
-        raise WebConfigError(f"{path}: not UTF-8") from None
+    from ebpftop.watch import read_safely
+
+    # As the config file: a regular file, not through a link, root's (or
+    # the invoking user's) and writable by no one else: whoever could write
+    # it could take TLS and the passwords off root's exporter.
+    text = read_safely(Path(path), "web config", WebConfigError)
+    if text is None:
+        raise WebConfigError(f"cannot read {path}: No such file or directory")
     try:
         cfg = parse(text, Path(path).resolve().parent)
-        if cfg.tls:
-            cfg.ssl_context()  # the files read now: an error at start-up, not at the first scrape
+        if cfg.tls:  # the files read now: an error at start-up, not at the first scrape
+            cfg = dataclasses.replace(cfg, context=cfg.ssl_context())
     except WebConfigError as e:
         raise WebConfigError(f"{path}: {e}") from None
     return cfg
@@ -192,10 +185,15 @@ class BasicAuth:
     """WSGI middleware: a request passes only with a user and password of
     basic_auth_users.
 
-    bcrypt is slow by design (about 50 ms at cost 10): a password that
-    checked once is remembered, as a keyed digest, so that a scrape every
-    few seconds does not cost a CPU.  A user that does not exist costs the
-    same check as one that does, so the time taken does not tell names."""
+    bcrypt is slow by design (65 ms at cost 10, measured here): a password
+    that checked once is remembered, as a keyed digest, so that a scrape
+    every few seconds does not cost a CPU.  Passwords not remembered are
+    checked one at a time, and a check waits three times as long as the
+    last one took, a request before that refused unchecked: at most a
+    quarter of one CPU goes to them.  (bcrypt releases the GIL: clients
+    sending wrong passwords in parallel used both of this machine's CPUs.)
+    A user that does not exist costs the check of the costliest hash, so
+    the time taken does not tell names."""
 
     CACHE_MAX = 64
 
@@ -208,7 +206,10 @@ class BasicAuth:
         self._key = os.urandom(32)
         self._good: set[bytes] = set()
         self._lock = threading.Lock()
-        self._dummy = bcrypt.hashpw(b"not a password", bcrypt.gensalt(10))
+        self._checking = threading.Lock()  # one bcrypt check at a time
+        self._next_check = 0.0  # monotonic: no check before it
+        cost = max(int(h[4:6]) for h in users.values()) if users else 10
+        self.dummy = bcrypt.hashpw(b"not a password", bcrypt.gensalt(cost))
 
     def _digest(self, user: str, password: bytes) -> bytes:
         return hmac.new(self._key, user.encode() + b"\0" + password + b"\0" + self.users.get(user, b""),
@@ -230,10 +231,16 @@ class BasicAuth:
             if digest in self._good:
                 return True
         hashed = self.users.get(user)
-        try:
-            ok = self._bcrypt.checkpw(pw, hashed or self._dummy) and hashed is not None
-        except ValueError:  # a malformed hash (checked at load) or a NUL in the password
-            ok = False
+        with self._checking:
+            started = time.monotonic()
+            if started < self._next_check:
+                return False  # refused unchecked: checks take at most a quarter of a CPU
+            try:
+                ok = self._bcrypt.checkpw(pw, hashed or self.dummy) and hashed is not None
+            except ValueError:  # a malformed hash (checked at load) or a NUL in the password
+                ok = False
+            ended = time.monotonic()
+            self._next_check = ended + 3 * (ended - started)
         if ok:
             with self._lock:
                 if len(self._good) >= self.CACHE_MAX:

@@ -109,7 +109,7 @@ def test_the_manifest_is_valid_kubernetes_and_a_misspelt_one_is_not():
     import kubernetes_validate
 
     docs = _manifest()
-    assert [d["kind"] for d in docs] == ["Namespace", "DaemonSet"]
+    assert [d["kind"] for d in docs] == ["Namespace", "DaemonSet", "NetworkPolicy"]
     _validate(docs)
     pod = docs[1]["spec"]["template"]["spec"]
     for field, value in [("hostPid", True), ("hostPIDs", True)]:
@@ -163,3 +163,37 @@ def test_the_names_the_deploy_files_share_agree():
     assert entrypoint == shlex.split(unit["ExecStart"])[0] == "/opt/ebpftop/.venv/bin/ebpftop"
     base = re.search(r"^ARG BASE=(\S+)$", dockerfile, re.M).group(1)
     assert f"`{base}`" in doc
+
+
+# The runtimes' API sockets: whoever can connect() to one runs containers as
+# root on the node, and a read-only mount does not stop a connect().
+RUNTIME_SOCKETS = ("/run/containerd/containerd.sock", "/var/run/docker.sock", "/run/docker.sock",
+                   "/run/crio/crio.sock", "/run/podman/podman.sock", "/run/containerd/s/x")
+
+
+def _exposes_a_socket(host_path: str) -> list[str]:
+    host_path = host_path.rstrip("/") or "/"
+    return [s for s in RUNTIME_SOCKETS if s == host_path or s.startswith(host_path.rstrip("/") + "/")]
+
+
+def test_no_mount_hands_the_pod_or_the_container_a_runtimes_socket():
+    volumes = _daemonset()["spec"]["template"]["spec"]["volumes"]
+    host_paths = [v["hostPath"]["path"] for v in volumes if "hostPath" in v]
+    assert "/run/containerd/io.containerd.runtime.v2.task" in host_paths  # what names pods' containers
+    assert {p: _exposes_a_socket(p) for p in host_paths if _exposes_a_socket(p)} == {}
+    documented = re.findall(r"-v (\S+?):", DEPLOY_DOC.read_text())
+    assert documented and {p: _exposes_a_socket(p) for p in documented if _exposes_a_socket(p)} == {}
+    assert _exposes_a_socket("/run/containerd") and _exposes_a_socket("/run")  # the check itself bites
+
+
+def test_only_prometheus_may_reach_the_metrics_port():
+    policy = next(d for d in _manifest() if d["kind"] == "NetworkPolicy")
+    ds = _daemonset()
+    assert policy["metadata"]["namespace"] == ds["metadata"]["namespace"]
+    assert policy["spec"]["podSelector"]["matchLabels"] == ds["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    (rule,) = policy["spec"]["ingress"]
+    port = int(ds["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"])
+    assert rule["ports"] == [{"protocol": "TCP", "port": port}]
+    assert all("podSelector" in peer for peer in rule["from"])  # some pods, never everyone
+    assert not ds["spec"]["template"]["spec"].get("hostNetwork")  # a policy does not apply to the host's network
