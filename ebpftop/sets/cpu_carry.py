@@ -69,6 +69,14 @@ class Carried(NamedTuple):
     involuntary: int
     hist: tuple
     estimated: int = 0
+    unseen: int = 0  # polls in a row that read no record of it
+
+
+# A live record a poll did not read is carried this many polls more: read
+# again, it is diffed against what was reported, not counted from zero (a
+# crowded thread once had 550 run-queue waits reported for its 303, its
+# history counted twice).  Gone for longer (its dead record lost), dropped.
+KEEP_UNSEEN_POLLS = 3
 
 
 class ThreadDelta(NamedTuple):
@@ -111,7 +119,8 @@ def advance(carried: dict, readings, now: int) -> tuple[dict, list[ThreadDelta]]
     that order: a thread that dies in between is in both, and its dead
     record, the newer, wins; read the other way round it could be in
     neither and come back next poll as a new thread).  A thread carried
-    but read nowhere (its dead record was lost) is dropped."""
+    but read nowhere is carried KEEP_UNSEEN_POLLS polls more, then dropped
+    (its dead record was lost)."""
     latest: dict = {}
     for r in readings:
         old = latest.get(r.key)
@@ -136,6 +145,9 @@ def advance(carried: dict, readings, now: int) -> tuple[dict, list[ThreadDelta]]
         if not r.dead:
             out_carried[key] = Carried(tuple(r.ns), p, reported, r.voluntary, r.involuntary, tuple(r.hist),
                                        r.estimated)
+    for key, c in carried.items():
+        if key not in latest and c.unseen < KEEP_UNSEEN_POLLS:
+            out_carried[key] = c._replace(unseen=c.unseen + 1)
     return out_carried, deltas
 
 

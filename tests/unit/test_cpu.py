@@ -477,3 +477,31 @@ def test_a_thread_that_lived_and_died_between_two_polls_comes_through_the_dead_r
     assert (t.voluntary, t.involuntary, t.cgroup) == (2, 1, 7)
     assert [(p.pid, p.histogram.count) for p in out["runq_latency"].by_process] == [(20, 1)]
     assert c.collect(PollContext(0))["cpu_threads"] == ()  # counted once
+
+
+def test_a_record_one_poll_did_not_read_is_not_counted_twice():
+    """A live record missing from one poll's reading (read again at the
+    next) is diffed against what was reported before, not counted from
+    zero; one unseen for longer than KEEP_UNSEEN_POLLS polls is dropped."""
+    from ebpftop.sets.cpu_carry import KEEP_UNSEEN_POLLS
+
+    k = Kernel()
+    k.switch_in(5, 0)
+    k.switch_out(5, 100, SLEEPING, tgid=5)
+    k.wakeup(5, 200)
+    k.switch_in(5, 900)  # a 700 ns wait
+    carried, d = advance({}, k.read(), 1000)
+    assert sum(d[0].hist) == 1
+    carried, d = advance(carried, [], 1100)  # this poll read no record of it
+    assert d == [] and len(carried) == 1
+    k.switch_out(5, 1200, SLEEPING, tgid=5)
+    k.wakeup(5, 1300)
+    k.switch_in(5, 1400)
+    carried, d = advance(carried, k.read(), 1500)
+    assert sum(d[0].hist) == 1 and d[0].wait_ns == 100  # the new wait only
+    assert sum(d[0].ns) == 500  # 1000..1500, nothing again from before
+    for _ in range(KEEP_UNSEEN_POLLS):
+        carried, _ = advance(carried, [], 1600)
+        assert len(carried) == 1
+    carried, _ = advance(carried, [], 1700)
+    assert carried == {}
