@@ -123,6 +123,22 @@ def namespace_script(settings: dict[str, list[str]], scratch: Path) -> str:
                   f"mount --bind /dev/pts {q(str(dev / 'pts'))}",
                   f"mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs {q(str(dev / 'shm'))}",
                   f"mount --move {q(str(dev))} /dev"]
+    if _yes(settings, "PrivateTmp"):
+        moves = []
+        for tmp in ("/var/tmp", "/tmp"):  # both made first: /tmp's move hides the scratch directory
+            # a new tmpfs, made beside and moved over before the read-only
+            # remounts (the move fails on a read-only parent): the checkout under test
+            # (a CI clone lives under /tmp) is bound into it at its own path,
+            # read-only as the rest; the unit itself runs ebpftop from /opt
+            staged = scratch / f"private{tmp.replace('/', '-')}"
+            staged.mkdir()
+            lines.append(f"mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs {q(str(staged))}")
+            if _under(str(REPO), tmp):
+                inner = staged / REPO.relative_to(tmp)
+                lines += [f"mkdir -p {q(str(inner))}", f"mount --bind {q(str(REPO))} {q(str(inner))}",
+                          f"mount -o remount,bind,ro {q(str(inner))}"]
+            moves.append(f"mount --move {q(str(staged))} {tmp}")
+        lines += moves
     read_only = []
     system = _one(settings, "ProtectSystem")
     if system == "strict":  # everything but the API file systems
@@ -136,13 +152,12 @@ def namespace_script(settings: dict[str, list[str]], scratch: Path) -> str:
         read_only += ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/fs"]
     if _yes(settings, "ProtectControlGroups"):
         read_only += [p for p in _mount_points() if _under(p, "/sys/fs/cgroup")]
+    if _yes(settings, "PrivateTmp"):  # its own /tmp and /var/tmp stay writable
+        read_only = [p for p in read_only if not _under(p, "/tmp", "/var/tmp")]
     for path in dict.fromkeys(read_only):
         if path.startswith("/proc/"):  # not a mount point of its own yet
             lines.append(f"[ -e {q(path)} ] && mount --bind {q(path)} {q(path)}")
         lines.append(f"[ ! -e {q(path)} ] || mount -o remount,bind,ro {q(path)}")
-    if _yes(settings, "PrivateTmp"):
-        lines += ["mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp",
-                  "mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /var/tmp"]
     return "\n".join(lines)
 
 
