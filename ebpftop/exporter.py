@@ -191,7 +191,7 @@ def serve(registry, listen: tuple[str, int], web=None):
             key = id(request)
             try:
                 conn = tls.wrap_socket(request, server_side=True)  # the handshake, in this connection's thread
-            except (OSError, ssl.SSLError):
+            except OSError:  # ssl.SSLError is one
                 return  # plain HTTP, a bad or absent client certificate, silence, or past its deadline
             with lock:
                 if key in open_since:
